@@ -1,0 +1,166 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace radsync::config {
+
+/// Where a value came from, for messages that point the operator at the exact spot.
+struct Origin {
+    std::string file;
+    int line = 0;    // 1-based; 0 when unknown
+    int column = 0;  // 1-based
+};
+
+/// How a member's location rights are decided.
+enum class Roaming {
+    kHome,        ///< the member's home location only
+    kMembership,  ///< the locations of the memberships that grant access
+    kAll,         ///< every mapped location
+};
+
+/// Which attribute families carry bandwidth limits in the plan group's reply.
+enum class BandwidthAttributes { kWispr, kMikrotik };
+
+/// One extra RADIUS reply attribute an operator wants on a group.
+struct ReplyAttribute {
+    std::string attribute;  ///< checked against the FreeRADIUS dictionary
+    std::string op = "=";   ///< one of := = +=
+    std::string value;
+    Origin origin;
+};
+
+/// An access group: what a plan buys on the network.
+struct AccessGroup {
+    std::string name;    ///< safe characters only; becomes part of a RADIUS group name
+    int rank = 0;        ///< with several memberships the highest rank wins
+    bool access = true;  ///< `access: none` in YAML sets false (e.g. Virtual Office)
+    std::optional<std::uint64_t> bandwidth_down_bps;
+    std::optional<std::uint64_t> bandwidth_up_bps;
+    std::optional<std::chrono::seconds> session_timeout;
+    std::optional<int> simultaneous_use;
+    std::optional<std::string> static_ip;  ///< Framed-IP-Address for every member of the group
+    std::vector<ReplyAttribute> reply;
+    Origin origin;
+};
+
+/// How a plan or location is recognised in OfficeRnD data. Exactly one field is set.
+struct Match {
+    std::optional<std::string> id;
+    std::optional<std::string> name;
+    std::optional<std::string> code;
+};
+
+/// plans → access groups, with an optional roaming override.
+struct PlanRule {
+    Match match;
+    std::string group;  ///< name of an AccessGroup
+    std::optional<Roaming> roaming;
+    Origin origin;
+};
+
+/// A location (site) and how FreeRADIUS recognises it.
+struct LocationRule {
+    Match match;
+    std::string key;  ///< short safe name, e.g. "downtown"; part of the RADIUS group name
+    std::optional<int> vlan;
+    std::vector<std::string> nas_identifiers;   ///< NAS-Identifier == value
+    std::vector<std::string> ssids;             ///< Called-Station-Id ends in ":<ssid>"
+    std::vector<std::string> nas_ip_addresses;  ///< NAS-IP-Address == value
+    std::optional<std::string> timezone;        ///< overrides OfficeRnD's location timezone
+    Origin origin;
+};
+
+/// Everything that decides who gets which rows: the content of the mapping file(s).
+struct Mapping {
+    std::vector<AccessGroup> groups;
+    std::vector<PlanRule> plans;
+    std::vector<LocationRule> locations;
+    Roaming roaming = Roaming::kHome;
+    /// Member statuses (OfficeRnD `status`, or v1 `calculatedStatus`) that may have access.
+    std::vector<std::string> member_statuses = {"active"};
+};
+
+enum class UsernameFormat { kEmail, kMemberId, kTemplate };
+enum class UsernameCase { kLower, kPreserve };
+enum class PasswordSource { kGenerate, kProperty };
+enum class PasswordStorage { kNtHash, kCleartext };
+
+struct Accounts {
+    UsernameFormat username_format = UsernameFormat::kEmail;
+    /// For kTemplate: "{email}", "{_id}", "{name}", "{properties.<key>}" and literal text.
+    std::string username_template;
+    UsernameCase username_case = UsernameCase::kLower;
+    PasswordSource password_source = PasswordSource::kGenerate;
+    int password_length = 12;
+    std::string password_property;  ///< for kProperty: the member custom property key
+    PasswordStorage password_storage = PasswordStorage::kNtHash;
+};
+
+struct OfficeRnd {
+    std::string org_slug;
+    std::string client_id;
+    std::string client_secret_file;
+    std::string base_url = "https://app.officernd.com/api/v2/organizations";
+    std::string token_url = "https://identity.officernd.com/oauth/token";
+};
+
+struct Webhook {
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t listen_port = 8443;
+    /// TLS material; both empty only together with plain_http.
+    std::string tls_cert_file;
+    std::string tls_key_file;
+    bool plain_http = false;
+    /// Plain HTTP on a non-loopback address needs this explicit opt-in.
+    bool allow_plain_http_on_public_address = false;
+    std::vector<std::string> secret_files;  ///< 1 to 3, for rotation
+    std::chrono::seconds tolerance_past{300};
+    std::chrono::seconds tolerance_future{60};
+    std::uint64_t max_body_bytes = 256 * 1024;
+};
+
+struct Metrics {
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t listen_port = 9464;
+};
+
+struct Sync {
+    std::chrono::seconds interval{15 * 60};
+    /// Deletion guard: a run may remove at most max(min_count, share * accounts) accounts.
+    double deletion_guard_share = 0.10;
+    int deletion_guard_min_count = 5;
+    /// Revoked accounts are rejected at once and their rows deleted after this long.
+    std::chrono::seconds revoked_retention{30LL * 24 * 3600};
+};
+
+struct Radius {
+    /// Top-level FreeRADIUS dictionary used to check attribute names.
+    std::string dictionary = "/usr/share/freeradius/dictionary";
+    std::vector<BandwidthAttributes> bandwidth_attributes = {BandwidthAttributes::kWispr,
+                                                             BandwidthAttributes::kMikrotik};
+};
+
+/// The whole configuration: main file plus the mapping files it names.
+struct Config {
+    std::string source_file;  ///< the main file as given
+    std::string database = "/var/lib/radsync/radsync.db";
+    /// Zone for dates when neither the mapping nor OfficeRnD gives the location's zone.
+    std::string default_timezone = "UTC";
+    std::string log_level = "info";
+    OfficeRnd officernd;
+    std::optional<Webhook> webhook;
+    Metrics metrics;
+    Sync sync;
+    Accounts accounts;
+    Radius radius;
+    std::vector<std::string> mapping_files;  ///< as resolved (absolute or relative to cwd)
+    Mapping mapping;
+};
+
+[[nodiscard]] const char* to_string(Roaming r);
+
+}  // namespace radsync::config

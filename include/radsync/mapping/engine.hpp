@@ -1,0 +1,76 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "radsync/config/config.hpp"
+#include "radsync/core/clock.hpp"
+#include "radsync/mapping/credentials.hpp"
+#include "radsync/snapshot/entities.hpp"
+#include "radsync/store/records.hpp"
+
+namespace radsync::mapping {
+
+/// RADIUS group names radsync writes. All start with "radsync:" so an operator can tell them
+/// apart, and use only FreeRADIUS's safe characters (group names are escaped like usernames).
+inline constexpr std::string_view kGroupPrefix = "radsync:";
+inline constexpr std::string_view kDenyGroup = "radsync:deny";
+[[nodiscard]] std::string plan_group_name(const std::string& access_group);
+/// `index` counts the location's matchers (NAS-Identifier, SSID, NAS IP), from 1.
+[[nodiscard]] std::string site_group_name(const std::string& location_key, std::size_t index);
+
+/// Priorities in radusergroup: plan first (with Fall-Through), sites next at distinct
+/// priorities, deny last (freeradius.md §4.5).
+inline constexpr int kPlanPriority = 10;
+inline constexpr int kFirstSitePriority = 100;
+inline constexpr int kDenyPriority = 1000;
+
+/// What the engine decided for one member.
+struct Decision {
+    enum class Outcome {
+        kGranted,   ///< active account with rows
+        kRevoked,   ///< had an account, now lost access: rejected, rows kept until retention
+        kRemoved,   ///< revoked longer than retention (or never provisioned): no rows
+        kNoAccess,  ///< never had an account and gets none
+        kConflict,  ///< would collide with another member's or an operator's username
+    };
+    std::string member_id;
+    std::string member_name;
+    std::string member_email;
+    Outcome outcome = Outcome::kNoAccess;
+    std::string reason;  ///< one line an operator understands
+    /// The account record to persist; absent for kRemoved / kNoAccess / refused conflicts.
+    std::optional<store::AccountRecord> account;
+};
+
+[[nodiscard]] const char* to_string(Decision::Outcome o);
+
+/// Inputs besides the snapshot and configuration.
+struct Context {
+    core::Instant now{};
+    /// Current account records by member id (radsync_accounts).
+    std::map<std::string, store::AccountRecord> accounts;
+    /// Usernames that already have rows radsync does not own (an operator's hand-made users).
+    std::set<std::string> foreign_usernames;
+    PasswordGenerator generate_password;
+};
+
+/// The full desired state: every decision plus every FreeRADIUS row radsync should own.
+struct DesiredState {
+    std::vector<Decision> decisions;  ///< one per member in the snapshot and per stale account
+    std::vector<store::RadRow> rows;  ///< group rows and user rows, sorted
+};
+
+/// Maps a snapshot to desired accounts and rows, per the access model in design.md. Pure: the
+/// only outside inputs are the tz database (read through core::TimeZone) and the password
+/// generator in `ctx`. Deterministic for the same inputs.
+[[nodiscard]] DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& cfg,
+                                        const Context& ctx);
+
+/// Group rows only (plan, site and deny groups), derived from configuration alone.
+[[nodiscard]] std::vector<store::RadRow> group_rows(const config::Config& cfg);
+
+}  // namespace radsync::mapping

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "radsync/config/config.hpp"
+#include "radsync/core/clock.hpp"
+#include "radsync/core/error.hpp"
+#include "radsync/mapping/engine.hpp"
+#include "radsync/reconcile/diff.hpp"
+#include "radsync/snapshot/entities.hpp"
+#include "radsync/store/store.hpp"
+
+namespace radsync::reconcile {
+
+struct RunOptions {
+    bool dry_run = false;  ///< compute and report, write nothing
+    std::string mode = "file";
+    std::string source;  ///< recorded with the run, e.g. the snapshot file path
+};
+
+/// What one run decided and did.
+struct RunReport {
+    std::vector<mapping::Decision> decisions;
+    std::vector<RowChange> row_changes;
+    std::vector<store::AccountChange> account_changes;
+    store::ApplyReport applied;  ///< zero when dry_run
+    bool dry_run = false;
+};
+
+/// snapshot → mapping → diff → apply, the one path every RADIUS write takes. Replaces the stored
+/// snapshot with `snap`, maps it against the current accounts, diffs the result against the
+/// rows radsync owns and applies everything in one transaction. A second run with the same
+/// input writes nothing. Errors from the store are returned unchanged; nothing is half-applied.
+[[nodiscard]] Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config& cfg,
+                                               snapshot::Snapshot snap, const core::Clock& clock,
+                                               const mapping::PasswordGenerator& generator,
+                                               const RunOptions& options);
+
+/// Human-readable plan: one line per account change with its reason, then row changes grouped
+/// by username. Password values are never printed.
+[[nodiscard]] std::string describe(const RunReport& report);
+
+}  // namespace radsync::reconcile

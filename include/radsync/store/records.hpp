@@ -1,0 +1,62 @@
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "radsync/core/clock.hpp"
+
+namespace radsync::store {
+
+/// The five FreeRADIUS tables radsync writes. Columns are FreeRADIUS's stock layout.
+enum class Table { kRadcheck, kRadreply, kRadgroupcheck, kRadgroupreply, kRadusergroup };
+
+[[nodiscard]] const char* to_string(Table t);
+
+/// One row in a FreeRADIUS table, without its id.
+/// * radcheck / radreply: name = username, attribute, op, value.
+/// * radgroupcheck / radgroupreply: name = groupname, attribute, op, value.
+/// * radusergroup: name = username, attribute = groupname, priority; op and value empty.
+struct RadRow {
+    Table table = Table::kRadcheck;
+    std::string name;
+    std::string attribute;
+    std::string op;
+    std::string value;
+    int priority = 0;
+
+    auto operator<=>(const RadRow&) const = default;
+    bool operator==(const RadRow&) const = default;
+};
+
+/// A row radsync owns, as read back from the database.
+struct OwnedRow {
+    std::int64_t id = 0;
+    RadRow row;
+};
+
+/// Whether radsync currently lets a member on the network.
+enum class AccountState { kActive, kRevoked };
+
+[[nodiscard]] const char* to_string(AccountState s);
+
+/// radsync's own record of a member's WiFi account (table radsync_accounts).
+struct AccountRecord {
+    std::string member_id;
+    std::string username;  ///< as stored in FreeRADIUS tables (escaped form)
+    /// Generated password, kept so it stays stable across runs and survives revocation; empty
+    /// when the password comes from a member custom property.
+    std::string password;
+    AccountState state = AccountState::kActive;
+    core::Instant state_since{};  ///< when `state` last changed
+    std::string group;            ///< access group granted (empty when revoked)
+    std::string locations;        ///< allowed location keys, comma-separated; "*" = unrestricted
+    std::optional<core::Instant> expires;
+    std::string reason;  ///< why the member has (or lost) access, for `accounts show`
+
+    bool operator==(const AccountRecord&) const = default;
+};
+
+}  // namespace radsync::store

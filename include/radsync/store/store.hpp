@@ -1,0 +1,112 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "radsync/core/clock.hpp"
+#include "radsync/core/error.hpp"
+#include "radsync/reconcile/diff.hpp"
+#include "radsync/snapshot/entities.hpp"
+#include "radsync/store/migrations.hpp"
+#include "radsync/store/records.hpp"
+
+namespace radsync::store {
+
+/// A change to radsync's own account table.
+struct AccountChange {
+    enum class Op { kUpsert, kDelete };
+    Op op = Op::kUpsert;
+    AccountRecord record;  ///< for kDelete only member_id matters
+};
+
+/// Everything one reconcile run writes, applied in a single transaction or not at all.
+struct WriteSet {
+    std::string run_mode;  ///< "file", "full", "member", recorded in radsync_runs
+    std::string source;    ///< where the snapshot came from (file path, "officernd")
+    /// Replaces the whole stored snapshot when set (full runs).
+    std::optional<snapshot::Snapshot> replace_snapshot;
+    std::vector<AccountChange> accounts;
+    std::vector<reconcile::RowChange> rows;
+    /// Audit reason per changed username (rows of the same user share it); group rows use the
+    /// group name as key.
+    std::map<std::string, std::string> reasons;
+};
+
+/// Counts of what a WriteSet changed.
+struct ApplyReport {
+    std::int64_t run_id = 0;
+    std::size_t rows_inserted = 0;
+    std::size_t rows_updated = 0;
+    std::size_t rows_deleted = 0;
+    std::size_t accounts_written = 0;
+    std::size_t accounts_deleted = 0;
+    std::size_t snapshot_rows_written = 0;  ///< snapshot entities inserted, changed or removed
+
+    /// Everything the run wrote besides its own run record.
+    [[nodiscard]] std::size_t total() const {
+        return rows_inserted + rows_updated + rows_deleted + accounts_written + accounts_deleted +
+               snapshot_rows_written;
+    }
+};
+
+/// One row of the audit log.
+struct AuditEntry {
+    std::int64_t run_id = 0;
+    core::Instant at{};
+    std::string op;
+    std::string table;
+    std::string name;
+    std::string attribute;
+    std::string old_value;  ///< password values are stored as "(secret)"
+    std::string new_value;
+    std::string reason;
+};
+
+/// The database radsync and FreeRADIUS share. Narrow on purpose: a PostgreSQL backend is an
+/// addition, not a rewrite (design.md "Beyond one machine"). Not thread-safe; one owner.
+class RadiusStore {
+public:
+    virtual ~RadiusStore() = default;
+
+    /// Current stored snapshot (entities not tombstoned).
+    [[nodiscard]] virtual Result<snapshot::Snapshot> load_snapshot() = 0;
+    /// radsync_accounts, by member id.
+    [[nodiscard]] virtual Result<std::map<std::string, AccountRecord>> load_accounts() = 0;
+    /// Every FreeRADIUS row radsync owns.
+    [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_rows() = 0;
+    /// Usernames that have rows radsync does not own.
+    [[nodiscard]] virtual Result<std::set<std::string>> foreign_usernames() = 0;
+    /// Applies everything in one short BEGIN IMMEDIATE transaction, records the run and an
+    /// audit entry per row change. Errc::kStoreBusy if the database stayed locked past the busy
+    /// timeout, Errc::kStoreFailed otherwise; nothing is written on error.
+    [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, core::Instant now) = 0;
+    /// Latest audit entries, newest first, optionally for one username.
+    [[nodiscard]] virtual Result<std::vector<AuditEntry>> audit(
+        std::size_t limit, const std::optional<std::string>& username) = 0;
+};
+
+/// Opens (creating if missing) the SQLite database at `path`, switches it to WAL, applies
+/// pending migrations. Errc::kStoreSchemaTooNew if the file was written by a newer radsync;
+/// Errc::kStoreFailed if it cannot be opened or a migration fails (nothing half-applied).
+[[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store(const std::string& path);
+
+/// Opens an existing database read-only without migrating (check-config, status).
+/// Errc::kStoreSchemaTooNew / kStoreFailed as above; Errc::kNotFound if the file is missing.
+[[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(
+    const std::string& path);
+
+/// Schema version of the database (PRAGMA user_version) and the newest this binary knows.
+struct SchemaStatus {
+    int database_version = 0;
+    int binary_version = 0;
+};
+
+/// Applies pending migrations to the database at `path`; returns versions before/after.
+[[nodiscard]] Result<SchemaStatus> migrate_sqlite(const std::string& path);
+
+}  // namespace radsync::store

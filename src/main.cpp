@@ -1,0 +1,5 @@
+#include "radsync/cli/cli.hpp"
+
+int main(int argc, char** argv) {
+    return radsync::cli::run(argc, argv);
+}

@@ -1,0 +1,804 @@
+#include "radsync/mapping/engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <tuple>
+
+#include "radsync/core/timezone.hpp"
+
+namespace radsync::mapping {
+
+namespace {
+
+using config::AccessGroup;
+using config::LocationRule;
+using config::PlanRule;
+using config::Roaming;
+using store::RadRow;
+using store::Table;
+
+constexpr const char* kPasswordAttributeNt = "NT-Password";
+constexpr const char* kPasswordAttributeClear = "Cleartext-Password";
+
+// Renders bits/s the way MikroTik reads rate limits: "10M", "512k", or plain bits.
+std::string mikrotik_rate(std::uint64_t bps) {
+    if (bps != 0 && bps % 1'000'000'000 == 0) {
+        return std::to_string(bps / 1'000'000'000) + "G";
+    }
+    if (bps != 0 && bps % 1'000'000 == 0) {
+        return std::to_string(bps / 1'000'000) + "M";
+    }
+    if (bps != 0 && bps % 1'000 == 0) {
+        return std::to_string(bps / 1'000) + "k";
+    }
+    return std::to_string(bps);
+}
+
+// Escapes regex metacharacters with a backslash; valid in both POSIX ERE and PCRE, whichever
+// FreeRADIUS was built with.
+std::string regex_escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (std::string_view(".[]{}()\\*+?^$|").find(c) != std::string_view::npos) {
+            out.push_back('\\');
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+bool matches(const config::Match& m, const std::string& id, const std::string& name,
+             const std::string& code) {
+    if (m.id) {
+        return *m.id == id;
+    }
+    if (m.name) {
+        return !name.empty() && *m.name == name;
+    }
+    if (m.code) {
+        return !code.empty() && *m.code == code;
+    }
+    return false;
+}
+
+int permissiveness(Roaming r) {
+    switch (r) {
+        case Roaming::kHome:
+            return 0;
+        case Roaming::kMembership:
+            return 1;
+        case Roaming::kAll:
+            return 2;
+    }
+    return 0;
+}
+
+template <class Entity>
+const Entity* find_by_id(const std::vector<Entity>& sorted, const std::string& id) {
+    if (id.empty()) {
+        return nullptr;
+    }
+    auto it = std::lower_bound(sorted.begin(), sorted.end(), id,
+                               [](const Entity& e, const std::string& key) { return e.id < key; });
+    return (it != sorted.end() && it->id == id) ? &*it : nullptr;
+}
+
+// One membership's contribution to a member's access.
+struct MembershipGrant {
+    const snapshot::Membership* membership = nullptr;
+    const PlanRule* rule = nullptr;
+    const AccessGroup* group = nullptr;
+    core::TimeZone zone = core::TimeZone::utc();
+};
+
+// Access decided for one member before usernames are assigned.
+struct Evaluation {
+    bool granted = false;
+    std::string reason;
+    const AccessGroup* group = nullptr;
+    bool unrestricted = false;                   // no location rules apply
+    std::vector<const LocationRule*> locations;  // sorted by key
+    std::optional<core::Instant> expires;
+};
+
+class Mapper {
+public:
+    Mapper(const snapshot::Snapshot& snap, const config::Config& cfg, const Context& ctx)
+        : snap_(snap), cfg_(cfg), ctx_(ctx), default_zone_(core::TimeZone::utc()) {
+        if (auto z = core::TimeZone::locate(cfg.default_timezone)) {
+            default_zone_ = *z;
+        }
+        for (const auto& m : snap.memberships) {
+            if (!m.member.empty()) {
+                personal_[m.member].push_back(&m);
+            } else if (!m.company.empty()) {
+                by_company_[m.company].push_back(&m);
+            }
+        }
+    }
+
+    Evaluation evaluate(const snapshot::Member& member) {
+        Evaluation ev;
+        const auto& allowed = cfg_.mapping.member_statuses;
+        if (std::find(allowed.begin(), allowed.end(), member.status) == allowed.end()) {
+            ev.reason = member.status.empty() ? "member has no status"
+                                              : "member status is '" + member.status + "'";
+            return ev;
+        }
+        std::vector<const snapshot::Membership*> candidates;
+        if (auto it = personal_.find(member.id); it != personal_.end()) {
+            candidates = it->second;
+        }
+        if (!member.company.empty()) {
+            if (auto it = by_company_.find(member.company); it != by_company_.end()) {
+                candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+            }
+        }
+        if (candidates.empty()) {
+            ev.reason = "no membership (personal or company)";
+            return ev;
+        }
+
+        std::vector<MembershipGrant> granting;
+        std::vector<std::string> notes;
+        for (const auto* m : candidates) {
+            const std::string label = describe_membership(*m);
+            const PlanRule* rule = plan_rule(m->plan);
+            if (rule == nullptr) {
+                notes.push_back(label + ": plan " + describe_plan(m->plan) + " is not mapped");
+                continue;
+            }
+            const AccessGroup* group = group_by_name(rule->group);
+            if (group == nullptr) {
+                continue;  // the loader rejects plans naming unknown groups; be defensive
+            }
+            MembershipGrant g{m, rule, group, zone_for(m->location, member)};
+            if (auto why_not = inactive_reason(*m, g.zone)) {
+                notes.push_back(label + ": " + *why_not);
+                continue;
+            }
+            if (!group->access) {
+                notes.push_back(label + ": group " + group->name + " has access: none");
+                continue;
+            }
+            granting.push_back(g);
+        }
+        if (granting.empty()) {
+            ev.reason = join(notes, "; ");
+            return ev;
+        }
+
+        // Best-ranked group wins; name breaks ties so the outcome never depends on input order.
+        const AccessGroup* best = granting.front().group;
+        for (const auto& g : granting) {
+            if (std::tie(g.group->rank, best->name) > std::tie(best->rank, g.group->name)) {
+                best = g.group;
+            }
+        }
+        ev.group = best;
+
+        Roaming roaming = cfg_.mapping.roaming;
+        bool override_seen = false;
+        std::vector<std::string> winners;
+        for (const auto& g : granting) {
+            if (g.group != best) {
+                continue;
+            }
+            winners.push_back(describe_membership(*g.membership));
+            if (g.rule->roaming) {
+                // Several winning plans with overrides: the most permissive one applies, so
+                // adding a membership never takes rights away.
+                if (!override_seen || permissiveness(*g.rule->roaming) > permissiveness(roaming)) {
+                    roaming = *g.rule->roaming;
+                }
+                override_seen = true;
+            }
+        }
+
+        if (cfg_.mapping.locations.empty()) {
+            ev.unrestricted = true;
+        } else {
+            ev.locations = allowed_locations(member, granting, roaming);
+            if (ev.locations.empty()) {
+                ev.reason = "roaming " + std::string(config::to_string(roaming)) + ": " +
+                            home_location_note(member, granting);
+                return ev;
+            }
+        }
+
+        // Time-limited only if every granting membership ends; then access lasts until the
+        // start of the day after the latest end date, in that membership's zone.
+        bool open_ended = false;
+        std::optional<core::Instant> latest;
+        for (const auto& g : granting) {
+            if (!g.membership->end_date) {
+                open_ended = true;
+                break;
+            }
+            const auto day_after =
+                core::Date{std::chrono::sys_days{*g.membership->end_date} + std::chrono::days{1}};
+            const auto end = g.zone.start_of(day_after);
+            if (!latest || end > *latest) {
+                latest = end;
+            }
+        }
+        if (!open_ended) {
+            ev.expires = latest;
+        }
+
+        ev.granted = true;
+        std::string where = "all locations";
+        if (!ev.unrestricted) {
+            std::vector<std::string> keys;
+            for (const auto* l : ev.locations) {
+                keys.push_back(l->key);
+            }
+            where = join(keys, ",");
+        }
+        ev.reason = join(winners, ", ") + " -> group " + best->name + "; roaming " +
+                    config::to_string(roaming) + ": " + where;
+        if (ev.expires) {
+            ev.reason += "; until " + core::format_instant(*ev.expires);
+        }
+        return ev;
+    }
+
+    const LocationRule* location_rule(const std::string& location_id) const {
+        const auto* loc = find_by_id(snap_.locations, location_id);
+        for (const auto& rule : cfg_.mapping.locations) {
+            if (matches(rule.match, location_id, loc ? loc->name : "", loc ? loc->code : "")) {
+                return &rule;
+            }
+        }
+        return nullptr;
+    }
+
+private:
+    std::optional<std::string> inactive_reason(const snapshot::Membership& m,
+                                               const core::TimeZone& zone) const {
+        if (m.status == "not_approved" || m.calculated_status == "not_approved") {
+            return "not approved";
+        }
+        const core::Date today = zone.local_date(ctx_.now);
+        if (m.start_date && today < *m.start_date) {
+            return "starts " + core::format_date(*m.start_date);
+        }
+        if (m.end_date && today > *m.end_date) {
+            return "ended " + core::format_date(*m.end_date);
+        }
+        // Without dates, OfficeRnD's own verdict is all we have. With dates, the dates win:
+        // calculatedStatus is not updated by a webhook when a date passes.
+        if (!m.start_date && m.calculated_status == "not_started") {
+            return "not started";
+        }
+        if (!m.end_date && m.calculated_status == "expired") {
+            return "expired";
+        }
+        return std::nullopt;
+    }
+
+    std::vector<const LocationRule*> allowed_locations(const snapshot::Member& member,
+                                                       const std::vector<MembershipGrant>& granting,
+                                                       Roaming roaming) const {
+        std::vector<const LocationRule*> out;
+        auto add = [&](const LocationRule* r) {
+            if (r != nullptr && std::find(out.begin(), out.end(), r) == out.end()) {
+                out.push_back(r);
+            }
+        };
+        switch (roaming) {
+            case Roaming::kAll:
+                for (const auto& r : cfg_.mapping.locations) {
+                    add(&r);
+                }
+                break;
+            case Roaming::kMembership:
+                for (const auto& g : granting) {
+                    add(location_rule(g.membership->location));
+                }
+                break;
+            case Roaming::kHome:
+                add(location_rule(home_location_id(member, granting)));
+                break;
+        }
+        std::sort(out.begin(), out.end(),
+                  [](const LocationRule* a, const LocationRule* b) { return a->key < b->key; });
+        return out;
+    }
+
+    // The member's home: their own location, else their company's, else the location of their
+    // first granting membership. OfficeRnD leaves `location` empty on some imported members.
+    std::string home_location_id(const snapshot::Member& member,
+                                 const std::vector<MembershipGrant>& granting) const {
+        if (!member.location.empty()) {
+            return member.location;
+        }
+        if (const auto* c = find_by_id(snap_.companies, member.company);
+            c && !c->location.empty()) {
+            return c->location;
+        }
+        for (const auto& g : granting) {
+            if (!g.membership->location.empty()) {
+                return g.membership->location;
+            }
+        }
+        return {};
+    }
+
+    std::string home_location_note(const snapshot::Member& member,
+                                   const std::vector<MembershipGrant>& granting) const {
+        const std::string id = home_location_id(member, granting);
+        if (id.empty()) {
+            return "member has no home location";
+        }
+        return "location " + describe_location(id) + " is not mapped";
+    }
+
+    core::TimeZone zone_for(const std::string& membership_location,
+                            const snapshot::Member& member) {
+        const std::string& location_id =
+            membership_location.empty() ? member.location : membership_location;
+        std::string name;
+        if (const auto* rule = location_rule(location_id); rule && rule->timezone) {
+            name = *rule->timezone;
+        } else if (const auto* loc = find_by_id(snap_.locations, location_id)) {
+            name = loc->timezone;
+        }
+        if (name.empty()) {
+            return default_zone_;
+        }
+        auto it = zones_.find(name);
+        if (it == zones_.end()) {
+            auto z = core::TimeZone::locate(name);
+            // An unknown zone from OfficeRnD must not cost anyone access: fall back to the
+            // configured default.
+            it = zones_.emplace(name, z ? *z : default_zone_).first;
+        }
+        return it->second;
+    }
+
+    const PlanRule* plan_rule(const std::string& plan_id) const {
+        const auto* plan = find_by_id(snap_.plans, plan_id);
+        for (const auto& rule : cfg_.mapping.plans) {
+            if (matches(rule.match, plan_id, plan ? plan->name : "", plan ? plan->code : "")) {
+                return &rule;
+            }
+        }
+        return nullptr;
+    }
+
+    const AccessGroup* group_by_name(const std::string& name) const {
+        for (const auto& g : cfg_.mapping.groups) {
+            if (g.name == name) {
+                return &g;
+            }
+        }
+        return nullptr;
+    }
+
+    std::string describe_membership(const snapshot::Membership& m) const {
+        std::string label = "membership '" + (m.name.empty() ? m.id : m.name) + "'";
+        if (m.member.empty()) {
+            label += " (company)";
+        }
+        return label;
+    }
+
+    std::string describe_plan(const std::string& plan_id) const {
+        const auto* plan = find_by_id(snap_.plans, plan_id);
+        return plan && !plan->name.empty() ? "'" + plan->name + "'" : "'" + plan_id + "'";
+    }
+
+    std::string describe_location(const std::string& id) const {
+        const auto* loc = find_by_id(snap_.locations, id);
+        return loc && !loc->name.empty() ? "'" + loc->name + "'" : "'" + id + "'";
+    }
+
+    static std::string join(const std::vector<std::string>& parts, const char* sep) {
+        std::string out;
+        for (const auto& p : parts) {
+            out += (out.empty() ? "" : sep) + p;
+        }
+        return out;
+    }
+
+    const snapshot::Snapshot& snap_;
+    const config::Config& cfg_;
+    const Context& ctx_;
+    core::TimeZone default_zone_;
+    std::map<std::string, core::TimeZone> zones_;
+    std::map<std::string, std::vector<const snapshot::Membership*>> personal_;
+    std::map<std::string, std::vector<const snapshot::Membership*>> by_company_;
+};
+
+// The login name a member would get, before collision checks.
+Result<std::string> login_name_for(const snapshot::Member& m, const config::Accounts& accounts) {
+    std::string raw;
+    switch (accounts.username_format) {
+        case config::UsernameFormat::kEmail:
+            if (m.email.empty()) {
+                return Error(Errc::kMalformedPayload, "member has no e-mail address");
+            }
+            raw = m.email;
+            break;
+        case config::UsernameFormat::kMemberId:
+            raw = m.id;
+            break;
+        case config::UsernameFormat::kTemplate: {
+            const std::string& t = accounts.username_template;
+            for (std::size_t i = 0; i < t.size();) {
+                if (t[i] != '{') {
+                    raw.push_back(t[i++]);
+                    continue;
+                }
+                const auto close = t.find('}', i);
+                if (close == std::string::npos) {
+                    return Error(Errc::kConfigInvalid, "unterminated placeholder in template");
+                }
+                const std::string key = t.substr(i + 1, close - i - 1);
+                std::string value;
+                if (key == "email") {
+                    value = m.email;
+                } else if (key == "_id") {
+                    value = m.id;
+                } else if (key == "name") {
+                    value = m.name;
+                } else if (key.rfind("properties.", 0) == 0) {
+                    if (auto it = m.properties.find(key.substr(11)); it != m.properties.end()) {
+                        value = it->second;
+                    }
+                }
+                if (value.empty()) {
+                    return Error(Errc::kMalformedPayload,
+                                 "username template field {" + key + "} is empty");
+                }
+                raw += value;
+                i = close + 1;
+            }
+            break;
+        }
+    }
+    return normalise_login_name(raw, accounts.username_case == config::UsernameCase::kLower);
+}
+
+void add_user_rows(const store::AccountRecord& account, const Evaluation& ev,
+                   const std::string& password_row_value, const config::Config& cfg,
+                   std::vector<RadRow>& rows) {
+    const bool nt = cfg.accounts.password_storage == config::PasswordStorage::kNtHash;
+    rows.push_back({Table::kRadcheck, account.username,
+                    nt ? kPasswordAttributeNt : kPasswordAttributeClear, ":=", password_row_value,
+                    0});
+    if (ev.expires) {
+        rows.push_back({Table::kRadcheck, account.username, "Expiration",
+                        ":=", std::to_string(ev.expires->time_since_epoch().count()), 0});
+    }
+    rows.push_back({Table::kRadusergroup, account.username, plan_group_name(ev.group->name), "", "",
+                    kPlanPriority});
+    if (ev.unrestricted) {
+        return;
+    }
+    int priority = kFirstSitePriority;
+    for (const auto* loc : ev.locations) {
+        const std::size_t matchers =
+            loc->nas_identifiers.size() + loc->ssids.size() + loc->nas_ip_addresses.size();
+        for (std::size_t i = 1; i <= matchers; ++i) {
+            rows.push_back({Table::kRadusergroup, account.username, site_group_name(loc->key, i),
+                            "", "", priority++});
+        }
+    }
+    rows.push_back(
+        {Table::kRadusergroup, account.username, std::string(kDenyGroup), "", "", kDenyPriority});
+}
+
+std::string location_list(const Evaluation& ev) {
+    if (ev.unrestricted) {
+        return "*";
+    }
+    std::string out;
+    for (const auto* l : ev.locations) {
+        out += (out.empty() ? "" : ",") + l->key;
+    }
+    return out;
+}
+
+bool earlier_claim(const snapshot::Member* a, const snapshot::Member* b) {
+    // Members created earlier keep a contested username; ids break ties deterministically.
+    const auto ta = a->created_at.value_or(core::Instant::max());
+    const auto tb = b->created_at.value_or(core::Instant::max());
+    return std::tie(ta, a->id) < std::tie(tb, b->id);
+}
+
+}  // namespace
+
+std::string plan_group_name(const std::string& access_group) {
+    return std::string(kGroupPrefix) + "plan:" + access_group;
+}
+
+std::string site_group_name(const std::string& location_key, std::size_t index) {
+    return std::string(kGroupPrefix) + "site:" + location_key + ":" + std::to_string(index);
+}
+
+const char* to_string(Decision::Outcome o) {
+    switch (o) {
+        case Decision::Outcome::kGranted:
+            return "granted";
+        case Decision::Outcome::kRevoked:
+            return "revoked";
+        case Decision::Outcome::kRemoved:
+            return "removed";
+        case Decision::Outcome::kNoAccess:
+            return "no-access";
+        case Decision::Outcome::kConflict:
+            return "conflict";
+    }
+    return "unknown";
+}
+
+std::vector<RadRow> group_rows(const config::Config& cfg) {
+    std::vector<RadRow> rows;
+    auto reply = [&](const std::string& group, const std::string& attr, const std::string& op,
+                     const std::string& value) {
+        rows.push_back({Table::kRadgroupreply, group, attr, op, value, 0});
+    };
+    auto check = [&](const std::string& group, const std::string& attr, const std::string& op,
+                     const std::string& value) {
+        rows.push_back({Table::kRadgroupcheck, group, attr, op, value, 0});
+    };
+    const auto& bw = cfg.radius.bandwidth_attributes;
+    const bool wispr =
+        std::find(bw.begin(), bw.end(), config::BandwidthAttributes::kWispr) != bw.end();
+    const bool mikrotik =
+        std::find(bw.begin(), bw.end(), config::BandwidthAttributes::kMikrotik) != bw.end();
+
+    for (const auto& g : cfg.mapping.groups) {
+        if (!g.access) {
+            continue;  // nobody is ever placed in an access: none group
+        }
+        const std::string name = plan_group_name(g.name);
+        if (wispr && g.bandwidth_down_bps) {
+            reply(name, "WISPr-Bandwidth-Max-Down", ":=", std::to_string(*g.bandwidth_down_bps));
+        }
+        if (wispr && g.bandwidth_up_bps) {
+            reply(name, "WISPr-Bandwidth-Max-Up", ":=", std::to_string(*g.bandwidth_up_bps));
+        }
+        if (mikrotik && (g.bandwidth_down_bps || g.bandwidth_up_bps)) {
+            // MikroTik reads "rx/tx" from the router's side: rx is the member's upload. 0 means
+            // no limit in that direction.
+            reply(name, "Mikrotik-Rate-Limit", ":=",
+                  mikrotik_rate(g.bandwidth_up_bps.value_or(0)) + "/" +
+                      mikrotik_rate(g.bandwidth_down_bps.value_or(0)));
+        }
+        if (g.session_timeout) {
+            reply(name, "Session-Timeout", ":=", std::to_string(g.session_timeout->count()));
+        }
+        if (g.static_ip) {
+            reply(name, "Framed-IP-Address", ":=", *g.static_ip);
+        }
+        for (const auto& extra : g.reply) {
+            reply(name, extra.attribute, extra.op, extra.value);
+        }
+        // Without Fall-Through the walk stops at the plan group and the site groups (VLAN,
+        // location restriction) are never evaluated (freeradius.md §4.1).
+        reply(name, "Fall-Through", "=", "Yes");
+        if (g.simultaneous_use) {
+            check(name, "Simultaneous-Use", ":=", std::to_string(*g.simultaneous_use));
+        }
+    }
+
+    for (const auto& loc : cfg.mapping.locations) {
+        std::size_t index = 0;
+        auto site = [&](const std::string& attr, const std::string& op, const std::string& value) {
+            const std::string name = site_group_name(loc.key, ++index);
+            check(name, attr, op, value);
+            if (loc.vlan) {
+                reply(name, "Tunnel-Type", ":=", "VLAN");
+                reply(name, "Tunnel-Medium-Type", ":=", "IEEE-802");
+                reply(name, "Tunnel-Private-Group-Id", ":=", std::to_string(*loc.vlan));
+            }
+        };
+        for (const auto& id : loc.nas_identifiers) {
+            site("NAS-Identifier", "==", id);
+        }
+        for (const auto& ssid : loc.ssids) {
+            // Called-Station-Id is "AP-MAC:SSID"; the MAC differs per access point.
+            site("Called-Station-Id", "=~", ":" + regex_escape(ssid) + "$");
+        }
+        for (const auto& ip : loc.nas_ip_addresses) {
+            site("NAS-IP-Address", "==", ip);
+        }
+    }
+    if (!cfg.mapping.locations.empty()) {
+        const std::string deny(kDenyGroup);
+        check(deny, "Auth-Type", ":=", "Reject");
+        reply(deny, "Reply-Message", ":=", "Not allowed at this location");
+    }
+    return rows;
+}
+
+DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& cfg,
+                          const Context& ctx) {
+    DesiredState out;
+    out.rows = group_rows(cfg);
+    Mapper mapper(snap, cfg, ctx);
+
+    struct Candidate {
+        const snapshot::Member* member;
+        Evaluation ev;
+        std::string login;      // empty if no username could be formed
+        std::string username;   // escaped form, as stored
+        std::string refusal;    // why a granted member still gets no account
+        std::string note;       // a soft problem worth showing (kept previous username)
+        bool conflict = false;  // refused because another holder has the username
+    };
+    std::vector<Candidate> candidates;
+    candidates.reserve(snap.members.size());
+    for (const auto& m : snap.members) {
+        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, false};
+        if (c.ev.granted) {
+            if (auto login = login_name_for(m, cfg.accounts); login) {
+                c.login = *login;
+                c.username = radius_escape(*login);
+            } else {
+                c.refusal = login.error().message;
+            }
+        }
+        candidates.push_back(std::move(c));
+    }
+
+    auto existing = [&](const std::string& member_id) -> const store::AccountRecord* {
+        auto it = ctx.accounts.find(member_id);
+        return it == ctx.accounts.end() ? nullptr : &it->second;
+    };
+
+    // Username claims: the member already holding a username keeps it; otherwise the earliest
+    // created member wins. Losers are refused and told who holds the name: never merged.
+    std::vector<Candidate*> claimants;
+    for (auto& c : candidates) {
+        if (c.ev.granted && c.refusal.empty()) {
+            claimants.push_back(&c);
+        }
+    }
+    std::sort(claimants.begin(), claimants.end(), [&](const Candidate* a, const Candidate* b) {
+        const auto* ea = existing(a->member->id);
+        const auto* eb = existing(b->member->id);
+        const bool ha = ea && ea->username == a->username;
+        const bool hb = eb && eb->username == b->username;
+        if (ha != hb) {
+            return ha;
+        }
+        return earlier_claim(a->member, b->member);
+    });
+    std::map<std::string, const snapshot::Member*> claimed;
+    for (auto* c : claimants) {
+        const auto* acc = existing(c->member->id);
+        std::string conflict;
+        if (!(acc && acc->username == c->username) && ctx.foreign_usernames.count(c->username)) {
+            conflict =
+                "username '" + c->login + "' already has FreeRADIUS rows radsync does not own";
+        } else if (auto it = claimed.find(c->username); it != claimed.end()) {
+            conflict = "username '" + c->login + "' is already used by member " + it->second->id;
+        }
+        if (conflict.empty()) {
+            claimed.emplace(c->username, c->member);
+        } else if (acc && acc->username != c->username && claimed.count(acc->username) == 0 &&
+                   ctx.foreign_usernames.count(acc->username) == 0) {
+            // A member whose new name collides keeps the name they already have.
+            c->note = conflict + "; keeping previous username";
+            c->username = acc->username;
+            claimed.emplace(c->username, c->member);
+        } else {
+            c->refusal = conflict;
+            c->conflict = true;
+        }
+    }
+
+    // Members without (usable) access lose an existing account in two steps: disabled now,
+    // deleted after the retention, so one who comes back keeps their credentials.
+    auto disable_or_remove = [&](const store::AccountRecord& acc, Decision& d) {
+        const bool name_taken = claimed.count(acc.username) > 0;
+        const bool retention_over = acc.state == store::AccountState::kRevoked &&
+                                    ctx.now - acc.state_since >= cfg.sync.revoked_retention;
+        if (name_taken || retention_over) {
+            if (d.outcome != Decision::Outcome::kConflict) {
+                d.outcome = Decision::Outcome::kRemoved;
+            }
+            d.reason += name_taken ? "; account removed, username now used by another member"
+                                   : "; account removed after retention";
+            return;
+        }
+        store::AccountRecord rec = acc;
+        if (rec.state != store::AccountState::kRevoked) {
+            rec.state = store::AccountState::kRevoked;
+            rec.state_since = ctx.now;
+        }
+        rec.group.clear();
+        rec.locations.clear();
+        rec.expires.reset();
+        rec.reason = d.reason;
+        out.rows.push_back({Table::kRadcheck, rec.username, "Auth-Type", ":=", "Reject", 0});
+        if (d.outcome != Decision::Outcome::kConflict) {
+            d.outcome = Decision::Outcome::kRevoked;
+        }
+        d.account = std::move(rec);
+    };
+
+    std::set<std::string> seen_members;
+    for (auto& c : candidates) {
+        const snapshot::Member& m = *c.member;
+        seen_members.insert(m.id);
+        Decision d{m.id, m.name, m.email, Decision::Outcome::kNoAccess, c.ev.reason, std::nullopt};
+        const auto* acc = existing(m.id);
+
+        if (c.ev.granted && c.refusal.empty()) {
+            // The password: a member custom property, or generated once and then kept.
+            std::string password;  // persisted only when generated
+            std::string secret;
+            if (cfg.accounts.password_source == config::PasswordSource::kProperty) {
+                auto it = m.properties.find(cfg.accounts.password_property);
+                if (it == m.properties.end() || it->second.empty()) {
+                    c.refusal = "custom property '" + cfg.accounts.password_property + "' is empty";
+                }
+                secret = it == m.properties.end() ? "" : it->second;
+            } else {
+                password = (acc && !acc->password.empty())
+                               ? acc->password
+                               : ctx.generate_password(cfg.accounts.password_length);
+                secret = password;
+            }
+            std::string row_value = secret;
+            if (c.refusal.empty() &&
+                cfg.accounts.password_storage == config::PasswordStorage::kNtHash) {
+                auto hash = nt_hash_hex(secret);
+                if (hash) {
+                    row_value = *hash;
+                } else {
+                    c.refusal = hash.error().message;
+                }
+            }
+            if (c.refusal.empty()) {
+                store::AccountRecord rec;
+                rec.member_id = m.id;
+                rec.username = c.username;
+                rec.password = password;
+                rec.state = store::AccountState::kActive;
+                const bool was_active = acc && acc->state == store::AccountState::kActive;
+                rec.state_since = was_active ? acc->state_since : ctx.now;
+                rec.group = c.ev.group->name;
+                rec.locations = location_list(c.ev);
+                rec.expires = c.ev.expires;
+                rec.reason = c.note.empty() ? c.ev.reason : c.ev.reason + "; " + c.note;
+                add_user_rows(rec, c.ev, row_value, cfg, out.rows);
+                d.outcome = Decision::Outcome::kGranted;
+                d.reason = rec.reason;
+                d.account = std::move(rec);
+                out.decisions.push_back(std::move(d));
+                continue;
+            }
+        }
+        if (c.ev.granted) {
+            d.outcome = c.conflict ? Decision::Outcome::kConflict : Decision::Outcome::kNoAccess;
+            d.reason = c.ev.reason + "; refused: " + c.refusal;
+        }
+        if (acc) {
+            disable_or_remove(*acc, d);
+        }
+        out.decisions.push_back(std::move(d));
+    }
+
+    // Accounts whose member is gone from OfficeRnD altogether.
+    for (const auto& [member_id, acc] : ctx.accounts) {
+        if (seen_members.count(member_id) == 0) {
+            Decision d{
+                member_id,   "", "", Decision::Outcome::kNoAccess, "member no longer in OfficeRnD",
+                std::nullopt};
+            disable_or_remove(acc, d);
+            out.decisions.push_back(std::move(d));
+        }
+    }
+
+    std::sort(out.rows.begin(), out.rows.end());
+    return out;
+}
+
+}  // namespace radsync::mapping

@@ -1,0 +1,148 @@
+#include "radsync/reconcile/reconciler.hpp"
+
+#include <map>
+#include <sstream>
+
+#include "radsync/log/log.hpp"
+
+namespace radsync::reconcile {
+
+namespace {
+
+std::vector<store::AccountChange> account_changes(
+    const std::vector<mapping::Decision>& decisions,
+    const std::map<std::string, store::AccountRecord>& current) {
+    std::vector<store::AccountChange> out;
+    for (const auto& d : decisions) {
+        auto it = current.find(d.member_id);
+        if (d.account) {
+            if (it == current.end() || !(it->second == *d.account)) {
+                out.push_back({store::AccountChange::Op::kUpsert, *d.account});
+            }
+        } else if (it != current.end()) {
+            out.push_back({store::AccountChange::Op::kDelete, it->second});
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config& cfg,
+                                 snapshot::Snapshot snap, const core::Clock& clock,
+                                 const mapping::PasswordGenerator& generator,
+                                 const RunOptions& options) {
+    auto log = log::get("reconcile");
+    auto accounts = store.load_accounts();
+    if (!accounts) {
+        return accounts.error();
+    }
+    auto owned = store.load_owned_rows();
+    if (!owned) {
+        return owned.error();
+    }
+    auto foreign = store.foreign_usernames();
+    if (!foreign) {
+        return foreign.error();
+    }
+
+    snap.normalise();
+    mapping::Context ctx{clock.now(), *accounts, *foreign, generator};
+    mapping::DesiredState desired = mapping::map_snapshot(snap, cfg, ctx);
+
+    RunReport report;
+    report.dry_run = options.dry_run;
+    report.row_changes = diff_rows(desired.rows, *owned);
+    report.account_changes = account_changes(desired.decisions, *accounts);
+
+    if (!options.dry_run) {
+        store::WriteSet writes;
+        writes.run_mode = options.mode;
+        writes.source = options.source;
+        writes.replace_snapshot = std::move(snap);
+        writes.accounts = report.account_changes;
+        writes.rows = report.row_changes;
+        for (const auto& d : desired.decisions) {
+            const auto it = accounts->find(d.member_id);
+            const std::string& username = d.account               ? d.account->username
+                                          : it != accounts->end() ? it->second.username
+                                                                  : std::string();
+            if (!username.empty()) {
+                writes.reasons[username] =
+                    std::string(mapping::to_string(d.outcome)) + ": " + d.reason;
+            }
+        }
+        auto applied = store.apply(writes, clock.now());
+        if (!applied) {
+            return applied.error();
+        }
+        report.applied = *applied;
+    }
+    report.decisions = std::move(desired.decisions);
+
+    std::size_t granted = 0;
+    for (const auto& d : report.decisions) {
+        granted += d.outcome == mapping::Decision::Outcome::kGranted ? 1 : 0;
+    }
+    log->info(
+        "reconcile finished run_id={} mode={} dry_run={} members={} granted={} row_changes={} "
+        "account_changes={}",
+        report.applied.run_id, options.mode, options.dry_run, report.decisions.size(), granted,
+        report.row_changes.size(), report.account_changes.size());
+    return report;
+}
+
+std::string describe(const RunReport& report) {
+    std::ostringstream out;
+    std::map<std::string, const mapping::Decision*> by_member;
+    for (const auto& d : report.decisions) {
+        by_member.emplace(d.member_id, &d);
+    }
+    for (const auto& change : report.account_changes) {
+        const auto& r = change.record;
+        const auto found = by_member.find(r.member_id);
+        const mapping::Decision* d = found == by_member.end() ? nullptr : found->second;
+        const char* verb = change.op == store::AccountChange::Op::kDelete ? "remove" : "write";
+        out << "account " << verb << " member=" << r.member_id << " username=" << r.username;
+        if (d != nullptr) {
+            out << " outcome=" << mapping::to_string(d->outcome) << "\n    reason: " << d->reason;
+        }
+        out << "\n";
+    }
+    for (const auto& c : report.row_changes) {
+        const store::RadRow& row = c.after ? *c.after : *c.before;
+        out << "row " << to_string(c.op) << " " << store::to_string(row.table) << " " << row.name
+            << " " << row.attribute;
+        auto show = [&](const std::optional<store::RadRow>& r) {
+            if (!r) {
+                return std::string("-");
+            }
+            if (r->table == store::Table::kRadusergroup) {
+                return "priority " + std::to_string(r->priority);
+            }
+            const bool secret = r->attribute.find("Password") != std::string::npos;
+            return r->op + " " + (secret ? std::string("(secret)") : r->value);
+        };
+        if (c.op == RowChange::Op::kUpdate) {
+            out << ": " << show(c.before) << " -> " << show(c.after);
+        } else {
+            out << ": " << show(c.op == RowChange::Op::kInsert ? c.after : c.before);
+        }
+        out << "\n";
+    }
+    std::size_t inserts = 0;
+    std::size_t updates = 0;
+    std::size_t deletes = 0;
+    for (const auto& c : report.row_changes) {
+        inserts += c.op == RowChange::Op::kInsert ? 1 : 0;
+        updates += c.op == RowChange::Op::kUpdate ? 1 : 0;
+        deletes += c.op == RowChange::Op::kDelete ? 1 : 0;
+    }
+    out << (report.dry_run ? "dry run, nothing written\n" : "");
+    out << "rows: inserted=" << inserts << " updated=" << updates << " deleted=" << deletes << "\n";
+    out << "accounts: changed=" << report.account_changes.size()
+        << " members=" << report.decisions.size() << "\n";
+    return out.str();
+}
+
+}  // namespace radsync::reconcile

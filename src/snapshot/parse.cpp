@@ -1,0 +1,330 @@
+#include <algorithm>
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "radsync/snapshot/entities.hpp"
+
+namespace radsync::snapshot {
+
+namespace {
+
+using nlohmann::json;
+
+// A field error names the field; the caller adds which entity it was in.
+struct FieldReader {
+    const json& obj;
+    std::string error;
+
+    // First present, non-null key among `names`, as a string. Numbers are accepted too because
+    // ids and codes occasionally arrive as numbers in hand-made data.
+    std::string str(std::initializer_list<const char*> names) {
+        for (const char* name : names) {
+            auto it = obj.find(name);
+            if (it == obj.end() || it->is_null()) {
+                continue;
+            }
+            if (it->is_string()) {
+                return it->get<std::string>();
+            }
+            if (it->is_number()) {
+                return it->dump();
+            }
+            // v1 shapes reference other entities as populated objects: take their _id.
+            if (it->is_object() && it->contains("_id") && (*it)["_id"].is_string()) {
+                return (*it)["_id"].get<std::string>();
+            }
+            fail(std::string("field \"") + name + "\" must be a string");
+            return {};
+        }
+        return {};
+    }
+
+    bool boolean(std::initializer_list<const char*> names) {
+        for (const char* name : names) {
+            auto it = obj.find(name);
+            if (it == obj.end() || it->is_null()) {
+                continue;
+            }
+            if (it->is_boolean()) {
+                return it->get<bool>();
+            }
+            fail(std::string("field \"") + name + "\" must be a boolean");
+            return false;
+        }
+        return false;
+    }
+
+    std::optional<core::Instant> instant(std::initializer_list<const char*> names) {
+        for (const char* name : names) {
+            auto it = obj.find(name);
+            if (it == obj.end() || it->is_null()) {
+                continue;
+            }
+            const json* v = &*it;
+            // v1 bookings: {"start": {"dateTime": "..."}}
+            if (v->is_object() && v->contains("dateTime")) {
+                v = &(*v)["dateTime"];
+            }
+            if (!v->is_string()) {
+                fail(std::string("field \"") + name + "\" must be an ISO-8601 string");
+                return std::nullopt;
+            }
+            auto t = core::parse_instant(v->get<std::string>());
+            if (!t) {
+                fail(std::string("field \"") + name + "\": " + t.error().message);
+                return std::nullopt;
+            }
+            return *t;
+        }
+        return std::nullopt;
+    }
+
+    std::optional<core::Date> date(std::initializer_list<const char*> names) {
+        for (const char* name : names) {
+            auto it = obj.find(name);
+            if (it == obj.end() || it->is_null()) {
+                continue;
+            }
+            if (!it->is_string()) {
+                fail(std::string("field \"") + name + "\" must be a date string");
+                return std::nullopt;
+            }
+            if (it->get<std::string>().empty()) {
+                return std::nullopt;
+            }
+            auto d = core::parse_calendar_date(it->get<std::string>());
+            if (!d) {
+                fail(std::string("field \"") + name + "\": " + d.error().message);
+                return std::nullopt;
+            }
+            return *d;
+        }
+        return std::nullopt;
+    }
+
+    Properties properties() {
+        Properties out;
+        auto it = obj.find("properties");
+        if (it == obj.end() || it->is_null()) {
+            return out;  // OfficeRnD omits the key when an entity has no custom properties
+        }
+        if (!it->is_object()) {
+            fail("field \"properties\" must be an object");
+            return out;
+        }
+        for (const auto& [key, value] : it->items()) {
+            if (value.is_string()) {
+                out.emplace(key, value.get<std::string>());
+            } else if (value.is_number() || value.is_boolean()) {
+                out.emplace(key, value.dump());
+            }
+        }
+        return out;
+    }
+
+    void fail(std::string message) {
+        if (error.empty()) {
+            error = std::move(message);
+        }
+    }
+};
+
+template <class Entity>
+using Filler = std::function<void(FieldReader&, Entity&)>;
+
+template <class Entity>
+Result<Entity> parse_object(const json& obj, const Filler<Entity>& fill) {
+    if (!obj.is_object()) {
+        return Error(Errc::kMalformedPayload, "expected a JSON object");
+    }
+    FieldReader r{obj, {}};
+    Entity e;
+    e.id = r.str({"_id"});
+    if (e.id.empty() && r.error.empty()) {
+        r.fail("missing \"_id\"");
+    }
+    e.modified_at = r.instant({"modifiedAt"});
+    e.created_at = r.instant({"createdAt"});
+    fill(r, e);
+    if (!r.error.empty()) {
+        return Error(Errc::kMalformedPayload, r.error);
+    }
+    e.raw = obj.dump();
+    return e;
+}
+
+const Filler<Member> kMember = [](FieldReader& r, Member& m) {
+    m.name = r.str({"name"});
+    m.email = r.str({"email"});
+    // v1 has both `status` (possibly set by hand) and `calculatedStatus` (effective); v2 only
+    // `status`. The effective one wins when present.
+    m.status = r.str({"calculatedStatus", "status"});
+    m.location = r.str({"location", "office"});
+    m.company = r.str({"company", "team"});
+    m.properties = r.properties();
+};
+
+const Filler<Company> kCompany = [](FieldReader& r, Company& c) {
+    c.name = r.str({"name"});
+    c.status = r.str({"calculatedStatus", "status"});
+    c.location = r.str({"location", "office"});
+};
+
+const Filler<Membership> kMembership = [](FieldReader& r, Membership& m) {
+    m.name = r.str({"name"});
+    m.plan = r.str({"plan"});
+    m.location = r.str({"location", "office"});
+    m.member = r.str({"member"});
+    m.company = r.str({"company", "team"});
+    m.status = r.str({"status"});
+    m.calculated_status = r.str({"calculatedStatus"});
+    m.start_date = r.date({"startDate"});
+    m.end_date = r.date({"endDate"});
+    m.is_personal = r.boolean({"isPersonal"}) || !m.member.empty();
+};
+
+const Filler<Plan> kPlan = [](FieldReader& r, Plan& p) {
+    p.name = r.str({"name"});
+    p.code = r.str({"code"});
+};
+
+const Filler<Location> kLocation = [](FieldReader& r, Location& l) {
+    l.name = r.str({"name"});
+    l.code = r.str({"code"});
+    l.timezone = r.str({"timezone"});
+};
+
+const Filler<Pass> kPass = [](FieldReader& r, Pass& p) {
+    p.member = r.str({"member"});
+    p.company = r.str({"company", "team"});
+    p.status = r.str({"status"});
+    p.valid_from = r.instant({"validFrom"});
+    p.valid_to = r.instant({"validTo"});
+};
+
+const Filler<Booking> kBooking = [](FieldReader& r, Booking& b) {
+    b.member = r.str({"member"});
+    b.location = r.str({"location", "office"});
+    b.start = r.instant({"start"});
+    b.end = r.instant({"end"});
+    b.cancelled = r.boolean({"isCancelled", "canceled"});
+};
+
+template <class Entity>
+Result<Entity> parse_text(const std::string& text, const Filler<Entity>& fill) {
+    json obj = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (obj.is_discarded()) {
+        return Error(Errc::kMalformedPayload, "not valid JSON");
+    }
+    return parse_object(obj, fill);
+}
+
+template <class Entity>
+void parse_list(const json& doc, const char* key, const Filler<Entity>& fill,
+                std::vector<Entity>& out, std::vector<std::string>& errors) {
+    auto it = doc.find(key);
+    if (it == doc.end() || it->is_null()) {
+        return;
+    }
+    const json* list = &*it;
+    if (list->is_object() && list->contains("results")) {
+        list = &(*list)["results"];
+    }
+    if (!list->is_array()) {
+        errors.push_back(std::string(key) + ": expected an array");
+        return;
+    }
+    out.reserve(list->size());
+    for (std::size_t i = 0; i < list->size(); ++i) {
+        auto e = parse_object((*list)[i], fill);
+        if (!e) {
+            errors.push_back(std::string(key) + "[" + std::to_string(i) +
+                             "]: " + e.error().message);
+            continue;
+        }
+        out.push_back(std::move(*e));
+    }
+}
+
+template <class Entity>
+void sort_by_id(std::vector<Entity>& v) {
+    std::sort(v.begin(), v.end(), [](const Entity& a, const Entity& b) { return a.id < b.id; });
+}
+
+}  // namespace
+
+void Snapshot::normalise() {
+    sort_by_id(members);
+    sort_by_id(companies);
+    sort_by_id(memberships);
+    sort_by_id(plans);
+    sort_by_id(locations);
+    sort_by_id(passes);
+    sort_by_id(bookings);
+}
+
+Result<Member> parse_member(const std::string& t) {
+    return parse_text(t, kMember);
+}
+Result<Company> parse_company(const std::string& t) {
+    return parse_text(t, kCompany);
+}
+Result<Membership> parse_membership(const std::string& t) {
+    return parse_text(t, kMembership);
+}
+Result<Plan> parse_plan(const std::string& t) {
+    return parse_text(t, kPlan);
+}
+Result<Location> parse_location(const std::string& t) {
+    return parse_text(t, kLocation);
+}
+Result<Pass> parse_pass(const std::string& t) {
+    return parse_text(t, kPass);
+}
+Result<Booking> parse_booking(const std::string& t) {
+    return parse_text(t, kBooking);
+}
+
+Result<Snapshot> parse_snapshot(const std::string& json_text) {
+    if (json_text.size() > kMaxSnapshotBytes) {
+        return Error(Errc::kMalformedPayload,
+                     "snapshot larger than " + std::to_string(kMaxSnapshotBytes) + " bytes");
+    }
+    json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded()) {
+        return Error(Errc::kMalformedPayload, "snapshot is not valid JSON");
+    }
+    if (!doc.is_object()) {
+        return Error(Errc::kMalformedPayload, "snapshot must be a JSON object of entity lists");
+    }
+    static const char* const kKnown[] = {"members",   "companies", "memberships", "plans",
+                                         "locations", "passes",    "bookings"};
+    std::vector<std::string> errors;
+    for (const auto& [key, value] : doc.items()) {
+        if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                         [&](const char* k) { return key == k; }) == std::end(kKnown)) {
+            errors.push_back("unknown list \"" + key + "\"");
+        }
+    }
+    Snapshot s;
+    parse_list(doc, "members", kMember, s.members, errors);
+    parse_list(doc, "companies", kCompany, s.companies, errors);
+    parse_list(doc, "memberships", kMembership, s.memberships, errors);
+    parse_list(doc, "plans", kPlan, s.plans, errors);
+    parse_list(doc, "locations", kLocation, s.locations, errors);
+    parse_list(doc, "passes", kPass, s.passes, errors);
+    parse_list(doc, "bookings", kBooking, s.bookings, errors);
+    if (!errors.empty()) {
+        std::string message;
+        for (const auto& e : errors) {
+            message += (message.empty() ? "" : "; ") + e;
+        }
+        return Error(Errc::kMalformedPayload, message);
+    }
+    s.normalise();
+    return s;
+}
+
+}  // namespace radsync::snapshot

@@ -1,0 +1,679 @@
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "radsync/log/log.hpp"
+#include "radsync/store/store.hpp"
+#include "sqlite.hpp"
+
+namespace radsync::store {
+
+namespace {
+
+using sqlite::Database;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+constexpr std::array kRadiusTables = {Table::kRadcheck, Table::kRadreply, Table::kRadgroupcheck,
+                                      Table::kRadgroupreply, Table::kRadusergroup};
+
+// Column holding the user or group name, per table.
+const char* name_column(Table t) {
+    return (t == Table::kRadgroupcheck || t == Table::kRadgroupreply) ? "groupname" : "username";
+}
+
+std::int64_t seconds(core::Instant t) {
+    return t.time_since_epoch().count();
+}
+core::Instant instant(std::int64_t s) {
+    return core::Instant{std::chrono::seconds{s}};
+}
+
+std::optional<std::int64_t> seconds(const std::optional<core::Instant>& t) {
+    return t ? std::optional<std::int64_t>(seconds(*t)) : std::nullopt;
+}
+
+bool is_secret_attribute(const std::string& attribute) {
+    return attribute.find("Password") != std::string::npos;
+}
+
+// `TRY(x)` for Result-returning calls inside functions that return a Result.
+#define RADSYNC_TRY(expr)                            \
+    do {                                             \
+        if (auto radsync_s_ = (expr); !radsync_s_) { \
+            return radsync_s_.error();               \
+        }                                            \
+    } while (false)
+
+// One snapshot table: its name, the extra indexed columns and how to read them off an entity.
+template <class Entity>
+struct SnapshotTable {
+    const char* table;
+    std::vector<const char*> columns;  // after id, before modified_at/removed/raw
+    std::function<std::vector<std::string>(const Entity&)> values;
+    std::function<Result<Entity>(const std::string&)> parse;
+};
+
+const SnapshotTable<snapshot::Member> kMembers{
+    "radsync_members",
+    {"email", "status", "company", "location"},
+    [](const snapshot::Member& m) {
+        return std::vector<std::string>{m.email, m.status, m.company, m.location};
+    },
+    snapshot::parse_member};
+const SnapshotTable<snapshot::Company> kCompanies{
+    "radsync_companies",
+    {},
+    [](const snapshot::Company&) { return std::vector<std::string>{}; },
+    snapshot::parse_company};
+const SnapshotTable<snapshot::Membership> kMemberships{
+    "radsync_memberships",
+    {"member", "company", "plan", "location"},
+    [](const snapshot::Membership& m) {
+        return std::vector<std::string>{m.member, m.company, m.plan, m.location};
+    },
+    snapshot::parse_membership};
+const SnapshotTable<snapshot::Plan> kPlans{
+    "radsync_plans",
+    {},
+    [](const snapshot::Plan&) { return std::vector<std::string>{}; },
+    snapshot::parse_plan};
+const SnapshotTable<snapshot::Location> kLocations{
+    "radsync_locations",
+    {},
+    [](const snapshot::Location&) { return std::vector<std::string>{}; },
+    snapshot::parse_location};
+const SnapshotTable<snapshot::Pass> kPasses{
+    "radsync_passes",
+    {"member", "company"},
+    [](const snapshot::Pass& p) {
+        return std::vector<std::string>{p.member, p.company};
+    },
+    snapshot::parse_pass};
+const SnapshotTable<snapshot::Booking> kBookings{
+    "radsync_bookings",
+    {"member", "location"},
+    [](const snapshot::Booking& b) {
+        return std::vector<std::string>{b.member, b.location};
+    },
+    snapshot::parse_booking};
+
+class SqliteRadiusStore final : public RadiusStore {
+public:
+    explicit SqliteRadiusStore(Database db) : db_(std::move(db)), log_(log::get("store")) {}
+
+    Result<snapshot::Snapshot> load_snapshot() override {
+        snapshot::Snapshot s;
+        RADSYNC_TRY(load_table(kMembers, s.members));
+        RADSYNC_TRY(load_table(kCompanies, s.companies));
+        RADSYNC_TRY(load_table(kMemberships, s.memberships));
+        RADSYNC_TRY(load_table(kPlans, s.plans));
+        RADSYNC_TRY(load_table(kLocations, s.locations));
+        RADSYNC_TRY(load_table(kPasses, s.passes));
+        RADSYNC_TRY(load_table(kBookings, s.bookings));
+        s.normalise();
+        return s;
+    }
+
+    Result<std::map<std::string, AccountRecord>> load_accounts() override {
+        auto st = db_.prepare(
+            "SELECT member_id, username, password, state, state_since, grp, locations, expires, "
+            "reason FROM radsync_accounts");
+        if (!st) {
+            return st.error();
+        }
+        std::map<std::string, AccountRecord> out;
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                break;
+            }
+            AccountRecord a;
+            a.member_id = st->text(0);
+            a.username = st->text(1);
+            a.password = st->text(2);
+            a.state = st->text(3) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
+            a.state_since = instant(st->integer(4));
+            a.group = st->text(5);
+            a.locations = st->text(6);
+            if (!st->is_null(7)) {
+                a.expires = instant(st->integer(7));
+            }
+            a.reason = st->text(8);
+            out.emplace(a.member_id, std::move(a));
+        }
+        return out;
+    }
+
+    Result<std::vector<OwnedRow>> load_owned_rows() override {
+        std::vector<OwnedRow> out;
+        for (Table t : kRadiusTables) {
+            const std::string table = to_string(t);
+            const std::string columns =
+                t == Table::kRadusergroup
+                    ? "t.id, t.username, t.groupname, '', '', t.priority"
+                    : std::string("t.id, t.") + name_column(t) + ", t.attribute, t.op, t.value, 0";
+            auto st = db_.prepare("SELECT " + columns + " FROM " + table +
+                                  " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
+                                  "' AND o.row_id = t.id ORDER BY t.id");
+            if (!st) {
+                return st.error();
+            }
+            for (;;) {
+                auto row = st->step();
+                if (!row) {
+                    return row.error();
+                }
+                if (!*row) {
+                    break;
+                }
+                out.push_back(
+                    {st->integer(0), RadRow{t, st->text(1), st->text(2), st->text(3), st->text(4),
+                                            static_cast<int>(st->integer(5))}});
+            }
+        }
+        return out;
+    }
+
+    Result<std::set<std::string>> foreign_usernames() override {
+        std::set<std::string> out;
+        for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
+            const std::string table = to_string(t);
+            auto st = db_.prepare("SELECT DISTINCT username FROM " + table +
+                                  " WHERE id NOT IN (SELECT row_id FROM radsync_owned_rows "
+                                  "WHERE tbl = '" +
+                                  table + "')");
+            if (!st) {
+                return st.error();
+            }
+            for (;;) {
+                auto row = st->step();
+                if (!row) {
+                    return row.error();
+                }
+                if (!*row) {
+                    break;
+                }
+                out.insert(st->text(0));
+            }
+        }
+        return out;
+    }
+
+    Result<ApplyReport> apply(const WriteSet& writes, core::Instant now) override {
+        auto report = apply_in_transaction(writes, now);
+        if (!report) {
+            log_->error("apply failed mode={} error={}", writes.run_mode, report.error().message);
+            record_failed_run(writes, now, report.error().message);
+        }
+        return report;
+    }
+
+    Result<std::vector<AuditEntry>> audit(std::size_t limit,
+                                          const std::optional<std::string>& username) override {
+        auto st = db_.prepare(
+            "SELECT run_id, at, op, tbl, name, attribute, old_value, new_value, reason "
+            "FROM radsync_audit WHERE (?1 IS NULL OR name = ?1) ORDER BY id DESC LIMIT ?2");
+        if (!st) {
+            return st.error();
+        }
+        if (username) {
+            st->bind(1, *username);
+        } else {
+            st->bind_null(1);
+        }
+        st->bind(2, static_cast<std::int64_t>(limit));
+        std::vector<AuditEntry> out;
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                break;
+            }
+            out.push_back({st->integer(0), instant(st->integer(1)), st->text(2), st->text(3),
+                           st->text(4), st->text(5), st->text(6), st->text(7), st->text(8)});
+        }
+        return out;
+    }
+
+private:
+    template <class Entity>
+    Status load_table(const SnapshotTable<Entity>& spec, std::vector<Entity>& out) {
+        auto st = db_.prepare(std::string("SELECT raw FROM ") + spec.table + " WHERE removed = 0");
+        if (!st) {
+            return st.error();
+        }
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                return {};
+            }
+            auto entity = spec.parse(st->text(0));
+            if (!entity) {
+                // Only radsync writes these rows, from objects it parsed before; a failure
+                // here means the file was edited by hand. Skip it loudly rather than stop.
+                log_->error("unreadable snapshot row table={} error={}", spec.table,
+                            entity.error().message);
+                continue;
+            }
+            out.push_back(std::move(*entity));
+        }
+    }
+
+    // Brings one snapshot table to exactly `wanted`, touching only rows that differ.
+    template <class Entity>
+    Result<std::size_t> replace_table(const SnapshotTable<Entity>& spec,
+                                      const std::vector<Entity>& wanted) {
+        std::map<std::string, std::string> held;  // id -> raw (including tombstones as "")
+        {
+            auto st = db_.prepare(std::string("SELECT id, raw, removed FROM ") + spec.table);
+            if (!st) {
+                return st.error();
+            }
+            for (;;) {
+                auto row = st->step();
+                if (!row) {
+                    return row.error();
+                }
+                if (!*row) {
+                    break;
+                }
+                held.emplace(st->text(0), st->integer(2) != 0 ? std::string() : st->text(1));
+            }
+        }
+        std::string columns = "id";
+        std::string params = "?1";
+        int n = 1;
+        for (const char* c : spec.columns) {
+            columns += std::string(", ") + c;
+            params += ", ?" + std::to_string(++n);
+        }
+        columns += ", modified_at, removed, raw";
+        params += ", ?" + std::to_string(n + 1) + ", 0, ?" + std::to_string(n + 2);
+        auto upsert = db_.prepare(std::string("INSERT OR REPLACE INTO ") + spec.table + " (" +
+                                  columns + ") VALUES (" + params + ")");
+        auto remove = db_.prepare(std::string("DELETE FROM ") + spec.table + " WHERE id = ?1");
+        if (!upsert) {
+            return upsert.error();
+        }
+        if (!remove) {
+            return remove.error();
+        }
+        std::size_t written = 0;
+        for (const auto& e : wanted) {
+            auto it = held.find(e.id);
+            if (it != held.end()) {
+                const bool same = it->second == e.raw;
+                held.erase(it);
+                if (same) {
+                    continue;
+                }
+            }
+            int i = 1;
+            upsert->bind(i, e.id);
+            for (const auto& v : spec.values(e)) {
+                upsert->bind(++i, v);
+            }
+            upsert->bind(++i, seconds(e.modified_at));
+            upsert->bind(++i, e.raw);
+            RADSYNC_TRY(upsert->run());
+            ++written;
+        }
+        for (const auto& [id, raw] : held) {
+            remove->bind(1, id);
+            RADSYNC_TRY(remove->run());
+            ++written;
+        }
+        return written;
+    }
+
+    Status replace_snapshot(const snapshot::Snapshot& s) {
+        std::size_t written = 0;
+        auto add = [&](Result<std::size_t> r) -> Status {
+            if (!r) {
+                return r.error();
+            }
+            written += *r;
+            return {};
+        };
+        RADSYNC_TRY(add(replace_table(kMembers, s.members)));
+        RADSYNC_TRY(add(replace_table(kCompanies, s.companies)));
+        RADSYNC_TRY(add(replace_table(kMemberships, s.memberships)));
+        RADSYNC_TRY(add(replace_table(kPlans, s.plans)));
+        RADSYNC_TRY(add(replace_table(kLocations, s.locations)));
+        RADSYNC_TRY(add(replace_table(kPasses, s.passes)));
+        RADSYNC_TRY(add(replace_table(kBookings, s.bookings)));
+        snapshot_rows_written_ = written;
+        return {};
+    }
+
+    Status write_accounts(const std::vector<AccountChange>& changes, core::Instant now,
+                          ApplyReport& report) {
+        auto del = db_.prepare("DELETE FROM radsync_accounts WHERE member_id = ?1");
+        auto up = db_.prepare(
+            "INSERT INTO radsync_accounts (member_id, username, password, state, state_since, "
+            "grp, locations, expires, reason, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
+            "ON CONFLICT(member_id) DO UPDATE SET username=?2, password=?3, state=?4, "
+            "state_since=?5, grp=?6, locations=?7, expires=?8, reason=?9, updated_at=?10");
+        if (!del) {
+            return del.error();
+        }
+        if (!up) {
+            return up.error();
+        }
+        for (const auto& c : changes) {
+            if (c.op == AccountChange::Op::kDelete) {
+                del->bind(1, c.record.member_id);
+                RADSYNC_TRY(del->run());
+                ++report.accounts_deleted;
+                continue;
+            }
+            const auto& a = c.record;
+            up->bind(1, a.member_id)
+                .bind(2, a.username)
+                .bind(3, a.password)
+                .bind(4, std::string_view(to_string(a.state)))
+                .bind(5, seconds(a.state_since))
+                .bind(6, a.group)
+                .bind(7, a.locations)
+                .bind(8, seconds(a.expires))
+                .bind(9, a.reason)
+                .bind(10, seconds(now));
+            RADSYNC_TRY(up->run());
+            ++report.accounts_written;
+        }
+        return {};
+    }
+
+    Status write_rows(const WriteSet& writes, std::int64_t run_id, core::Instant now,
+                      ApplyReport& report) {
+        auto own = db_.prepare("INSERT INTO radsync_owned_rows (tbl, row_id) VALUES (?1, ?2)");
+        auto disown = db_.prepare("DELETE FROM radsync_owned_rows WHERE tbl = ?1 AND row_id = ?2");
+        auto audit = db_.prepare(
+            "INSERT INTO radsync_audit (run_id, at, op, tbl, name, attribute, old_value, "
+            "new_value, reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
+        if (!own || !disown || !audit) {
+            return db_.last_error("prepare");
+        }
+        // Statements per table, prepared once per apply.
+        std::map<Table, Statement> inserts;
+        std::map<Table, Statement> updates;
+        std::map<Table, Statement> deletes;
+        for (Table t : kRadiusTables) {
+            const std::string table = to_string(t);
+            const bool usergroup = t == Table::kRadusergroup;
+            auto ins = db_.prepare(
+                usergroup ? "INSERT INTO radusergroup (username, groupname, priority) VALUES "
+                            "(?1, ?2, ?5)"
+                          : "INSERT INTO " + table + " (" + name_column(t) +
+                                ", attribute, op, value) VALUES (?1, ?2, ?3, ?4)");
+            auto upd = db_.prepare(usergroup ? "UPDATE radusergroup SET username = ?1, groupname = "
+                                               "?2, priority = ?5 WHERE id = ?6"
+                                             : "UPDATE " + table + " SET " + name_column(t) +
+                                                   " = ?1, attribute = ?2, op = ?3, value = ?4 "
+                                                   "WHERE id = ?6");
+            auto del = db_.prepare("DELETE FROM " + table + " WHERE id = ?1");
+            if (!ins) {
+                return ins.error();
+            }
+            if (!upd) {
+                return upd.error();
+            }
+            if (!del) {
+                return del.error();
+            }
+            inserts.emplace(t, std::move(*ins));
+            updates.emplace(t, std::move(*upd));
+            deletes.emplace(t, std::move(*del));
+        }
+        auto bind_row = [](Statement& st, const RadRow& r) {
+            st.bind(1, r.name).bind(2, r.attribute);
+            if (r.table != Table::kRadusergroup) {
+                st.bind(3, r.op).bind(4, r.value);
+            } else {
+                st.bind(5, static_cast<std::int64_t>(r.priority));
+            }
+        };
+        auto shown = [](const std::optional<RadRow>& r) -> std::string {
+            if (!r) {
+                return {};
+            }
+            if (r->table == Table::kRadusergroup) {
+                return "priority " + std::to_string(r->priority);
+            }
+            return r->op + " " + (is_secret_attribute(r->attribute) ? "(secret)" : r->value);
+        };
+        for (const auto& change : writes.rows) {
+            const RadRow& row = change.after ? *change.after : *change.before;
+            const std::string table = to_string(row.table);
+            switch (change.op) {
+                case reconcile::RowChange::Op::kInsert: {
+                    auto& st = inserts.at(row.table);
+                    bind_row(st, row);
+                    RADSYNC_TRY(st.run());
+                    own->bind(1, table).bind(2, db_.last_insert_rowid());
+                    RADSYNC_TRY(own->run());
+                    ++report.rows_inserted;
+                    break;
+                }
+                case reconcile::RowChange::Op::kUpdate: {
+                    auto& st = updates.at(row.table);
+                    bind_row(st, row);
+                    st.bind(6, *change.id);
+                    RADSYNC_TRY(st.run());
+                    ++report.rows_updated;
+                    break;
+                }
+                case reconcile::RowChange::Op::kDelete: {
+                    auto& st = deletes.at(row.table);
+                    st.bind(1, *change.id);
+                    RADSYNC_TRY(st.run());
+                    disown->bind(1, table).bind(2, *change.id);
+                    RADSYNC_TRY(disown->run());
+                    ++report.rows_deleted;
+                    break;
+                }
+            }
+            auto reason = writes.reasons.find(row.name);
+            audit->bind(1, run_id)
+                .bind(2, seconds(now))
+                .bind(3, std::string_view(reconcile::to_string(change.op)))
+                .bind(4, table)
+                .bind(5, row.name)
+                .bind(6, row.attribute)
+                .bind(7, shown(change.before))
+                .bind(8, shown(change.after))
+                .bind(9, reason == writes.reasons.end() ? std::string() : reason->second);
+            RADSYNC_TRY(audit->run());
+        }
+        return {};
+    }
+
+    Result<ApplyReport> apply_in_transaction(const WriteSet& writes, core::Instant now) {
+        auto tx = Transaction::begin(db_);
+        if (!tx) {
+            return tx.error();
+        }
+        ApplyReport report;
+        auto run = db_.prepare(
+            "INSERT INTO radsync_runs (mode, source, started_at, result) VALUES (?1, ?2, ?3, "
+            "'running')");
+        if (!run) {
+            return run.error();
+        }
+        run->bind(1, writes.run_mode).bind(2, writes.source).bind(3, seconds(now));
+        RADSYNC_TRY(run->run());
+        report.run_id = db_.last_insert_rowid();
+
+        snapshot_rows_written_ = 0;
+        if (writes.replace_snapshot) {
+            RADSYNC_TRY(replace_snapshot(*writes.replace_snapshot));
+        }
+        RADSYNC_TRY(write_accounts(writes.accounts, now, report));
+        RADSYNC_TRY(write_rows(writes, report.run_id, now, report));
+        report.snapshot_rows_written = snapshot_rows_written_;
+
+        auto finish = db_.prepare(
+            "UPDATE radsync_runs SET finished_at = ?2, result = 'ok', rows_inserted = ?3, "
+            "rows_updated = ?4, rows_deleted = ?5, accounts_written = ?6, accounts_deleted = ?7 "
+            "WHERE id = ?1");
+        if (!finish) {
+            return finish.error();
+        }
+        finish->bind(1, report.run_id)
+            .bind(2, seconds(now))
+            .bind(3, static_cast<std::int64_t>(report.rows_inserted))
+            .bind(4, static_cast<std::int64_t>(report.rows_updated))
+            .bind(5, static_cast<std::int64_t>(report.rows_deleted))
+            .bind(6, static_cast<std::int64_t>(report.accounts_written))
+            .bind(7, static_cast<std::int64_t>(report.accounts_deleted));
+        RADSYNC_TRY(finish->run());
+        RADSYNC_TRY(tx->commit());
+        return report;
+    }
+
+    // Best effort: the failure itself is already returned to the caller.
+    void record_failed_run(const WriteSet& writes, core::Instant now, const std::string& error) {
+        auto st = db_.prepare(
+            "INSERT INTO radsync_runs (mode, source, started_at, finished_at, result, error) "
+            "VALUES (?1, ?2, ?3, ?3, 'failed', ?4)");
+        if (st) {
+            st->bind(1, writes.run_mode)
+                .bind(2, writes.source)
+                .bind(3, seconds(now))
+                .bind(4, error);
+            (void)st->run();
+        }
+    }
+
+    Database db_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::size_t snapshot_rows_written_ = 0;
+};
+
+Result<int> schema_version(Database& db) {
+    auto st = db.prepare("PRAGMA user_version");
+    if (!st) {
+        return st.error();
+    }
+    auto row = st->step();
+    if (!row) {
+        return row.error();
+    }
+    return static_cast<int>(st->integer(0));
+}
+
+int binary_version() {
+    const auto& all = embedded_migrations();
+    return all.empty() ? 0 : all.back().version;
+}
+
+Error too_new(const std::string& path, int db_version) {
+    return Error(Errc::kStoreSchemaTooNew,
+                 "database " + path + " has schema version " + std::to_string(db_version) +
+                     ", newer than this radsync knows (" + std::to_string(binary_version()) +
+                     "); upgrade radsync or restore a matching backup");
+}
+
+Result<SchemaStatus> migrate(Database& db) {
+    auto log = log::get("migrations");
+    SchemaStatus status{0, binary_version()};
+    auto version = schema_version(db);
+    if (!version) {
+        return version.error();
+    }
+    status.database_version = *version;
+    if (*version > status.binary_version) {
+        return too_new(db.path(), *version);
+    }
+    for (const auto& m : embedded_migrations()) {
+        if (m.version <= *version) {
+            continue;
+        }
+        // One transaction per step, user_version included: a failed step leaves the database
+        // exactly at the previous version.
+        auto tx = Transaction::begin(db);
+        if (!tx) {
+            return tx.error();
+        }
+        if (auto s = db.exec(m.sql); !s) {
+            return Error(Errc::kStoreFailed,
+                         "migration " + m.name + " failed: " + s.error().message);
+        }
+        RADSYNC_TRY(db.exec("PRAGMA user_version = " + std::to_string(m.version)));
+        RADSYNC_TRY(tx->commit());
+        log->info("migration applied version={} name={}", m.version, m.name);
+    }
+    return status;
+}
+
+Result<Database> open_for_writing(const std::string& path) {
+    auto db = Database::open(path, sqlite::OpenMode::kReadWriteCreate);
+    if (!db) {
+        return db.error();
+    }
+    // WAL lets FreeRADIUS read while radsync writes, and the setting is persistent in the
+    // file, so FreeRADIUS's driver (which sets no journal mode) inherits it (freeradius.md §7).
+    RADSYNC_TRY(db->exec("PRAGMA journal_mode = WAL"));
+    RADSYNC_TRY(db->exec("PRAGMA synchronous = NORMAL"));
+    RADSYNC_TRY(db->exec("PRAGMA foreign_keys = ON"));
+    return db;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RadiusStore>> open_sqlite_store(const std::string& path) {
+    auto db = open_for_writing(path);
+    if (!db) {
+        return db.error();
+    }
+    if (auto m = migrate(*db); !m) {
+        return m.error();
+    }
+    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*db)));
+}
+
+Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::string& path) {
+    if (!std::filesystem::exists(path)) {
+        return Error(Errc::kNotFound, "database " + path + " does not exist (run radsync migrate)");
+    }
+    auto db = Database::open(path, sqlite::OpenMode::kReadOnly);
+    if (!db) {
+        return db.error();
+    }
+    auto version = schema_version(*db);
+    if (!version) {
+        return version.error();
+    }
+    if (*version > binary_version()) {
+        return too_new(path, *version);
+    }
+    if (*version < binary_version()) {
+        return Error(Errc::kStoreFailed, "database " + path + " is at schema version " +
+                                             std::to_string(*version) + ", expected " +
+                                             std::to_string(binary_version()) +
+                                             "; run radsync migrate");
+    }
+    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*db)));
+}
+
+Result<SchemaStatus> migrate_sqlite(const std::string& path) {
+    auto db = open_for_writing(path);
+    if (!db) {
+        return db.error();
+    }
+    return migrate(*db);
+}
+
+}  // namespace radsync::store

@@ -1,0 +1,62 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "radsync/mapping/credentials.hpp"
+
+namespace radsync::mapping {
+namespace {
+
+TEST(NtHash, MatchesKnownVectors) {
+    // freeradius.md §4.3: checked with smbencrypt and openssl's legacy MD4.
+    EXPECT_EQ(nt_hash_hex("password").value(), "8846f7eaee8fb117ad06bdd830b7586c");
+    EXPECT_EQ(nt_hash_hex("bobpw").value(), "c0806a3e8488c045d2a30ff0fd751233");
+    // The empty password's NT hash is the MD4 of nothing.
+    EXPECT_EQ(nt_hash_hex("").value(), "31d6cfe0d16ae931b73c59d7e0c089c0");
+}
+
+TEST(NtHash, EncodesNonAsciiAsUtf16) {
+    // "é" is U+00E9 -> UTF-16LE e9 00; "😀" needs a surrogate pair. Different inputs, and
+    // stable output (no locale involved).
+    const auto e_acute = nt_hash_hex("caf\xC3\xA9").value();
+    EXPECT_EQ(e_acute.size(), 32U);
+    EXPECT_NE(e_acute, nt_hash_hex("cafe").value());
+    EXPECT_EQ(nt_hash_hex("\xF0\x9F\x98\x80").value().size(), 32U);
+    EXPECT_FALSE(nt_hash_hex("\xC3"));          // truncated sequence
+    EXPECT_FALSE(nt_hash_hex("\xED\xA0\x80"));  // encoded surrogate
+}
+
+TEST(RadiusEscape, MatchesRlmSqlSafeCharacters) {
+    EXPECT_EQ(radius_escape("carol"), "carol");
+    EXPECT_EQ(radius_escape("jo+wifi@cowork.test"), "jo=2Bwifi@cowork.test");
+    EXPECT_EQ(radius_escape("o'brien"), "o=27brien");
+    EXPECT_EQ(radius_escape("a b:c/d_e-f.g"), "a b:c/d_e-f.g");
+    EXPECT_EQ(radius_escape("m\xC3\xBCller"), "m\xC3\xBCller");  // multi-byte UTF-8 passes
+    EXPECT_EQ(radius_escape("100%"), "100=25");
+}
+
+TEST(LoginName, NormalisesAndValidates) {
+    EXPECT_EQ(normalise_login_name("  Ada@CoWork.Test ", true).value(), "ada@cowork.test");
+    EXPECT_EQ(normalise_login_name("Ada@CoWork.Test", false).value(), "Ada@CoWork.Test");
+    EXPECT_FALSE(normalise_login_name("   ", true));
+    EXPECT_FALSE(normalise_login_name("a\nb", true));
+    EXPECT_FALSE(normalise_login_name("bad\xFF", true));
+    EXPECT_TRUE(normalise_login_name(std::string(64, 'a'), true));
+    EXPECT_FALSE(normalise_login_name(std::string(65, 'a'), true));
+    // 22 '+' escape to 66 bytes.
+    EXPECT_FALSE(normalise_login_name(std::string(22, '+'), true));
+}
+
+TEST(GeneratePassword, LengthAlphabetAndVariety) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 50; ++i) {
+        const auto pw = generate_password(16);
+        ASSERT_EQ(pw.size(), 16U);
+        EXPECT_EQ(pw.find_first_of("0O1lI"), std::string::npos);
+        seen.insert(pw);
+    }
+    EXPECT_EQ(seen.size(), 50U);
+}
+
+}  // namespace
+}  // namespace radsync::mapping

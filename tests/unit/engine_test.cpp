@@ -1,0 +1,586 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "radsync/mapping/engine.hpp"
+
+namespace radsync::mapping {
+namespace {
+
+using namespace std::chrono;
+using Outcome = Decision::Outcome;
+using store::RadRow;
+using store::Table;
+
+core::Instant at(const char* iso) {
+    return core::parse_instant(iso).value();
+}
+
+core::Date date(const char* iso) {
+    return core::parse_calendar_date(iso).value();
+}
+
+config::Match by_name(const char* n) {
+    return config::Match{std::nullopt, std::string(n), std::nullopt};
+}
+
+// A coworking operator in Berlin with two sites and three plans (the e2e scenario, in memory).
+struct World {
+    config::Config cfg;
+    snapshot::Snapshot snap;
+    Context ctx;
+    int generated = 0;
+
+    World() {
+        cfg.default_timezone = "Europe/Berlin";
+        config::AccessGroup pro;
+        pro.name = "pro";
+        pro.rank = 20;
+        pro.bandwidth_down_bps = 50'000'000;
+        pro.bandwidth_up_bps = 10'000'000;
+        pro.session_timeout = seconds{8 * 3600};
+        config::AccessGroup basic;
+        basic.name = "basic";
+        basic.rank = 10;
+        basic.bandwidth_down_bps = 10'000'000;
+        config::AccessGroup vo;
+        vo.name = "virtual-office";
+        vo.rank = 99;  // ranks high on purpose: groups without access never win
+        vo.access = false;
+        cfg.mapping.groups = {pro, basic, vo};
+        cfg.mapping.plans = {{by_name("Hot Desk"), "basic", std::nullopt, {}},
+                             {by_name("Dedicated Desk"), "pro", config::Roaming::kAll, {}},
+                             {by_name("Virtual Office"), "virtual-office", std::nullopt, {}}};
+        config::LocationRule downtown;
+        downtown.match = by_name("Downtown");
+        downtown.key = "downtown";
+        downtown.vlan = 100;
+        downtown.nas_identifiers = {"downtown"};
+        config::LocationRule uptown;
+        uptown.match = by_name("Uptown");
+        uptown.key = "uptown";
+        uptown.vlan = 200;
+        uptown.nas_identifiers = {"uptown"};
+        uptown.ssids = {"CoWork.Uptown"};
+        config::LocationRule tokyo;
+        tokyo.match = by_name("Tokyo");
+        tokyo.key = "tokyo";
+        tokyo.nas_identifiers = {"tokyo"};
+        cfg.mapping.locations = {downtown, uptown, tokyo};
+
+        snap.plans = {plan("p-hot", "Hot Desk"), plan("p-ded", "Dedicated Desk"),
+                      plan("p-vo", "Virtual Office"), plan("p-x", "Meeting Credits")};
+        snap.locations = {location("l-down", "Downtown", "Europe/Berlin"),
+                          location("l-up", "Uptown", "Europe/Berlin"),
+                          location("l-tokyo", "Tokyo", "Asia/Tokyo"),
+                          location("l-elsewhere", "Elsewhere", "Europe/Berlin")};
+        ctx.now = at("2026-11-22T12:00:00Z");
+        ctx.generate_password = [this](int length) {
+            return "gen" + std::to_string(++generated) +
+                   std::string(static_cast<std::size_t>(length) - 4, 'x');
+        };
+    }
+
+    static snapshot::Plan plan(const char* id, const char* name) {
+        snapshot::Plan p;
+        p.id = id;
+        p.name = name;
+        return p;
+    }
+    static snapshot::Location location(const char* id, const char* name, const char* tz) {
+        snapshot::Location l;
+        l.id = id;
+        l.name = name;
+        l.timezone = tz;
+        return l;
+    }
+    snapshot::Member& member(const std::string& id, const std::string& status = "active",
+                             const std::string& home = "l-down", const std::string& company = "") {
+        snapshot::Member m;
+        m.id = id;
+        m.name = id;
+        m.email = id + "@cowork.test";
+        m.status = status;
+        m.location = home;
+        m.company = company;
+        m.created_at = at("2025-01-01T00:00:00Z");
+        snap.members.push_back(m);
+        return snap.members.back();
+    }
+    snapshot::Membership& membership(const std::string& member_id, const std::string& plan_id,
+                                     const char* start = "2026-01-01",
+                                     std::optional<const char*> end = std::nullopt,
+                                     const std::string& location = "l-down") {
+        snapshot::Membership ms;
+        ms.id = "ms-" + member_id + "-" + plan_id + "-" + std::to_string(snap.memberships.size());
+        ms.name = plan_id;
+        ms.plan = plan_id;
+        ms.member = member_id;
+        ms.location = location;
+        ms.status = "approved";
+        ms.calculated_status = "active";
+        ms.start_date = date(start);
+        if (end) {
+            ms.end_date = date(*end);
+        }
+        ms.is_personal = true;
+        snap.memberships.push_back(ms);
+        return snap.memberships.back();
+    }
+    snapshot::Membership& company_membership(const std::string& company,
+                                             const std::string& plan_id) {
+        auto& ms = membership("", plan_id);
+        ms.member.clear();
+        ms.company = company;
+        ms.is_personal = false;
+        return ms;
+    }
+
+    DesiredState map() {
+        snap.normalise();
+        return map_snapshot(snap, cfg, ctx);
+    }
+};
+
+const Decision& decision_for(const DesiredState& s, const std::string& member_id) {
+    auto it = std::find_if(s.decisions.begin(), s.decisions.end(),
+                           [&](const Decision& d) { return d.member_id == member_id; });
+    if (it == s.decisions.end()) {
+        throw std::runtime_error("no decision for " + member_id);
+    }
+    return *it;
+}
+
+std::vector<RadRow> rows_of(const DesiredState& s, const std::string& name) {
+    std::vector<RadRow> out;
+    std::copy_if(s.rows.begin(), s.rows.end(), std::back_inserter(out),
+                 [&](const RadRow& r) { return r.name == name; });
+    return out;
+}
+
+struct AccessCase {
+    const char* name;
+    std::function<void(World&)> setup;
+    Outcome outcome;
+    const char* group;      // expected group ("" when not granted)
+    const char* locations;  // expected location keys
+    const char* expires;    // ISO instant or ""
+    const char* reason_has;
+};
+
+class AccessRules : public ::testing::TestWithParam<AccessCase> {};
+
+TEST_P(AccessRules, DecidesAsTheAccessModelSays) {
+    const AccessCase& c = GetParam();
+    World w;
+    c.setup(w);
+    const auto state = w.map();
+    const Decision& d = decision_for(state, "m");
+    EXPECT_EQ(to_string(d.outcome), std::string(to_string(c.outcome))) << d.reason;
+    EXPECT_NE(d.reason.find(c.reason_has), std::string::npos) << "reason: " << d.reason;
+    if (c.outcome == Outcome::kGranted) {
+        ASSERT_TRUE(d.account);
+        EXPECT_EQ(d.account->group, c.group);
+        EXPECT_EQ(d.account->locations, c.locations);
+        EXPECT_EQ(d.account->expires ? core::format_instant(*d.account->expires) : "", c.expires);
+    } else {
+        EXPECT_FALSE(d.account);
+    }
+}
+
+const AccessCase kAccessCases[] = {
+    {"personal_hot_desk",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kGranted, "basic", "downtown", "", "-> group basic; roaming home: downtown"},
+    {"former_member",
+     [](World& w) {
+         w.member("m", "former");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kNoAccess, "", "", "", "member status is 'former'"},
+    {"lead_member",
+     [](World& w) {
+         w.member("m", "lead");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kNoAccess, "", "", "", "member status is 'lead'"},
+    {"ended_yesterday_berlin",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot", "2026-01-01", "2026-11-21");
+     },
+     Outcome::kNoAccess, "", "", "", "ended 2026-11-21"},
+    {"ends_today_expires_at_berlin_midnight",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot", "2026-01-01", "2026-11-22");
+     },
+     Outcome::kGranted, "basic", "downtown", "2026-11-22T23:00:00Z", "until 2026-11-22T23:00:00Z"},
+    {"ended_in_berlin_though_not_in_utc",
+     [](World& w) {
+         w.ctx.now = at("2026-11-21T23:30:00Z");  // already 22 Nov in Berlin
+         w.member("m");
+         w.membership("m", "p-hot", "2026-01-01", "2026-11-21");
+     },
+     Outcome::kNoAccess, "", "", "", "ended 2026-11-21"},
+    {"starts_tomorrow",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot", "2026-11-23");
+     },
+     Outcome::kNoAccess, "", "", "", "starts 2026-11-23"},
+    {"not_approved",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot").calculated_status = "not_approved";
+     },
+     Outcome::kNoAccess, "", "", "", "not approved"},
+    {"stale_calculated_status_loses_to_dates",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot").calculated_status = "expired";
+     },
+     Outcome::kGranted, "basic", "downtown", "", "group basic"},
+    {"virtual_office_only",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-vo");
+     },
+     Outcome::kNoAccess, "", "", "", "group virtual-office has access: none"},
+    {"virtual_office_and_hot_desk",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-vo");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kGranted, "basic", "downtown", "", "group basic"},
+    {"best_rank_wins_and_brings_its_roaming",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot");
+         w.membership("m", "p-ded");
+     },
+     Outcome::kGranted, "pro", "downtown,tokyo,uptown", "", "roaming all"},
+    {"unmapped_plan",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-x");
+     },
+     Outcome::kNoAccess, "", "", "", "plan 'Meeting Credits' is not mapped"},
+    {"no_membership", [](World& w) { w.member("m"); }, Outcome::kNoAccess, "", "", "",
+     "no membership"},
+    {"company_membership_covers_member",
+     [](World& w) {
+         w.member("m", "active", "l-up", "c1");
+         w.company_membership("c1", "p-hot");
+     },
+     Outcome::kGranted, "basic", "uptown", "", "membership 'p-hot' (company)"},
+    {"company_membership_does_not_cover_contacts",
+     [](World& w) {
+         w.member("m", "contact", "l-up", "c1");
+         w.company_membership("c1", "p-hot");
+     },
+     Outcome::kNoAccess, "", "", "", "member status is 'contact'"},
+    {"other_company_membership_ignored",
+     [](World& w) {
+         w.member("m", "active", "l-up", "c1");
+         w.company_membership("c2", "p-hot");
+     },
+     Outcome::kNoAccess, "", "", "", "no membership"},
+    {"roaming_membership_uses_membership_locations",
+     [](World& w) {
+         w.cfg.mapping.roaming = config::Roaming::kMembership;
+         w.member("m", "active", "l-down");
+         w.membership("m", "p-hot", "2026-01-01", std::nullopt, "l-up");
+     },
+     Outcome::kGranted, "basic", "uptown", "", "roaming membership: uptown"},
+    {"home_location_not_mapped",
+     [](World& w) {
+         w.member("m", "active", "l-elsewhere");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kNoAccess, "", "", "", "location 'Elsewhere' is not mapped"},
+    {"home_falls_back_to_membership_location",
+     [](World& w) {
+         w.member("m", "active", "");
+         w.membership("m", "p-hot", "2026-01-01", std::nullopt, "l-up");
+     },
+     Outcome::kGranted, "basic", "uptown", "", "roaming home: uptown"},
+    {"one_open_ended_membership_means_no_expiry",
+     [](World& w) {
+         w.member("m");
+         w.membership("m", "p-hot", "2026-01-01", "2026-11-30");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kGranted, "basic", "downtown", "", "group basic"},
+    {"expiry_uses_the_membership_location_zone",
+     [](World& w) {
+         w.cfg.mapping.roaming = config::Roaming::kMembership;
+         w.member("m");
+         w.membership("m", "p-hot", "2026-01-01", "2026-11-30", "l-tokyo");
+     },
+     Outcome::kGranted, "basic", "tokyo", "2026-11-30T15:00:00Z", "until"},
+    {"no_location_rules_means_unrestricted",
+     [](World& w) {
+         w.cfg.mapping.locations.clear();
+         w.member("m");
+         w.membership("m", "p-hot");
+     },
+     Outcome::kGranted, "basic", "*", "", "all locations"},
+    {"member_without_email",
+     [](World& w) {
+         w.member("m").email.clear();
+         w.membership("m", "p-hot");
+     },
+     Outcome::kNoAccess, "", "", "", "refused: member has no e-mail address"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Engine, AccessRules, ::testing::ValuesIn(kAccessCases),
+                         [](const auto& test_info) { return std::string(test_info.param.name); });
+
+TEST(Engine, GrantedMemberGetsTheVerifiedRowPattern) {
+    World w;
+    w.member("ada");
+    w.membership("ada", "p-hot");
+    const auto state = w.map();
+    const std::vector<RadRow> expected = {
+        {Table::kRadcheck, "ada@cowork.test", "NT-Password",
+         ":=", nt_hash_hex("gen1xxxxxxxx").value(), 0},
+        {Table::kRadusergroup, "ada@cowork.test", "radsync:deny", "", "", kDenyPriority},
+        {Table::kRadusergroup, "ada@cowork.test", "radsync:plan:basic", "", "", kPlanPriority},
+        {Table::kRadusergroup, "ada@cowork.test", "radsync:site:downtown:1", "", "", 100},
+    };
+    EXPECT_EQ(rows_of(state, "ada@cowork.test"), expected);
+}
+
+TEST(Engine, RoamingMemberGetsEverySiteAtDistinctPriorities) {
+    World w;
+    w.member("dave");
+    w.membership("dave", "p-ded", "2026-01-01", "2026-12-31");
+    const auto rows = rows_of(w.map(), "dave@cowork.test");
+    std::vector<std::pair<std::string, int>> groups;
+    for (const auto& r : rows) {
+        if (r.table == Table::kRadusergroup) {
+            groups.emplace_back(r.attribute, r.priority);
+        }
+    }
+    std::sort(groups.begin(), groups.end(),
+              [](const auto& a, const auto& b) { return a.second < b.second; });
+    const std::vector<std::pair<std::string, int>> expected = {
+        {"radsync:plan:pro", 10},       {"radsync:site:downtown:1", 100},
+        {"radsync:site:tokyo:1", 101},  {"radsync:site:uptown:1", 102},
+        {"radsync:site:uptown:2", 103}, {"radsync:deny", 1000}};
+    EXPECT_EQ(groups, expected);
+    const auto expiration = std::find_if(
+        rows.begin(), rows.end(), [](const RadRow& r) { return r.attribute == "Expiration"; });
+    ASSERT_NE(expiration, rows.end());
+    EXPECT_EQ(expiration->value,
+              std::to_string(at("2026-12-31T23:00:00Z").time_since_epoch().count()));
+}
+
+TEST(Engine, GroupRowsCarryBandwidthSessionVlanAndDeny) {
+    World w;
+    const auto rows = group_rows(w.cfg);
+    auto has = [&](Table t, const char* name, const char* attr, const char* op, const char* value) {
+        return std::find(rows.begin(), rows.end(), RadRow{t, name, attr, op, value, 0}) !=
+               rows.end();
+    };
+    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:plan:pro", "WISPr-Bandwidth-Max-Down",
+                    ":=", "50000000"));
+    EXPECT_TRUE(
+        has(Table::kRadgroupreply, "radsync:plan:pro", "WISPr-Bandwidth-Max-Up", ":=", "10000000"));
+    EXPECT_TRUE(
+        has(Table::kRadgroupreply, "radsync:plan:pro", "Mikrotik-Rate-Limit", ":=", "10M/50M"));
+    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:plan:pro", "Session-Timeout", ":=", "28800"));
+    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:plan:pro", "Fall-Through", "=", "Yes"));
+    EXPECT_TRUE(
+        has(Table::kRadgroupreply, "radsync:plan:basic", "Mikrotik-Rate-Limit", ":=", "0/10M"));
+    EXPECT_TRUE(
+        has(Table::kRadgroupcheck, "radsync:site:downtown:1", "NAS-Identifier", "==", "downtown"));
+    EXPECT_TRUE(has(Table::kRadgroupcheck, "radsync:site:uptown:2", "Called-Station-Id", "=~",
+                    ":CoWork\\.Uptown$"));
+    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:site:uptown:2", "Tunnel-Private-Group-Id",
+                    ":=", "200"));
+    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:site:downtown:1", "Tunnel-Type", ":=", "VLAN"));
+    EXPECT_TRUE(has(Table::kRadgroupcheck, "radsync:deny", "Auth-Type", ":=", "Reject"));
+    // No VLAN rows for a site without a VLAN; no rows at all for an access: none group.
+    EXPECT_FALSE(has(Table::kRadgroupreply, "radsync:site:tokyo:1", "Tunnel-Type", ":=", "VLAN"));
+    EXPECT_TRUE(std::none_of(rows.begin(), rows.end(), [](const RadRow& r) {
+        return r.name.find("virtual-office") != std::string::npos;
+    }));
+}
+
+TEST(Engine, UsernameCollisionRefusesTheLaterMember) {
+    World w;
+    w.member("first").email = "shared@cowork.test";
+    w.member("second").email = "Shared@CoWork.test";
+    w.snap.members.back().created_at = at("2025-06-01T00:00:00Z");
+    w.membership("first", "p-hot");
+    w.membership("second", "p-hot");
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, "first").outcome, Outcome::kGranted);
+    const auto& loser = decision_for(state, "second");
+    EXPECT_EQ(loser.outcome, Outcome::kConflict);
+    EXPECT_NE(loser.reason.find("already used by member first"), std::string::npos);
+    EXPECT_FALSE(loser.account);
+}
+
+TEST(Engine, ExistingHolderKeepsItsUsernameEvenIfCreatedLater) {
+    World w;
+    w.member("old").email = "x@cowork.test";
+    w.member("new").email = "x@cowork.test";
+    w.snap.members.back().created_at = at("2020-01-01T00:00:00Z");  // created earlier
+    w.membership("old", "p-hot");
+    w.membership("new", "p-hot");
+    store::AccountRecord held;
+    held.member_id = "old";
+    held.username = "x@cowork.test";
+    held.password = "kept-password";
+    w.ctx.accounts["old"] = held;
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, "old").outcome, Outcome::kGranted);
+    EXPECT_EQ(decision_for(state, "old").account->password, "kept-password");
+    EXPECT_EQ(decision_for(state, "new").outcome, Outcome::kConflict);
+    EXPECT_EQ(w.generated, 0);
+}
+
+TEST(Engine, ForeignRowsBlockAUsername) {
+    World w;
+    w.member("m");
+    w.membership("m", "p-hot");
+    w.ctx.foreign_usernames = {"m@cowork.test"};
+    const auto& d = decision_for(w.map(), "m");
+    EXPECT_EQ(d.outcome, Outcome::kConflict);
+    EXPECT_NE(d.reason.find("rows radsync does not own"), std::string::npos);
+}
+
+TEST(Engine, EmailChangeIntoACollisionKeepsThePreviousUsername) {
+    World w;
+    w.member("a").email = "a@cowork.test";
+    w.member("b").email = "a@cowork.test";  // b changed their e-mail to a's
+    w.membership("a", "p-hot");
+    w.membership("b", "p-hot");
+    store::AccountRecord acc_a;
+    acc_a.member_id = "a";
+    acc_a.username = "a@cowork.test";
+    store::AccountRecord acc_b;
+    acc_b.member_id = "b";
+    acc_b.username = "b@cowork.test";
+    w.ctx.accounts = {{"a", acc_a}, {"b", acc_b}};
+    const auto state = w.map();
+    const auto& b = decision_for(state, "b");
+    EXPECT_EQ(b.outcome, Outcome::kGranted);
+    EXPECT_EQ(b.account->username, "b@cowork.test");
+    EXPECT_NE(b.reason.find("keeping previous username"), std::string::npos);
+}
+
+TEST(Engine, RevokedThenRemovedAfterRetention) {
+    World w;
+    w.member("m", "former");
+    store::AccountRecord acc;
+    acc.member_id = "m";
+    acc.username = "m@cowork.test";
+    acc.password = "pw";
+    acc.state_since = at("2026-01-01T00:00:00Z");
+    w.ctx.accounts["m"] = acc;
+
+    auto state = w.map();
+    const auto& d = decision_for(state, "m");
+    EXPECT_EQ(d.outcome, Outcome::kRevoked);
+    ASSERT_TRUE(d.account);
+    EXPECT_EQ(d.account->state, store::AccountState::kRevoked);
+    EXPECT_EQ(d.account->state_since, w.ctx.now);
+    EXPECT_EQ(d.account->password, "pw");  // kept for a returning member
+    EXPECT_EQ(
+        rows_of(state, "m@cowork.test"),
+        (std::vector<RadRow>{{Table::kRadcheck, "m@cowork.test", "Auth-Type", ":=", "Reject", 0}}));
+
+    // 29 days later: still disabled. 30 days later: gone.
+    w.ctx.accounts["m"] = *d.account;
+    w.ctx.now += days{29};
+    EXPECT_EQ(decision_for(w.map(), "m").outcome, Outcome::kRevoked);
+    w.ctx.now += days{1};
+    const auto later = w.map();
+    EXPECT_EQ(decision_for(later, "m").outcome, Outcome::kRemoved);
+    EXPECT_TRUE(rows_of(later, "m@cowork.test").empty());
+}
+
+TEST(Engine, ReturningMemberGetsTheSamePassword) {
+    World w;
+    w.member("m");
+    w.membership("m", "p-hot");
+    store::AccountRecord acc;
+    acc.member_id = "m";
+    acc.username = "m@cowork.test";
+    acc.password = "returning-pw";
+    acc.state = store::AccountState::kRevoked;
+    w.ctx.accounts["m"] = acc;
+    const auto& d = decision_for(w.map(), "m");
+    EXPECT_EQ(d.outcome, Outcome::kGranted);
+    EXPECT_EQ(d.account->password, "returning-pw");
+    EXPECT_EQ(d.account->state, store::AccountState::kActive);
+    EXPECT_EQ(d.account->state_since, w.ctx.now);
+}
+
+TEST(Engine, MemberGoneFromOfficeRndIsRevoked) {
+    World w;
+    store::AccountRecord acc;
+    acc.member_id = "gone";
+    acc.username = "gone@cowork.test";
+    w.ctx.accounts["gone"] = acc;
+    const auto state = w.map();
+    const auto& d = decision_for(state, "gone");
+    EXPECT_EQ(d.outcome, Outcome::kRevoked);
+    EXPECT_NE(d.reason.find("no longer in OfficeRnD"), std::string::npos);
+}
+
+TEST(Engine, PasswordFromPropertyStoredAsCleartextWhenAskedTo) {
+    World w;
+    w.cfg.accounts.password_source = config::PasswordSource::kProperty;
+    w.cfg.accounts.password_property = "wifi_password";
+    w.cfg.accounts.password_storage = config::PasswordStorage::kCleartext;
+    w.member("m").properties["wifi_password"] = "s3cret";
+    w.membership("m", "p-hot");
+    w.member("n");
+    w.membership("n", "p-hot");
+    const auto state = w.map();
+    const auto rows = rows_of(state, "m@cowork.test");
+    EXPECT_NE(std::find(rows.begin(), rows.end(),
+                        RadRow{Table::kRadcheck, "m@cowork.test", "Cleartext-Password",
+                               ":=", "s3cret", 0}),
+              rows.end());
+    EXPECT_EQ(decision_for(state, "m").account->password, "");  // not persisted: OfficeRnD has it
+    const auto& n = decision_for(state, "n");
+    EXPECT_EQ(n.outcome, Outcome::kNoAccess);
+    EXPECT_NE(n.reason.find("custom property 'wifi_password' is empty"), std::string::npos);
+}
+
+TEST(Engine, TemplateUsernamesAreNormalisedAndEscaped) {
+    World w;
+    w.cfg.accounts.username_format = config::UsernameFormat::kTemplate;
+    w.cfg.accounts.username_template = "{properties.wifi_user}+wifi";
+    w.member("m").properties["wifi_user"] = "Ada.L";
+    w.membership("m", "p-hot");
+    const auto& d = decision_for(w.map(), "m");
+    ASSERT_TRUE(d.account);
+    EXPECT_EQ(d.account->username, "ada.l=2Bwifi");
+}
+
+TEST(Engine, DeterministicForTheSameInput) {
+    World a;
+    World b;
+    for (World* w : {&a, &b}) {
+        w->member("x");
+        w->membership("x", "p-ded");
+        w->member("y", "active", "l-up", "c");
+        w->company_membership("c", "p-hot");
+    }
+    EXPECT_EQ(a.map().rows, b.map().rows);
+}
+
+}  // namespace
+}  // namespace radsync::mapping

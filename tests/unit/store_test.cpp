@@ -1,0 +1,221 @@
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+
+#include "radsync/store/store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace radsync::store {
+namespace {
+
+using reconcile::RowChange;
+
+core::Instant at(const char* iso) {
+    return core::parse_instant(iso).value();
+}
+
+// Runs SQL through the plain C API: what FreeRADIUS or an operator would do beside radsync.
+std::string sql(const std::string& path, const std::string& query) {
+    sqlite3* db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    std::string out;
+    char* err = nullptr;
+    sqlite3_exec(
+        db, query.c_str(),
+        [](void* acc, int n, char** values, char**) {
+            auto* s = static_cast<std::string*>(acc);
+            for (int i = 0; i < n; ++i) {
+                *s += (i ? "|" : "") + std::string(values[i] ? values[i] : "NULL");
+            }
+            *s += "\n";
+            return 0;
+        },
+        &out, &err);
+    if (err != nullptr) {
+        out = std::string("ERROR: ") + err;
+        sqlite3_free(err);
+    }
+    sqlite3_close(db);
+    return out;
+}
+
+RowChange insert(Table t, const std::string& name, const std::string& attr,
+                 const std::string& value, int priority = 0) {
+    return {RowChange::Op::kInsert, std::nullopt, std::nullopt,
+            RadRow{t, name, attr, t == Table::kRadusergroup ? "" : ":=", value, priority}};
+}
+
+TEST(Store, MigrationsCreateTheStockFreeRadiusSchemaInWal) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path);
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_EQ(sql(path, "PRAGMA journal_mode"), "wal\n");
+    EXPECT_EQ(sql(path, "PRAGMA user_version"),
+              std::to_string(embedded_migrations().back().version) + "\n");
+    // Column layout exactly as FreeRADIUS's schema.sql (the stock queries rely on it).
+    EXPECT_EQ(sql(path, "SELECT group_concat(name, ',') FROM pragma_table_info('radcheck')"),
+              "id,username,attribute,op,value\n");
+    EXPECT_EQ(sql(path, "SELECT group_concat(name, ',') FROM pragma_table_info('radusergroup')"),
+              "id,username,groupname,priority\n");
+    EXPECT_EQ(sql(path,
+                  "SELECT count(*) FROM sqlite_master WHERE name IN ('radpostauth','radacct',"
+                  "'nas','radgroupcheck','radgroupreply','radreply')"),
+              "6\n");
+}
+
+TEST(Store, MigratingTwiceIsANoOpAndNewerDatabasesAreRefused) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    ASSERT_TRUE(migrate_sqlite(path));
+    auto again = migrate_sqlite(path);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->database_version, again->binary_version);
+
+    sql(path, "PRAGMA user_version = 999");
+    auto refused = open_sqlite_store(path);
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, Errc::kStoreSchemaTooNew);
+    EXPECT_NE(refused.error().message.find("schema version 999"), std::string::npos);
+    EXPECT_EQ(open_sqlite_store_read_only(path).error().code, Errc::kStoreSchemaTooNew);
+}
+
+TEST(Store, AdoptsADatabaseFreeRadiusBootstrappedItself) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    sql(path, embedded_migrations().front().sql);  // tables and indexes exist, version 0
+    sql(path, "INSERT INTO radcheck (username, attribute, op, value) VALUES ('x','A',':=','1')");
+    ASSERT_TRUE(open_sqlite_store(path));
+    EXPECT_EQ(sql(path, "SELECT count(*) FROM radcheck"), "1\n");
+}
+
+TEST(Store, AppliesRowsTracksOwnershipAndNeverTouchesForeignRows) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    // An operator's hand-made user, before and beside radsync.
+    sql(path,
+        "INSERT INTO radcheck (username, attribute, op, value) VALUES "
+        "('staff-laptop','Cleartext-Password',':=','x')");
+
+    WriteSet w;
+    w.run_mode = "test";
+    w.rows = {insert(Table::kRadcheck, "ada", "NT-Password", "abc"),
+              insert(Table::kRadusergroup, "ada", "radsync:plan:pro", "", 10),
+              insert(Table::kRadgroupreply, "radsync:plan:pro", "Fall-Through", "Yes")};
+    w.reasons["ada"] = "granted: because";
+    auto report = st->apply(w, at("2026-11-22T12:00:00Z"));
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_EQ(report->rows_inserted, 3U);
+
+    auto owned = st->load_owned_rows().value();
+    ASSERT_EQ(owned.size(), 3U);
+    EXPECT_EQ(st->foreign_usernames().value(), std::set<std::string>{"staff-laptop"});
+
+    // Delete everything radsync owns: the operator's row stays.
+    WriteSet del;
+    del.run_mode = "test";
+    for (const auto& o : owned) {
+        del.rows.push_back({RowChange::Op::kDelete, o.id, o.row, std::nullopt});
+    }
+    ASSERT_TRUE(st->apply(del, at("2026-11-22T12:01:00Z")));
+    EXPECT_EQ(sql(path, "SELECT username FROM radcheck"), "staff-laptop\n");
+    EXPECT_EQ(sql(path, "SELECT count(*) FROM radsync_owned_rows"), "0\n");
+
+    // The audit log has every change, with the password masked.
+    EXPECT_EQ(sql(path,
+                  "SELECT op, attribute, old_value, new_value, reason FROM radsync_audit "
+                  "WHERE name = 'ada' AND tbl = 'radcheck' ORDER BY id"),
+              "insert|NT-Password||:= (secret)|granted: because\n"
+              "delete|NT-Password|:= (secret)||\n");
+    EXPECT_EQ(sql(path, "SELECT count(*), min(result) FROM radsync_runs"), "2|ok\n");
+}
+
+TEST(Store, UpdatesKeepRowIds) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    WriteSet w;
+    w.rows = {insert(Table::kRadusergroup, "ada", "radsync:plan:pro", "", 10)};
+    ASSERT_TRUE(st->apply(w, at("2026-11-22T12:00:00Z")));
+    const auto before = st->load_owned_rows().value().at(0);
+    RadRow changed = before.row;
+    changed.priority = 20;
+    WriteSet u;
+    u.rows = {{RowChange::Op::kUpdate, before.id, before.row, changed}};
+    ASSERT_TRUE(st->apply(u, at("2026-11-22T12:00:00Z")));
+    const auto after = st->load_owned_rows().value().at(0);
+    EXPECT_EQ(after.id, before.id);
+    EXPECT_EQ(after.row.priority, 20);
+}
+
+TEST(Store, AFailedApplyWritesNothingButRecordsTheFailure) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    WriteSet w;
+    w.run_mode = "test";
+    // The second insert fails half way through (a trigger stands in for a full disk).
+    w.rows = {insert(Table::kRadcheck, "ada", "NT-Password", "abc"),
+              insert(Table::kRadcheck, "bob", "NT-Password", "def")};
+    sql(path,
+        "CREATE TRIGGER boom BEFORE INSERT ON radcheck WHEN NEW.username = 'bob' "
+        "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+    auto report = st->apply(w, at("2026-11-22T12:00:00Z"));
+    ASSERT_FALSE(report);
+    EXPECT_EQ(report.error().code, Errc::kStoreFailed);
+    EXPECT_EQ(sql(path, "SELECT count(*) FROM radcheck"), "0\n");
+    EXPECT_EQ(sql(path, "SELECT count(*) FROM radsync_owned_rows"), "0\n");
+    EXPECT_EQ(sql(path, "SELECT result, error FROM radsync_runs"), "failed|step: disk on fire\n");
+}
+
+TEST(Store, SnapshotRoundTripsAndOnlyChangedEntitiesAreWritten) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    auto snap = snapshot::parse_snapshot(
+                    R"({"members":[{"_id":"m1","email":"a@x.test","status":"active"},{"_id":"m2"}],
+                        "memberships":[{"_id":"ms1","member":"m1","plan":"p"}],
+                        "plans":[{"_id":"p","name":"Hot Desk"}]})")
+                    .value();
+    WriteSet w;
+    w.replace_snapshot = snap;
+    EXPECT_EQ(st->apply(w, at("2026-11-22T12:00:00Z")).value().snapshot_rows_written, 4U);
+    const auto loaded = st->load_snapshot().value();
+    ASSERT_EQ(loaded.members.size(), 2U);
+    EXPECT_EQ(loaded.members[0].email, "a@x.test");
+    EXPECT_EQ(loaded.memberships[0].plan, "p");
+    EXPECT_EQ(sql(path, "SELECT email, status FROM radsync_members WHERE id='m1'"),
+              "a@x.test|active\n");
+
+    // Same snapshot again: nothing written. One member gone: one delete.
+    EXPECT_EQ(st->apply(w, at("2026-11-22T12:00:00Z")).value().snapshot_rows_written, 0U);
+    w.replace_snapshot->members.pop_back();
+    EXPECT_EQ(st->apply(w, at("2026-11-22T12:00:00Z")).value().snapshot_rows_written, 1U);
+    EXPECT_EQ(st->load_snapshot().value().members.size(), 1U);
+}
+
+TEST(Store, AccountsRoundTrip) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    AccountRecord a;
+    a.member_id = "m1";
+    a.username = "ada@cowork.test";
+    a.password = "pw";
+    a.state = AccountState::kRevoked;
+    a.state_since = at("2026-11-01T00:00:00Z");
+    a.expires = at("2026-12-01T00:00:00Z");
+    a.reason = "why";
+    WriteSet w;
+    w.accounts = {{AccountChange::Op::kUpsert, a}};
+    ASSERT_TRUE(st->apply(w, at("2026-11-22T12:00:00Z")));
+    EXPECT_EQ(st->load_accounts().value().at("m1"), a);
+    w.accounts = {{AccountChange::Op::kDelete, a}};
+    ASSERT_TRUE(st->apply(w, at("2026-11-22T12:00:00Z")));
+    EXPECT_TRUE(st->load_accounts().value().empty());
+}
+
+}  // namespace
+}  // namespace radsync::store
