@@ -16,6 +16,7 @@
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/mapping/engine.hpp"
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/service/app.hpp"
 #include "radsync/snapshot/entities.hpp"
 #include "radsync/store/store.hpp"
 
@@ -34,6 +35,7 @@ struct Options {
     bool json = false;
     bool show_password = false;
     std::string account_key;
+    bool no_processing = false;
 };
 
 void print_problems(const std::vector<config::Problem>& problems, const char* kind) {
@@ -339,6 +341,11 @@ int run(int argc, char** argv) {
         ->capture_default_str();
     app.require_subcommand(1);
 
+    auto* serve = app.add_subcommand("serve", "run the daemon (webhooks, health and metrics)");
+    serve
+        ->add_flag("--no-processing-for-test", opt.no_processing,
+                   "acknowledge and store webhooks without processing them (tests only)")
+        ->group("");  // hidden: crash-recovery tests use it to kill between ack and apply
     auto* check = app.add_subcommand("check-config", "validate configuration and exit");
     auto* migrate_cmd = app.add_subcommand("migrate", "create or upgrade the database schema");
     auto* reconcile = app.add_subcommand("reconcile", "map OfficeRnD data to FreeRADIUS rows");
@@ -360,6 +367,9 @@ int run(int argc, char** argv) {
     }
 
     try {
+        if (serve->parsed()) {
+            return service::serve({opt.config_file, !opt.no_processing});
+        }
         if (check->parsed()) {
             return check_config(opt);
         }

@@ -28,10 +28,10 @@ std::vector<store::AccountChange> account_changes(
 
 }  // namespace
 
-Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config& cfg,
-                                 snapshot::Snapshot snap, const core::Clock& clock,
-                                 const mapping::PasswordGenerator& generator,
-                                 const RunOptions& options) {
+Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
+                            const snapshot::Snapshot& snap, const core::Clock& clock,
+                            const mapping::PasswordGenerator& generator, const RunOptions& options,
+                            SnapshotChanges changes) {
     auto log = log::get("reconcile");
     auto accounts = store.load_accounts();
     if (!accounts) {
@@ -46,7 +46,6 @@ Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config
         return foreign.error();
     }
 
-    snap.normalise();
     mapping::Context ctx{clock.now(), *accounts, *foreign, generator};
     mapping::DesiredState desired = mapping::map_snapshot(snap, cfg, ctx);
 
@@ -59,7 +58,9 @@ Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config
         store::WriteSet writes;
         writes.run_mode = options.mode;
         writes.source = options.source;
-        writes.replace_snapshot = std::move(snap);
+        writes.replace_snapshot = std::move(changes.replace);
+        writes.entities = std::move(changes.entities);
+        writes.processed_events = std::move(changes.processed_events);
         writes.accounts = report.account_changes;
         writes.rows = report.row_changes;
         for (const auto& d : desired.decisions) {
@@ -90,6 +91,16 @@ Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config
         report.applied.run_id, options.mode, options.dry_run, report.decisions.size(), granted,
         report.row_changes.size(), report.account_changes.size());
     return report;
+}
+
+Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config& cfg,
+                                 snapshot::Snapshot snap, const core::Clock& clock,
+                                 const mapping::PasswordGenerator& generator,
+                                 const RunOptions& options) {
+    snap.normalise();
+    SnapshotChanges changes;
+    changes.replace = snap;
+    return reconcile(store, cfg, snap, clock, generator, options, std::move(changes));
 }
 
 std::string describe(const RunReport& report) {

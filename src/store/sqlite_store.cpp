@@ -244,6 +244,89 @@ public:
         return out;
     }
 
+    Result<snapshot::Tombstones> load_tombstones() override {
+        snapshot::Tombstones out;
+        RADSYNC_TRY(load_tombstones_of(kMembers, snapshot::Kind::kMember, out));
+        RADSYNC_TRY(load_tombstones_of(kCompanies, snapshot::Kind::kCompany, out));
+        RADSYNC_TRY(load_tombstones_of(kMemberships, snapshot::Kind::kMembership, out));
+        RADSYNC_TRY(load_tombstones_of(kPlans, snapshot::Kind::kPlan, out));
+        RADSYNC_TRY(load_tombstones_of(kLocations, snapshot::Kind::kLocation, out));
+        RADSYNC_TRY(load_tombstones_of(kPasses, snapshot::Kind::kPass, out));
+        RADSYNC_TRY(load_tombstones_of(kBookings, snapshot::Kind::kBooking, out));
+        return out;
+    }
+
+    Result<std::vector<bool>> inbox_append(const std::vector<InboxEvent>& events) override {
+        auto tx = Transaction::begin(db_);
+        if (!tx) {
+            return tx.error();
+        }
+        auto st = db_.prepare(
+            "INSERT OR IGNORE INTO radsync_inbox (event_id, event_type, t, received_at, body) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)");
+        if (!st) {
+            return st.error();
+        }
+        std::vector<bool> fresh;
+        fresh.reserve(events.size());
+        for (const auto& e : events) {
+            st->bind(1, e.event_id)
+                .bind(2, e.event_type)
+                .bind(3, e.t)
+                .bind(4, seconds(e.received_at))
+                .bind(5, e.body);
+            RADSYNC_TRY(st->run());
+            fresh.push_back(db_.changes() > 0);
+        }
+        RADSYNC_TRY(tx->commit());
+        return fresh;
+    }
+
+    Result<std::vector<InboxEvent>> inbox_pending(std::size_t limit) override {
+        auto st = db_.prepare(
+            "SELECT event_id, event_type, t, received_at, body FROM radsync_inbox "
+            "WHERE processed_at IS NULL ORDER BY seq LIMIT ?1");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, static_cast<std::int64_t>(limit));
+        std::vector<InboxEvent> out;
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                return out;
+            }
+            out.push_back(
+                {st->text(0), st->text(1), st->text(2), instant(st->integer(3)), st->text(4)});
+        }
+    }
+
+    Result<std::size_t> inbox_depth() override {
+        auto st = db_.prepare("SELECT count(*) FROM radsync_inbox WHERE processed_at IS NULL");
+        if (!st) {
+            return st.error();
+        }
+        auto row = st->step();
+        if (!row) {
+            return row.error();
+        }
+        return static_cast<std::size_t>(st->integer(0));
+    }
+
+    Result<std::size_t> inbox_prune(core::Instant cutoff) override {
+        auto st = db_.prepare(
+            "DELETE FROM radsync_inbox WHERE processed_at IS NOT NULL AND received_at < ?1");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, seconds(cutoff));
+        RADSYNC_TRY(st->run());
+        return static_cast<std::size_t>(db_.changes());
+    }
+
 private:
     template <class Entity>
     Status load_table(const SnapshotTable<Entity>& spec, std::vector<Entity>& out) {
@@ -269,6 +352,98 @@ private:
             }
             out.push_back(std::move(*entity));
         }
+    }
+
+    template <class Entity>
+    Status load_tombstones_of(const SnapshotTable<Entity>& spec, snapshot::Kind kind,
+                              snapshot::Tombstones& out) {
+        auto st = db_.prepare(std::string("SELECT id, modified_at, raw FROM ") + spec.table +
+                              " WHERE removed = 1");
+        if (!st) {
+            return st.error();
+        }
+        for (;;) {
+            auto row = st->step();
+            if (!row) {
+                return row.error();
+            }
+            if (!*row) {
+                return {};
+            }
+            snapshot::Version v;
+            if (!st->is_null(1)) {
+                v.modified_at = instant(st->integer(1));
+            }
+            v.removed = true;
+            v.raw = st->text(2);
+            out[{kind, st->text(0)}] = std::move(v);
+        }
+    }
+
+    // Upserts one entity (or its tombstone) with its indexed columns.
+    template <class Entity>
+    Status write_entity_to(const SnapshotTable<Entity>& spec, const snapshot::EntityWrite& w) {
+        auto entity = spec.parse(w.version.raw);
+        if (!entity) {
+            return entity.error();
+        }
+        std::string columns = "id";
+        std::string params = "?1";
+        int n = 1;
+        for (const char* c : spec.columns) {
+            columns += std::string(", ") + c;
+            params += ", ?" + std::to_string(++n);
+        }
+        columns += ", modified_at, removed, raw";
+        params += ", ?" + std::to_string(n + 1) + ", ?" + std::to_string(n + 2) + ", ?" +
+                  std::to_string(n + 3);
+        auto st = db_.prepare(std::string("INSERT OR REPLACE INTO ") + spec.table + " (" + columns +
+                              ") VALUES (" + params + ")");
+        if (!st) {
+            return st.error();
+        }
+        int i = 1;
+        st->bind(i, w.id);
+        for (const auto& v : spec.values(*entity)) {
+            st->bind(++i, v);
+        }
+        st->bind(++i, seconds(w.version.modified_at));
+        st->bind(++i, static_cast<std::int64_t>(w.version.removed ? 1 : 0));
+        st->bind(++i, w.version.raw);
+        return st->run();
+    }
+
+    Status write_entity(const snapshot::EntityWrite& w) {
+        switch (w.kind) {
+            case snapshot::Kind::kMember:
+                return write_entity_to(kMembers, w);
+            case snapshot::Kind::kCompany:
+                return write_entity_to(kCompanies, w);
+            case snapshot::Kind::kMembership:
+                return write_entity_to(kMemberships, w);
+            case snapshot::Kind::kPlan:
+                return write_entity_to(kPlans, w);
+            case snapshot::Kind::kLocation:
+                return write_entity_to(kLocations, w);
+            case snapshot::Kind::kPass:
+                return write_entity_to(kPasses, w);
+            case snapshot::Kind::kBooking:
+                return write_entity_to(kBookings, w);
+        }
+        return {};
+    }
+
+    Status mark_processed(const std::vector<ProcessedEvent>& events, core::Instant now) {
+        auto st = db_.prepare(
+            "UPDATE radsync_inbox SET processed_at = ?2, result = ?3 WHERE event_id = ?1");
+        if (!st) {
+            return st.error();
+        }
+        for (const auto& e : events) {
+            st->bind(1, e.event_id).bind(2, seconds(now)).bind(3, e.result);
+            RADSYNC_TRY(st->run());
+        }
+        return {};
     }
 
     // Brings one snapshot table to exactly `wanted`, touching only rows that differ.
@@ -520,6 +695,11 @@ private:
         if (writes.replace_snapshot) {
             RADSYNC_TRY(replace_snapshot(*writes.replace_snapshot));
         }
+        for (const auto& e : writes.entities) {
+            RADSYNC_TRY(write_entity(e));
+            ++snapshot_rows_written_;
+        }
+        RADSYNC_TRY(mark_processed(writes.processed_events, now));
         RADSYNC_TRY(write_accounts(writes.accounts, now, report));
         RADSYNC_TRY(write_rows(writes, report.run_id, now, report));
         report.snapshot_rows_written = snapshot_rows_written_;
@@ -619,6 +799,7 @@ Result<SchemaStatus> migrate(Database& db) {
 }
 
 Result<Database> open_for_writing(const std::string& path) {
+    const bool created = !std::filesystem::exists(path);
     auto db = Database::open(path, sqlite::OpenMode::kReadWriteCreate);
     if (!db) {
         return db.error();
@@ -628,6 +809,21 @@ Result<Database> open_for_writing(const std::string& path) {
     RADSYNC_TRY(db->exec("PRAGMA journal_mode = WAL"));
     RADSYNC_TRY(db->exec("PRAGMA synchronous = NORMAL"));
     RADSYNC_TRY(db->exec("PRAGMA foreign_keys = ON"));
+    if (created) {
+        // FreeRADIUS runs as another user in radsync's group and must be able to write the
+        // -wal/-shm files, which SQLite creates with the database file's mode: whichever side
+        // opens first would otherwise lock the other out (freeradius.md §7).
+        std::error_code ec;
+        std::filesystem::permissions(
+            path,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                std::filesystem::perms::group_read | std::filesystem::perms::group_write,
+            ec);
+        if (ec) {
+            return Error(Errc::kStoreFailed,
+                         "cannot set mode 0660 on " + path + ": " + ec.message());
+        }
+    }
     return db;
 }
 

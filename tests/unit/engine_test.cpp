@@ -242,9 +242,17 @@ const AccessCase kAccessCases[] = {
     {"stale_calculated_status_loses_to_dates",
      [](World& w) {
          w.member("m");
-         w.membership("m", "p-hot").calculated_status = "expired";
+         w.membership("m", "p-hot", "2026-01-01", "2026-12-31").calculated_status = "expired";
      },
-     Outcome::kGranted, "basic", "downtown", "", "group basic"},
+     Outcome::kGranted, "basic", "downtown", "2026-12-31T23:00:00Z", "group basic"},
+    {"expired_without_dates_trusts_officernd",
+     [](World& w) {
+         w.member("m");
+         auto& ms = w.membership("m", "p-hot");
+         ms.start_date.reset();
+         ms.calculated_status = "expired";
+     },
+     Outcome::kNoAccess, "", "", "", "membership 'p-hot': expired"},
     {"virtual_office_only",
      [](World& w) {
          w.member("m");
@@ -453,7 +461,8 @@ TEST(Engine, ForeignRowsBlockAUsername) {
     w.member("m");
     w.membership("m", "p-hot");
     w.ctx.foreign_usernames = {"m@cowork.test"};
-    const auto& d = decision_for(w.map(), "m");
+    const auto state = w.map();
+    const auto& d = decision_for(state, "m");
     EXPECT_EQ(d.outcome, Outcome::kConflict);
     EXPECT_NE(d.reason.find("rows radsync does not own"), std::string::npos);
 }
@@ -519,7 +528,8 @@ TEST(Engine, ReturningMemberGetsTheSamePassword) {
     acc.password = "returning-pw";
     acc.state = store::AccountState::kRevoked;
     w.ctx.accounts["m"] = acc;
-    const auto& d = decision_for(w.map(), "m");
+    const auto state = w.map();
+    const auto& d = decision_for(state, "m");
     EXPECT_EQ(d.outcome, Outcome::kGranted);
     EXPECT_EQ(d.account->password, "returning-pw");
     EXPECT_EQ(d.account->state, store::AccountState::kActive);
@@ -565,7 +575,8 @@ TEST(Engine, TemplateUsernamesAreNormalisedAndEscaped) {
     w.cfg.accounts.username_template = "{properties.wifi_user}+wifi";
     w.member("m").properties["wifi_user"] = "Ada.L";
     w.membership("m", "p-hot");
-    const auto& d = decision_for(w.map(), "m");
+    const auto state = w.map();
+    const auto& d = decision_for(state, "m");
     ASSERT_TRUE(d.account);
     EXPECT_EQ(d.account->username, "ada.l=2Bwifi");
 }

@@ -83,7 +83,7 @@ TEST(Reconciler, DryRunWritesNothing) {
     EXPECT_TRUE(h.store->load_snapshot().value().members.empty());
     const std::string text = describe(*dry);
     EXPECT_NE(text.find("dry run, nothing written"), std::string::npos);
-    EXPECT_NE(text.find("NT-Password := (secret)"), std::string::npos);
+    EXPECT_NE(text.find("radcheck ada@cowork.test NT-Password: := (secret)"), std::string::npos);
     EXPECT_EQ(text.find("password-1"), std::string::npos);  // never printed
 }
 

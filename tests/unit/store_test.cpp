@@ -219,3 +219,60 @@ TEST(Store, AccountsRoundTrip) {
 
 }  // namespace
 }  // namespace radsync::store
+
+namespace radsync::store {
+namespace {
+
+TEST(StoreInbox, AppendDedupesPendingAndProcessedAndPrune) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    const auto now = at("2026-11-22T12:00:00Z");
+    std::vector<InboxEvent> batch = {{"e1", "member.updated", "1", now, "{}"},
+                                     {"e2", "member.updated", "2", now, "{\"x\":1}"},
+                                     {"e1", "member.updated", "1", now, "{}"}};
+    EXPECT_EQ(st->inbox_append(batch).value(), (std::vector<bool>{true, true, false}));
+    EXPECT_EQ(st->inbox_append({batch[1]}).value(), std::vector<bool>{false});
+    EXPECT_EQ(st->inbox_depth().value(), 2U);
+    auto pending = st->inbox_pending(10).value();
+    ASSERT_EQ(pending.size(), 2U);
+    EXPECT_EQ(pending[0].event_id, "e1");
+    EXPECT_EQ(pending[1].body, "{\"x\":1}");
+
+    WriteSet w;
+    w.processed_events = {{"e1", "applied"}};
+    ASSERT_TRUE(st->apply(w, now));
+    EXPECT_EQ(st->inbox_depth().value(), 1U);
+    EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e2");
+    // Still a duplicate after processing, until pruned.
+    EXPECT_EQ(st->inbox_append({batch[0]}).value(), std::vector<bool>{false});
+    EXPECT_EQ(st->inbox_prune(now + std::chrono::hours{1}).value(), 1U);
+    EXPECT_EQ(st->inbox_append({batch[0]}).value(), std::vector<bool>{true});
+}
+
+TEST(StoreInbox, EntityWritesAndTombstonesPersist) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    snapshot::Snapshot s;
+    snapshot::Tombstones t;
+    auto up = snapshot::merge_event(
+                  s, t, snapshot::Kind::kMember,
+                  R"({"_id":"m1","email":"a@x.test","modifiedAt":"2026-01-01T00:00:00Z"})", false)
+                  .value();
+    auto gone = snapshot::merge_event(s, t, snapshot::Kind::kMember,
+                                      R"({"_id":"m2","modifiedAt":"2026-01-01T00:00:00Z"})", true)
+                    .value();
+    WriteSet w;
+    w.entities = {up.second, gone.second};
+    ASSERT_TRUE(st->apply(w, at("2026-11-22T12:00:00Z")));
+    const auto loaded = st->load_snapshot().value();
+    ASSERT_EQ(loaded.members.size(), 1U);
+    EXPECT_EQ(loaded.members[0].email, "a@x.test");
+    const auto tombstones = st->load_tombstones().value();
+    ASSERT_EQ(tombstones.size(), 1U);
+    EXPECT_EQ(tombstones.begin()->first.second, "m2");
+}
+
+}  // namespace
+}  // namespace radsync::store

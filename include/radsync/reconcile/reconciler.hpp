@@ -28,7 +28,23 @@ struct RunReport {
     bool dry_run = false;
 };
 
-/// snapshot → mapping → diff → apply, the one path every RADIUS write takes. Replaces the stored
+/// What a run changes in the stored snapshot besides the RADIUS rows.
+struct SnapshotChanges {
+    std::optional<snapshot::Snapshot> replace;            ///< full runs: the whole snapshot
+    std::vector<snapshot::EntityWrite> entities;          ///< webhook runs: single entities
+    std::vector<store::ProcessedEvent> processed_events;  ///< inbox events this run applied
+};
+
+/// snapshot → mapping → diff → apply, the one path every RADIUS write takes: maps `snap`
+/// (the state after `changes`) against the current accounts, diffs the result against the
+/// rows radsync owns and applies rows, accounts and `changes` in one transaction. Events are
+/// hints, state is truth: every member is re-derived, so a run repairs any drift it finds.
+[[nodiscard]] Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
+                                          const snapshot::Snapshot& snap, const core::Clock& clock,
+                                          const mapping::PasswordGenerator& generator,
+                                          const RunOptions& options, SnapshotChanges changes);
+
+/// reconcile() for a full snapshot (a file or a complete poll): replaces the stored
 /// snapshot with `snap`, maps it against the current accounts, diffs the result against the
 /// rows radsync owns and applies everything in one transaction. A second run with the same
 /// input writes nothing. Errors from the store are returned unchanged; nothing is half-applied.

@@ -12,6 +12,7 @@
 #include "radsync/core/error.hpp"
 #include "radsync/reconcile/diff.hpp"
 #include "radsync/snapshot/entities.hpp"
+#include "radsync/snapshot/merge.hpp"
 #include "radsync/store/migrations.hpp"
 #include "radsync/store/records.hpp"
 
@@ -24,12 +25,32 @@ struct AccountChange {
     AccountRecord record;  ///< for kDelete only member_id matters
 };
 
+/// A webhook delivery as committed to the inbox.
+struct InboxEvent {
+    std::string event_id;
+    std::string event_type;
+    std::string t;  ///< the signed timestamp text
+    core::Instant received_at{};
+    std::string body;  ///< exact verified bytes
+};
+
+/// Marks an inbox event as applied, with a short result ("applied", "stale", "ignored",
+/// "malformed: ...").
+struct ProcessedEvent {
+    std::string event_id;
+    std::string result;
+};
+
 /// Everything one reconcile run writes, applied in a single transaction or not at all.
 struct WriteSet {
     std::string run_mode;  ///< "file", "full", "member", recorded in radsync_runs
     std::string source;    ///< where the snapshot came from (file path, "officernd")
     /// Replaces the whole stored snapshot when set (full runs).
     std::optional<snapshot::Snapshot> replace_snapshot;
+    /// Individual snapshot entities changed by webhooks (upserts and tombstones).
+    std::vector<snapshot::EntityWrite> entities;
+    /// Inbox events this run applied.
+    std::vector<ProcessedEvent> processed_events;
     std::vector<AccountChange> accounts;
     std::vector<reconcile::RowChange> rows;
     /// Audit reason per changed username (rows of the same user share it); group rows use the
@@ -85,6 +106,20 @@ public:
     /// audit entry per row change. Errc::kStoreBusy if the database stayed locked past the busy
     /// timeout, Errc::kStoreFailed otherwise; nothing is written on error.
     [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, core::Instant now) = 0;
+    /// Removed entities with the version that removed them (for ordering late events).
+    [[nodiscard]] virtual Result<snapshot::Tombstones> load_tombstones() = 0;
+
+    /// Commits a batch of deliveries in one transaction (group commit). For each event, true
+    /// if it was new, false if its event id was already in the inbox (a duplicate).
+    [[nodiscard]] virtual Result<std::vector<bool>> inbox_append(
+        const std::vector<InboxEvent>& events) = 0;
+    /// Unprocessed events in arrival order, at most `limit`.
+    [[nodiscard]] virtual Result<std::vector<InboxEvent>> inbox_pending(std::size_t limit) = 0;
+    /// Number of unprocessed events.
+    [[nodiscard]] virtual Result<std::size_t> inbox_depth() = 0;
+    /// Deletes processed events received before `cutoff`; returns how many.
+    [[nodiscard]] virtual Result<std::size_t> inbox_prune(core::Instant cutoff) = 0;
+
     /// Latest audit entries, newest first, optionally for one username.
     [[nodiscard]] virtual Result<std::vector<AuditEntry>> audit(
         std::size_t limit, const std::optional<std::string>& username) = 0;

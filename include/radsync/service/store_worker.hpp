@@ -1,0 +1,108 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/logger.h>
+
+#include "radsync/config/config.hpp"
+#include "radsync/core/clock.hpp"
+#include "radsync/mapping/credentials.hpp"
+#include "radsync/mapping/engine.hpp"
+#include "radsync/metrics/registry.hpp"
+#include "radsync/snapshot/merge.hpp"
+#include "radsync/store/store.hpp"
+
+namespace radsync::service {
+
+/// The one thread that writes the database (design.md: "One writer"). It commits webhook
+/// deliveries to the inbox in batches — a burst costs a few fsyncs, not one per event — and
+/// then applies pending events to the snapshot and the RADIUS tables through the reconcile
+/// path. The network thread only enqueues and is never blocked on disk.
+class StoreWorker {
+public:
+    struct Options {
+        bool process_events = true;   ///< false only for crash-recovery tests
+        std::size_t max_batch = 512;  ///< events per inbox commit and per processing run
+        std::size_t max_queue =
+            10'000;  ///< beyond this, ingest fails fast (503, OfficeRnD retries)
+        std::chrono::hours keep_processed{24 * 8};  ///< dedupe window (>= 7 days)
+    };
+
+    /// Called on the worker thread: true = new event committed, false = duplicate already
+    /// held, error = could not be made durable.
+    using IngestDone = std::function<void(Result<bool>)>;
+
+    StoreWorker(std::unique_ptr<store::RadiusStore> store,
+                std::shared_ptr<const config::Config> config, const core::Clock& clock,
+                mapping::PasswordGenerator generator, metrics::Registry& metrics, Options options);
+    ~StoreWorker();
+    StoreWorker(const StoreWorker&) = delete;
+    StoreWorker& operator=(const StoreWorker&) = delete;
+
+    /// Loads the stored snapshot and starts the thread, which first processes anything left
+    /// unprocessed by a previous run (a crash after acknowledging loses nothing).
+    [[nodiscard]] Status start();
+    /// Commits everything queued, finishes the current processing run, joins. Idempotent.
+    void stop();
+
+    /// Thread-safe. `done` runs on the worker thread once the event is durable (or not).
+    void ingest(store::InboxEvent event, IngestDone done);
+
+    /// Thread-safe: the configuration used from the next unit of work on (SIGHUP reload).
+    void set_config(std::shared_ptr<const config::Config> config);
+
+    /// Thread-safe: false after a store operation failed, until one succeeds again.
+    [[nodiscard]] bool healthy() const { return healthy_.load(); }
+    /// Thread-safe: number of unprocessed inbox events at the last check.
+    [[nodiscard]] std::size_t inbox_depth() const { return depth_.load(); }
+    /// Thread-safe: events processed since start (tests and benchmarks wait on it).
+    [[nodiscard]] std::uint64_t processed_count() const { return processed_.load(); }
+
+private:
+    struct Pending {
+        store::InboxEvent event;
+        IngestDone done;
+    };
+
+    void run();
+    void ingest_batch(std::vector<Pending>& batch);
+    void process_pending();
+    Status reload_snapshot();
+    void set_account_gauges(const std::vector<mapping::Decision>& decisions);
+
+    std::unique_ptr<store::RadiusStore> store_;
+    std::shared_ptr<const config::Config> config_;  // guarded by mu_
+    const core::Clock& clock_;
+    mapping::PasswordGenerator generator_;
+    metrics::Registry& metrics_;
+    Options options_;
+    std::shared_ptr<spdlog::logger> log_;
+
+    snapshot::Snapshot snapshot_;
+    snapshot::Tombstones tombstones_;
+    // Acknowledgement times of events not yet processed, for the processing-latency metric.
+    std::map<std::string, std::chrono::steady_clock::time_point> acked_at_;
+    core::Instant last_prune_{};
+    bool process_failed_ = false;
+    std::chrono::steady_clock::time_point retry_at_{};
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Pending> queue_;
+    bool stopping_ = false;
+    std::thread thread_;
+
+    std::atomic<bool> healthy_{true};
+    std::atomic<std::size_t> depth_{0};
+    std::atomic<std::uint64_t> processed_{0};
+};
+
+}  // namespace radsync::service

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "radsync/core/clock.hpp"
+#include "radsync/core/error.hpp"
+#include "radsync/snapshot/entities.hpp"
+
+namespace radsync::snapshot {
+
+/// The version of one stored entity copy, for ordering concurrent or reordered updates.
+struct Version {
+    std::optional<core::Instant> modified_at;
+    bool removed = false;
+    std::string raw;
+};
+
+/// Whether `incoming` should replace `held`. Newer `modifiedAt` wins. On a tie a removal beats
+/// an update, then the larger raw text wins: a total order, so replaying any set of events in
+/// any order ends in the same state. An incoming copy without `modifiedAt` is applied (events
+/// are hints; the next poll repairs a wrong guess), except that it never undoes a removal
+/// that carried a timestamp.
+[[nodiscard]] bool supersedes(const Version& incoming, const std::optional<Version>& held);
+
+/// Removed entities still matter for ordering: a late update older than the removal must not
+/// bring the entity back. Keyed by kind and id.
+using Tombstones = std::map<std::pair<Kind, std::string>, Version>;
+
+/// One entity change to persist alongside the RADIUS rows it causes.
+struct EntityWrite {
+    Kind kind = Kind::kMember;
+    std::string id;
+    Version version;
+};
+
+enum class MergeOutcome { kApplied, kStale };
+
+/// Applies a webhook's `data.object` to the in-memory snapshot (and tombstones) if it is newer
+/// than what is held. `remove` tombstones the entity (its last state is kept in the write).
+/// Errc::kMalformedPayload if the object does not parse as that kind.
+[[nodiscard]] Result<std::pair<MergeOutcome, EntityWrite>> merge_event(
+    Snapshot& snap, Tombstones& tombstones, Kind kind, const std::string& object_json, bool remove);
+
+[[nodiscard]] const char* to_string(Kind k);
+
+}  // namespace radsync::snapshot

@@ -1,0 +1,777 @@
+#include "radsync/config/loader.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "node_reader.hpp"
+#include "text_file.hpp"
+
+namespace radsync::config {
+
+namespace {
+
+// The node reader (Field, Section, Reader, value parsers); what follows is the schema.
+using namespace detail;  // NOLINT(google-build-using-namespace): private to this file
+
+// Configuration files are small and written by people; anything larger is a mistake (or a
+// hostile path such as /dev/zero) and is refused before yaml-cpp sees it.
+constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Schema-specific checks
+
+bool is_slug(std::string_view s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || is_digit(c) || c == '-';
+    });
+}
+
+bool is_loopback(const std::string& host) {
+    return host == "localhost" || host == "::1" || (host.rfind("127.", 0) == 0 && is_ipv4(host));
+}
+
+std::string format_origin(const Origin& o) {
+    return o.file + ":" + std::to_string(o.line) + ":" + std::to_string(o.column);
+}
+
+/// Checks a username template; returns what is wrong with it, if anything.
+std::optional<std::string> template_problem(std::string_view t) {
+    if (t.empty()) {
+        return "must not be empty";
+    }
+    bool has_placeholder = false;
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        if (t[i] != '{') {
+            continue;
+        }
+        const auto close = t.find('}', i);
+        if (close == std::string_view::npos) {
+            return "unterminated placeholder " + in_quotes(t.substr(i));
+        }
+        const std::string_view key = t.substr(i + 1, close - i - 1);
+        const bool property = key.rfind("properties.", 0) == 0 && key.size() > 11 &&
+                              key.find('{') == std::string_view::npos;
+        if (key != "email" && key != "_id" && key != "name" && !property) {
+            return "unknown placeholder {" + std::string(key) +
+                   "}; use {email}, {_id}, {name} or {properties.KEY}";
+        }
+        has_placeholder = true;
+        i = close;
+    }
+    if (!has_placeholder) {
+        return "has no placeholder, so every member would get the same username";
+    }
+    return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enumerations as spelled in YAML
+
+constexpr Choice<Roaming> kRoamingChoices[] = {
+    {"home", Roaming::kHome}, {"membership", Roaming::kMembership}, {"all", Roaming::kAll}};
+constexpr Choice<std::string_view> kLogLevels[] = {
+    {"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}};
+constexpr Choice<UsernameFormat> kUsernameFormats[] = {{"email", UsernameFormat::kEmail},
+                                                       {"member_id", UsernameFormat::kMemberId},
+                                                       {"template", UsernameFormat::kTemplate}};
+constexpr Choice<UsernameCase> kUsernameCases[] = {{"lower", UsernameCase::kLower},
+                                                   {"preserve", UsernameCase::kPreserve}};
+constexpr Choice<PasswordSource> kPasswordSources[] = {{"generate", PasswordSource::kGenerate},
+                                                       {"property", PasswordSource::kProperty}};
+constexpr Choice<PasswordStorage> kPasswordStorages[] = {
+    {"nt_hash", PasswordStorage::kNtHash}, {"cleartext", PasswordStorage::kCleartext}};
+constexpr Choice<BandwidthAttributes> kBandwidthAttributes[] = {
+    {"wispr", BandwidthAttributes::kWispr}, {"mikrotik", BandwidthAttributes::kMikrotik}};
+constexpr Choice<std::string_view> kReplyOperators[] = {{":=", ":="}, {"=", "="}, {"+=", "+="}};
+
+// OfficeRnD v2 member statuses (officernd-api.md §5). Other values are allowed with a warning:
+// the list is documented, not guaranteed.
+constexpr std::string_view kKnownMemberStatuses[] = {
+    "active", "former", "pending", "contact", "not_approved", "drop-in", "lead"};
+
+// ---------------------------------------------------------------------------------------------
+// Main file
+
+/// A mapping file as listed in the main file.
+struct MappingRef {
+    std::string listed;
+    std::string resolved;
+    Field field;
+};
+
+class MainReader {
+public:
+    MainReader(Reader& reader, fs::path base_dir) : r_(reader), base_dir_(std::move(base_dir)) {}
+
+    std::vector<MappingRef> read(const YAML::Node& document, Config& c) {
+        const Section top(r_, r_.root(document),
+                          {"database", "default_timezone", "log_level", "officernd", "webhook",
+                           "metrics", "sync", "accounts", "radius", "mapping_files"});
+        set_if(r_.non_empty_text(top["database"]), c.database);
+        set_if(r_.time_zone(top["default_timezone"]), c.default_timezone);
+        if (auto level = r_.choice<std::string_view>(top["log_level"], kLogLevels)) {
+            c.log_level = std::string(*level);
+        }
+        if (const Field f = top["officernd"]; f.present) {
+            read_officernd(f, c.officernd);
+        }
+        if (const Field f = top["webhook"]; f.present) {
+            c.webhook = read_webhook(f);
+        }
+        read_metrics(top["metrics"], c.metrics);
+        read_sync(top["sync"], c.sync);
+        read_accounts(top["accounts"], c.accounts);
+        read_radius(top["radius"], c.radius);
+
+        std::vector<MappingRef> refs;
+        const Field files = top.required("mapping_files");
+        if (const auto entries = r_.list(files)) {
+            if (entries->empty()) {
+                r_.error(files, "must list at least one mapping file");
+            }
+            for (const auto& entry : *entries) {
+                if (auto name = r_.non_empty_text(entry)) {
+                    refs.push_back(MappingRef{*name, resolve(base_dir_, *name), entry});
+                }
+            }
+        }
+        return refs;
+    }
+
+private:
+    void read_officernd(const Field& f, OfficeRnd& o) {
+        const Section s(r_, f,
+                        {"org_slug", "client_id", "client_secret_file", "base_url", "token_url"});
+        if (!s.valid()) {
+            return;
+        }
+        const Field slug = s.required("org_slug");
+        if (auto t = r_.text(slug)) {
+            if (is_slug(*t)) {
+                o.org_slug = *t;
+            } else {
+                r_.error(slug, "must consist of a-z, 0-9 and \"-\", got " + in_quotes(*t));
+            }
+        }
+        set_if(r_.non_empty_text(s.required("client_id")), o.client_id);
+        set_if(r_.readable_file(s.required("client_secret_file"), base_dir_), o.client_secret_file);
+        set_if(r_.url(s["base_url"]), o.base_url);
+        set_if(r_.url(s["token_url"]), o.token_url);
+    }
+
+    std::optional<Webhook> read_webhook(const Field& f) {
+        const Section s(r_, f,
+                        {"listen", "tls", "plain_http", "allow_plain_http_on_public_address",
+                         "secret_files", "tolerance", "max_body_bytes"});
+        if (!s.valid()) {
+            return std::nullopt;
+        }
+        Webhook w;
+        const Field listen = s["listen"];
+        if (auto e = r_.endpoint(listen)) {
+            w.listen_address = e->host;
+            w.listen_port = e->port;
+        }
+        set_if(r_.boolean(s["plain_http"]), w.plain_http);
+        set_if(r_.boolean(s["allow_plain_http_on_public_address"]),
+               w.allow_plain_http_on_public_address);
+
+        const Field tls = s["tls"];
+        if (w.plain_http) {
+            if (tls.present) {
+                r_.error(tls.key_origin, tls.path, "must be absent when plain_http is true");
+            }
+            // Signatures protect integrity, not confidentiality: member data in webhook bodies
+            // must not cross a network in clear unless the operator says so explicitly.
+            if (!is_loopback(w.listen_address) && !w.allow_plain_http_on_public_address) {
+                r_.error(listen,
+                         "plain HTTP is only allowed on a loopback address (127.x, ::1, "
+                         "localhost) unless allow_plain_http_on_public_address is true, "
+                         "got " +
+                             in_quotes(listen.node.Scalar()));
+            }
+        } else if (!tls.present) {
+            r_.error(tls, "required unless plain_http is true");
+        } else {
+            const Section t(r_, tls, {"cert_file", "key_file"});
+            set_if(r_.readable_file(t.required("cert_file"), base_dir_), w.tls_cert_file);
+            set_if(r_.readable_file(t.required("key_file"), base_dir_), w.tls_key_file);
+        }
+
+        const Field secrets = s.required("secret_files");
+        if (const auto entries = r_.list(secrets)) {
+            if (entries->empty() || entries->size() > 3) {
+                r_.error(secrets,
+                         "expected 1 to 3 files (more than one only while rotating), got " +
+                             std::to_string(entries->size()));
+            }
+            for (const auto& entry : *entries) {
+                if (auto path = r_.readable_file(entry, base_dir_)) {
+                    w.secret_files.push_back(std::move(*path));
+                }
+            }
+        }
+
+        const Section tolerance(r_, s["tolerance"], {"past", "future"});
+        set_if(r_.duration(tolerance["past"], seconds(0)), w.tolerance_past);
+        set_if(r_.duration(tolerance["future"], seconds(0)), w.tolerance_future);
+        set_if(r_.byte_size(s["max_body_bytes"], 1024, 16 * 1024 * 1024, "1KiB and 16MiB"),
+               w.max_body_bytes);
+        return w;
+    }
+
+    void read_metrics(const Field& f, Metrics& m) {
+        const Section s(r_, f, {"listen"});
+        if (auto e = r_.endpoint(s["listen"])) {
+            m.listen_address = e->host;
+            m.listen_port = e->port;
+        }
+    }
+
+    void read_sync(const Field& f, Sync& out) {
+        const Section s(r_, f, {"interval", "deletion_guard", "revoked_retention"});
+        set_if(r_.duration(s["interval"], seconds(60)), out.interval);
+        const Section guard(r_, s["deletion_guard"], {"max_share", "min_count"});
+        set_if(r_.share(guard["max_share"]), out.deletion_guard_share);
+        set_if(r_.small_integer(guard["min_count"], 0), out.deletion_guard_min_count);
+        set_if(r_.duration(s["revoked_retention"], seconds(0)), out.revoked_retention);
+    }
+
+    void read_accounts(const Field& f, Accounts& a) {
+        const Section s(r_, f, {"username", "password"});
+
+        const Section user(r_, s["username"], {"format", "template", "case"});
+        const Field format = user["format"];
+        set_if(r_.choice<UsernameFormat>(format, kUsernameFormats), a.username_format);
+        const Field templ = user["template"];
+        if (a.username_format == UsernameFormat::kTemplate) {
+            if (!templ.present && user.valid()) {
+                r_.error(templ, "required with format: template");
+            } else if (auto t = r_.text(templ)) {
+                if (auto problem = template_problem(*t)) {
+                    r_.error(templ, *problem);
+                } else {
+                    a.username_template = *t;
+                }
+            }
+        } else if (templ.present) {
+            r_.error(templ.key_origin, templ.path, "only used with format: template");
+        }
+        set_if(r_.choice<UsernameCase>(user["case"], kUsernameCases), a.username_case);
+
+        const Section pass(r_, s["password"], {"source", "length", "property", "storage"});
+        set_if(r_.choice<PasswordSource>(pass["source"], kPasswordSources), a.password_source);
+        const Field length = pass["length"];
+        const Field property = pass["property"];
+        if (a.password_source == PasswordSource::kGenerate) {
+            set_if(r_.small_integer(length, 8, 64), a.password_length);
+            if (property.present) {
+                r_.error(property.key_origin, property.path, "only used with source: property");
+            }
+        } else {
+            if (length.present) {
+                r_.error(length.key_origin, length.path, "only used with source: generate");
+            }
+            if (!property.present && pass.valid()) {
+                r_.error(property, "required with source: property");
+            }
+            set_if(r_.non_empty_text(property), a.password_property);
+        }
+        set_if(r_.choice<PasswordStorage>(pass["storage"], kPasswordStorages), a.password_storage);
+    }
+
+    void read_radius(const Field& f, Radius& out) {
+        const Section s(r_, f, {"dictionary", "bandwidth_attributes"});
+        set_if(r_.non_empty_text(s["dictionary"]), out.dictionary);
+        const Field families = s["bandwidth_attributes"];
+        const auto entries = r_.list(families);
+        if (!entries) {
+            return;
+        }
+        if (entries->empty()) {
+            r_.error(families, "must name at least one of wispr, mikrotik");
+            return;
+        }
+        std::vector<BandwidthAttributes> chosen;
+        for (const auto& entry : *entries) {
+            if (auto v = r_.choice<BandwidthAttributes>(entry, kBandwidthAttributes)) {
+                if (std::find(chosen.begin(), chosen.end(), *v) != chosen.end()) {
+                    r_.error(entry, "listed twice");
+                } else {
+                    chosen.push_back(*v);
+                }
+            }
+        }
+        out.bandwidth_attributes = std::move(chosen);
+    }
+
+    Reader& r_;
+    fs::path base_dir_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Mapping files
+
+/// Collects the mapping files into one Mapping and checks what spans files: unique names,
+/// plan → group references, settings allowed in only one file.
+class MappingCollector {
+public:
+    explicit MappingCollector(Diagnostics& diagnostics) : diagnostics_(diagnostics) {}
+
+    void read_file(Reader& r, const YAML::Node& document, Mapping& m) {
+        const Section top(r, r.root(document),
+                          {"roaming", "member_statuses", "groups", "plans", "locations"});
+        if (const Field f = top["roaming"]; f.present && only_once(r, f, roaming_at_)) {
+            set_if(r.choice<Roaming>(f, kRoamingChoices), m.roaming);
+        }
+        if (const Field f = top["member_statuses"]; f.present && only_once(r, f, statuses_at_)) {
+            read_member_statuses(r, f, m);
+        }
+        for (const auto& item : r.items(top["groups"])) {
+            read_group(r, item, m);
+        }
+        for (const auto& item : r.items(top["plans"])) {
+            read_plan(r, item, m);
+        }
+        for (const auto& item : r.items(top["locations"])) {
+            read_location(r, item, m);
+        }
+    }
+
+    /// The checks that need every file read.
+    void finish() {
+        std::vector<std::string_view> defined;
+        for (const auto& g : groups_) {
+            defined.push_back(g.name);
+        }
+        std::vector<bool> used(groups_.size(), false);
+        for (const auto& ref : plan_groups_) {
+            const auto it = std::find(defined.begin(), defined.end(), ref.name);
+            if (it == defined.end()) {
+                diagnostics_.problems.push_back(Problem{ref.origin, ref.path,
+                                                        "no group named " + in_quotes(ref.name) +
+                                                            " is defined" +
+                                                            did_you_mean(ref.name, defined)});
+            } else {
+                used[static_cast<std::size_t>(it - defined.begin())] = true;
+            }
+        }
+        for (std::size_t i = 0; i < groups_.size(); ++i) {
+            if (!used[i]) {
+                diagnostics_.warnings.push_back(
+                    Problem{groups_[i].origin, groups_[i].path,
+                            "group " + in_quotes(groups_[i].name) + " is not used by any plan"});
+            }
+        }
+    }
+
+private:
+    struct Named {
+        std::string name;
+        Origin origin;
+        std::string path;
+    };
+
+    /// Top-level settings that must not be split across files (which one would win?).
+    bool only_once(Reader& r, const Field& f, std::optional<Origin>& first) {
+        if (first) {
+            r.error(f.key_origin, f.path,
+                    "already set in " + format_origin(*first) + "; set it in one mapping file");
+            return false;
+        }
+        first = f.key_origin;
+        return true;
+    }
+
+    /// Reports `name` if already registered in `seen` (across all files), else registers it.
+    bool unique(Reader& r, const Field& f, std::map<std::string, Origin>& seen,
+                const std::string& what, const std::string& name) {
+        const auto [it, inserted] = seen.emplace(name, f.origin);
+        if (!inserted) {
+            r.error(f, "duplicate " + what + " " + in_quotes(name) + " (first defined at " +
+                           format_origin(it->second) + ")");
+        }
+        return inserted;
+    }
+
+    void read_member_statuses(Reader& r, const Field& f, Mapping& m) {
+        const auto entries = r.list(f);
+        if (!entries) {
+            return;
+        }
+        if (entries->empty()) {
+            r.error(f, "must list at least one status");
+            return;
+        }
+        std::vector<std::string> statuses;
+        for (const auto& entry : *entries) {
+            auto s = r.non_empty_text(entry);
+            if (!s) {
+                return;
+            }
+            if (std::find(std::begin(kKnownMemberStatuses), std::end(kKnownMemberStatuses), *s) ==
+                std::end(kKnownMemberStatuses)) {
+                r.warning(entry.origin, entry.path,
+                          in_quotes(*s) + " is not an OfficeRnD member status (" +
+                              join(kKnownMemberStatuses) + ")" +
+                              did_you_mean(*s, kKnownMemberStatuses));
+            }
+            statuses.push_back(std::move(*s));
+        }
+        m.member_statuses = std::move(statuses);
+    }
+
+    std::optional<Match> read_match(Reader& r, const Field& f, const std::string& kind,
+                                    std::map<std::string, Origin>& seen) {
+        const Section s(r, f, {"id", "name", "code"});
+        if (!s.valid() || !f.present) {
+            return std::nullopt;
+        }
+        Match match;
+        std::vector<std::string_view> given;
+        std::string identity;
+        for (const std::string_view key : {"id", "name", "code"}) {
+            const Field value = s[key];
+            if (!value.present) {
+                continue;
+            }
+            given.push_back(key);
+            if (auto t = r.non_empty_text(value)) {
+                identity = std::string(key) + " " + in_quotes(*t);
+                (key == "id" ? match.id : key == "name" ? match.name : match.code) = *t;
+            }
+        }
+        if (given.size() != 1) {
+            r.error(f, "set exactly one of id, name or code, got " +
+                           (given.empty() ? std::string("none") : join(given, " and ")));
+            return std::nullopt;
+        }
+        if (identity.empty()) {
+            return std::nullopt;  // the value itself was reported
+        }
+        const auto [it, inserted] = seen.emplace(identity, f.origin);
+        if (!inserted) {
+            r.error(f, "duplicate " + kind + " match on " + identity + " (first defined at " +
+                           format_origin(it->second) + ")");
+            return std::nullopt;
+        }
+        return match;
+    }
+
+    void read_group(Reader& r, const Field& f, Mapping& m) {
+        const Section s(r, f,
+                        {"name", "rank", "access", "bandwidth", "session_timeout",
+                         "simultaneous_use", "static_ip", "reply"});
+        if (!s.valid()) {
+            return;
+        }
+        AccessGroup g;
+        g.origin = f.origin;
+        const Field name = s.required("name");
+        if (auto n = r.safe_name(name)) {
+            g.name = *n;
+            if (unique(r, name, group_names_, "group name", *n)) {
+                groups_.push_back(Named{*n, name.origin, name.path});
+            }
+        }
+        set_if(r.small_integer(s["rank"], kIntMin), g.rank);
+
+        if (const Field access = s["access"]; access.present) {
+            if (auto a = r.text(access)) {
+                if (*a == "none") {
+                    g.access = false;
+                } else {
+                    r.error(access,
+                            "the only allowed value is \"none\" (leave access out for "
+                            "WiFi access), got " +
+                                in_quotes(*a));
+                }
+            }
+        }
+        if (!g.access) {
+            // A group without access writes no rows at all, so these would silently do nothing.
+            for (const std::string_view key :
+                 {"bandwidth", "session_timeout", "simultaneous_use", "static_ip", "reply"}) {
+                if (s.has(key)) {
+                    const Field x = s[key];
+                    r.error(x.key_origin, x.path, "not allowed with access: none");
+                }
+            }
+            m.groups.push_back(std::move(g));
+            return;
+        }
+
+        if (const Field bw = s["bandwidth"]; bw.present) {
+            const Section b(r, bw, {"down", "up"});
+            if (b.valid() && !b.has("down") && !b.has("up")) {
+                r.error(bw, "set down, up or both");
+            }
+            g.bandwidth_down_bps = r.rate(b["down"]);
+            g.bandwidth_up_bps = r.rate(b["up"]);
+        }
+        g.session_timeout = r.duration(s["session_timeout"], seconds(1));
+        g.simultaneous_use = r.small_integer(s["simultaneous_use"], 1);
+        g.static_ip = r.ipv4(s["static_ip"]);
+        for (const auto& item : r.items(s["reply"])) {
+            const Section a(r, item, {"attribute", "op", "value"});
+            if (!a.valid()) {
+                continue;
+            }
+            ReplyAttribute reply;
+            const Field attribute = a.required("attribute");
+            if (auto t = r.non_empty_text(attribute)) {
+                reply.attribute = *t;
+                reply.origin = attribute.origin;
+            }
+            if (auto op = r.choice<std::string_view>(a["op"], kReplyOperators)) {
+                reply.op = std::string(*op);
+            }
+            set_if(r.text(a.required("value")), reply.value);
+            g.reply.push_back(std::move(reply));
+        }
+        m.groups.push_back(std::move(g));
+    }
+
+    void read_plan(Reader& r, const Field& f, Mapping& m) {
+        const Section s(r, f, {"match", "group", "roaming"});
+        if (!s.valid()) {
+            return;
+        }
+        PlanRule plan;
+        plan.origin = f.origin;
+        set_if(read_match(r, s.required("match"), "plan", plan_matches_), plan.match);
+        const Field group = s.required("group");
+        if (auto g = r.non_empty_text(group)) {
+            plan.group = *g;
+            plan_groups_.push_back(Named{*g, group.origin, group.path});
+        }
+        plan.roaming = r.choice<Roaming>(s["roaming"], kRoamingChoices);
+        m.plans.push_back(std::move(plan));
+    }
+
+    void read_location(Reader& r, const Field& f, Mapping& m) {
+        const Section s(
+            r, f,
+            {"match", "key", "vlan", "nas_identifiers", "ssids", "nas_ip_addresses", "timezone"});
+        if (!s.valid()) {
+            return;
+        }
+        LocationRule loc;
+        loc.origin = f.origin;
+        set_if(read_match(r, s.required("match"), "location", location_matches_), loc.match);
+        const Field key = s.required("key");
+        if (auto k = r.safe_name(key)) {
+            loc.key = *k;
+            unique(r, key, location_keys_, "location key", *k);
+        }
+        loc.vlan = r.small_integer(s["vlan"], 1, 4094);
+
+        bool lists_ok = true;  // else "set at least one" would only repeat a reported problem
+        auto read_list = [&](std::string_view name, std::vector<std::string>& out, auto&& check) {
+            const Field field = s[name];
+            const auto entries = r.list(field);
+            if (!entries) {
+                lists_ok = lists_ok && !field.present;
+                return;
+            }
+            for (const auto& entry : *entries) {
+                auto value = r.non_empty_text(entry);
+                if (!value) {
+                    lists_ok = false;
+                } else if (auto problem = check(*value)) {
+                    r.error(entry, *problem);
+                    lists_ok = false;
+                } else {
+                    out.push_back(std::move(*value));
+                }
+            }
+        };
+        auto anything = [](const std::string&) { return std::optional<std::string>(); };
+        read_list("nas_identifiers", loc.nas_identifiers, anything);
+        read_list("ssids", loc.ssids, [](const std::string& ssid) {
+            // 802.11 limits an SSID to 32 octets; a longer one can never match.
+            return ssid.size() > 32 ? std::optional<std::string>("an SSID has at most 32 bytes")
+                                    : std::nullopt;
+        });
+        read_list("nas_ip_addresses", loc.nas_ip_addresses, [](const std::string& ip) {
+            return is_ipv4(ip)
+                       ? std::nullopt
+                       : std::optional<std::string>(
+                             "expected an IPv4 address such as 10.1.0.1, got " + in_quotes(ip));
+        });
+        if (lists_ok && loc.nas_identifiers.empty() && loc.ssids.empty() &&
+            loc.nas_ip_addresses.empty()) {
+            r.error(f,
+                    "set at least one of nas_identifiers, ssids or nas_ip_addresses, so "
+                    "FreeRADIUS can recognise the location");
+        }
+        loc.timezone = r.time_zone(s["timezone"]);
+        m.locations.push_back(std::move(loc));
+    }
+
+    Diagnostics& diagnostics_;
+    std::optional<Origin> roaming_at_;
+    std::optional<Origin> statuses_at_;
+    std::map<std::string, Origin> group_names_;
+    std::map<std::string, Origin> location_keys_;
+    std::map<std::string, Origin> plan_matches_;
+    std::map<std::string, Origin> location_matches_;
+    std::vector<Named> groups_;
+    std::vector<Named> plan_groups_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Files and documents
+
+/// Parses one YAML document; a syntax error becomes a Problem at its position.
+std::optional<YAML::Node> parse_document(Diagnostics& d, const std::string& file,
+                                         const std::string& text) {
+    try {
+        std::vector<YAML::Node> documents = YAML::LoadAll(text);
+        if (documents.empty()) {
+            return YAML::Node();  // an empty file: every default
+        }
+        if (documents.size() > 1) {
+            const YAML::Mark mark = documents[1].Mark();
+            d.problems.push_back(Problem{Origin{file, mark.is_null() ? 0 : mark.line + 1,
+                                                mark.is_null() ? 0 : mark.column + 1},
+                                         "", "expected one YAML document, found a second one"});
+            return std::nullopt;
+        }
+        return documents.front();
+    } catch (const YAML::Exception& e) {
+        const Origin at = e.mark.is_null() ? Origin{file, 0, 0}
+                                           : Origin{file, e.mark.line + 1, e.mark.column + 1};
+        d.problems.push_back(Problem{at, "", "invalid YAML: " + e.msg});
+        return std::nullopt;
+    }
+}
+
+/// Reads a mapping file's text by its resolved and listed names (disk or in-memory).
+using TextSource =
+    std::function<Result<std::string>(const std::string& resolved, const std::string& listed)>;
+
+std::size_t file_rank(const std::vector<std::string>& files, const std::string& file) {
+    const auto it = std::find(files.begin(), files.end(), file);
+    return static_cast<std::size_t>(it - files.begin());
+}
+
+/// Problems in file order (main file first), then by position: the order an operator fixes them.
+void sort_by_position(std::vector<Problem>& problems, const std::vector<std::string>& files) {
+    std::stable_sort(problems.begin(), problems.end(), [&](const Problem& a, const Problem& b) {
+        return std::tuple(file_rank(files, a.origin.file), a.origin.line, a.origin.column) <
+               std::tuple(file_rank(files, b.origin.file), b.origin.line, b.origin.column);
+    });
+}
+
+LoadResult load_text(const std::string& main_name, const Result<std::string>& main_text,
+                     const TextSource& read_mapping) {
+    Diagnostics d;
+    std::vector<std::string> files{main_name};
+    Config config;
+    config.source_file = main_name;
+
+    if (!main_text) {
+        d.problems.push_back(
+            Problem{Origin{main_name, 0, 0}, "", "cannot read file: " + main_text.error().message});
+    } else if (auto document = parse_document(d, main_name, *main_text)) {
+        Reader reader(main_name, d);
+        MainReader main(reader, fs::path(main_name).parent_path());
+        const std::vector<MappingRef> refs = main.read(*document, config);
+
+        MappingCollector collector(d);
+        for (const auto& ref : refs) {
+            if (std::find(files.begin(), files.end(), ref.resolved) != files.end()) {
+                reader.error(ref.field, "listed twice");
+                continue;
+            }
+            files.push_back(ref.resolved);
+            config.mapping_files.push_back(ref.resolved);
+            const auto text = read_mapping(ref.resolved, ref.listed);
+            if (!text) {
+                reader.error(ref.field, "cannot read " + in_quotes(ref.resolved) + ": " +
+                                            text.error().message);
+                continue;
+            }
+            if (auto mapping_document = parse_document(d, ref.resolved, *text)) {
+                Reader mapping_reader(ref.resolved, d);
+                collector.read_file(mapping_reader, *mapping_document, config.mapping);
+            }
+        }
+        collector.finish();
+    }
+
+    sort_by_position(d.problems, files);
+    sort_by_position(d.warnings, files);
+    LoadResult result;
+    result.problems = std::move(d.problems);
+    result.warnings = std::move(d.warnings);
+    if (result.problems.empty()) {
+        result.config = std::move(config);
+    }
+    return result;
+}
+
+/// load() promises not to throw for bad input; an exception here is a bug or resource
+/// exhaustion, still reported as a problem so the caller's error path handles it.
+LoadResult guarded(const std::string& main_name, const std::function<LoadResult()>& body) {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        LoadResult result;
+        result.problems.push_back(
+            Problem{Origin{main_name, 0, 0}, "", std::string("internal error: ") + e.what()});
+        return result;
+    }
+}
+
+Result<std::string> bounded_text(const std::string& text) {
+    if (text.size() > kMaxConfigBytes) {
+        return Error(Errc::kIoFailed,
+                     "larger than " + detail::describe_size(kMaxConfigBytes) + ", refused");
+    }
+    return text;
+}
+
+}  // namespace
+
+LoadResult load(const std::string& main_file) {
+    return guarded(main_file, [&] {
+        return load_text(main_file, detail::read_text_file(main_file, kMaxConfigBytes),
+                         [](const std::string& resolved, const std::string&) {
+                             return detail::read_text_file(resolved, kMaxConfigBytes);
+                         });
+    });
+}
+
+LoadResult load_from_strings(
+    const std::string& main_name, const std::string& main_text,
+    const std::vector<std::pair<std::string, std::string>>& mapping_texts) {
+    return guarded(main_name, [&] {
+        return load_text(main_name, bounded_text(main_text),
+                         [&](const std::string&, const std::string& listed) -> Result<std::string> {
+                             for (const auto& [name, text] : mapping_texts) {
+                                 if (name == listed) {
+                                     return bounded_text(text);
+                                 }
+                             }
+                             return Error(Errc::kNotFound, "file not found");
+                         });
+    });
+}
+
+}  // namespace radsync::config

@@ -1,0 +1,384 @@
+// Composition root for `radsync serve`: the only file that knows every concrete type.
+
+#include "radsync/service/app.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <systemd/sd-daemon.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "radsync/config/loader.hpp"
+#include "radsync/core/asio.hpp"
+#include "radsync/http/server.hpp"
+#include "radsync/log/log.hpp"
+#include "radsync/mapping/credentials.hpp"
+#include "radsync/metrics/registry.hpp"
+#include "radsync/service/store_worker.hpp"
+#include "radsync/webhook/envelope.hpp"
+#include "radsync/webhook/verifier.hpp"
+
+namespace radsync::service {
+
+namespace {
+
+/// The route OfficeRnD is configured to POST to.
+constexpr std::string_view kWebhookPath = "/officernd/webhook";
+constexpr std::size_t kMaxSecretBytes = 4096;
+constexpr std::chrono::seconds kShutdownGrace{10};
+
+Result<webhook::Secret> read_secret(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return Error(Errc::kIoFailed, "cannot read secret file " + path);
+    }
+    std::string text(kMaxSecretBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxSecretBytes) {
+        return Error(Errc::kConfigInvalid, "secret file " + path + " is too large");
+    }
+    // Files written with `echo` end in a newline that is not part of the secret.
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    if (text.empty()) {
+        return Error(Errc::kConfigInvalid, "secret file " + path + " is empty");
+    }
+    return webhook::Secret(std::move(text));
+}
+
+Result<std::shared_ptr<const webhook::Verifier>> make_verifier(const config::Webhook& cfg) {
+    std::vector<webhook::Secret> secrets;
+    for (const auto& file : cfg.secret_files) {
+        auto s = read_secret(file);
+        if (!s) {
+            return s.error();
+        }
+        secrets.push_back(std::move(*s));
+    }
+    return std::make_shared<const webhook::Verifier>(std::move(secrets), cfg.tolerance_past,
+                                                     cfg.tolerance_future);
+}
+
+/// Wakes a coroutine on its own executor when the store worker finishes with an event.
+template <class CompletionToken>
+auto async_ingest(StoreWorker& worker, store::InboxEvent event, CompletionToken&& token) {
+    return net::async_initiate<CompletionToken, void(Result<bool>)>(
+        [&worker](auto handler, store::InboxEvent ev) {
+            auto executor = net::get_associated_executor(handler);
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            worker.ingest(std::move(ev), [executor, shared](Result<bool> r) {
+                net::post(executor, [shared, r]() mutable { (*shared)(std::move(r)); });
+            });
+        },
+        token, std::move(event));
+}
+
+std::string_view path_of(const std::string& target) {
+    std::string_view t(target);
+    return t.substr(0, t.find('?'));
+}
+
+http::Response status_only(unsigned status) {
+    http::Response r;
+    r.status = status;
+    return r;
+}
+
+/// Logs externally triggered failures at most once per interval, counting what it dropped
+/// (a flood of bad signatures must not flood the journal).
+class LimitedLog {
+public:
+    explicit LimitedLog(std::chrono::seconds interval) : interval_(interval) {}
+    template <class... Args>
+    void warn(const std::shared_ptr<spdlog::logger>& log, fmt::format_string<Args...> f,
+              Args&&... args) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_ < interval_) {
+            ++suppressed_;
+            return;
+        }
+        last_ = now;
+        log->warn(f, std::forward<Args>(args)...);
+        if (suppressed_ > 0) {
+            log->warn("suppressed {} similar messages", suppressed_);
+            suppressed_ = 0;
+        }
+    }
+
+private:
+    std::chrono::seconds interval_;
+    std::chrono::steady_clock::time_point last_{};
+    std::uint64_t suppressed_ = 0;
+};
+
+class App {
+public:
+    App(config::Config cfg, ServeOptions options)
+        : config_(std::make_shared<const config::Config>(std::move(cfg))),
+          options_(std::move(options)),
+          log_(log::get("service")),
+          webhook_log_(log::get("webhook")),
+          signals_(ioc_, SIGINT, SIGTERM),
+          reload_signal_(ioc_, SIGHUP) {}
+
+    int run() {
+        auto verifier = make_verifier(*config_->webhook);
+        if (!verifier) {
+            log_->error("start-up failed: {}", verifier.error().message);
+            return 1;
+        }
+        verifier_ = *verifier;
+
+        auto store = store::open_sqlite_store(config_->database);
+        if (!store) {
+            log_->error("start-up failed: {}", store.error().message);
+            return 1;
+        }
+        StoreWorker::Options worker_options;
+        worker_options.process_events = options_.process_events;
+        worker_ =
+            std::make_unique<StoreWorker>(std::move(*store), config_, clock_,
+                                          mapping::generate_password, metrics_, worker_options);
+        if (auto s = worker_->start(); !s) {
+            log_->error("start-up failed: {}", s.error().message);
+            return 1;
+        }
+
+        const auto& wh = *config_->webhook;
+        http::ServerOptions webhook_opts;
+        webhook_opts.name = "webhook";
+        webhook_opts.address = wh.listen_address;
+        webhook_opts.port = wh.listen_port;
+        if (!wh.plain_http) {
+            webhook_opts.tls = http::TlsFiles{wh.tls_cert_file, wh.tls_key_file};
+        }
+        webhook_opts.limits.body_bytes = wh.max_body_bytes;
+        auto webhook_server = http::Server::create(ioc_, webhook_opts, [this](http::Request req) {
+            return handle_webhook(std::move(req));
+        });
+        if (!webhook_server) {
+            log_->error("start-up failed: {}", webhook_server.error().message);
+            worker_->stop();
+            return 1;
+        }
+        webhook_server_ = std::move(*webhook_server);
+
+        http::ServerOptions metrics_opts;
+        metrics_opts.name = "metrics";
+        metrics_opts.address = config_->metrics.listen_address;
+        metrics_opts.port = config_->metrics.listen_port;
+        metrics_opts.limits.body_bytes = 1024;
+        auto metrics_server = http::Server::create(
+            ioc_, metrics_opts, [this](http::Request req) { return handle_ops(std::move(req)); });
+        if (!metrics_server) {
+            log_->error("start-up failed: {}", metrics_server.error().message);
+            worker_->stop();
+            return 1;
+        }
+        metrics_server_ = std::move(*metrics_server);
+
+        webhook_server_->start();
+        metrics_server_->start();
+        log_->info("serving webhook={}://{}:{}{} metrics=http://{}:{}",
+                   wh.plain_http ? "http" : "https", wh.listen_address, webhook_server_->port(),
+                   kWebhookPath, config_->metrics.listen_address, metrics_server_->port());
+        // READY only after the listeners are bound and the store is open; not after a first
+        // OfficeRnD poll: the database already holds the last known good rows.
+        sd_notify(0, "READY=1");
+
+        signals_.async_wait([this](boost::system::error_code ec, int signo) {
+            if (!ec) {
+                log_->info("signal received signo={}, draining", signo);
+                net::co_spawn(ioc_, shutdown(), net::detached);
+            }
+        });
+        watch_reload();
+        ioc_.run();
+        log_->info("stopped");
+        return 0;
+    }
+
+private:
+    Task<void> shutdown() {
+        sd_notify(0, "STOPPING=1");
+        signals_.cancel();
+        reload_signal_.cancel();
+        // Stop accepting and let requests in flight finish: their events reach the inbox
+        // before the worker stops.
+        co_await webhook_server_->shutdown(kShutdownGrace);
+        co_await metrics_server_->shutdown(std::chrono::seconds{1});
+        worker_->stop();
+        ioc_.stop();
+    }
+
+    void watch_reload() {
+        reload_signal_.async_wait([this](boost::system::error_code ec, int) {
+            if (ec) {
+                return;
+            }
+            reload();
+            watch_reload();
+        });
+    }
+
+    // SIGHUP: re-read the configuration and the secrets; keep the old ones on any problem.
+    void reload() {
+        auto loaded = config::load(config_->source_file);
+        if (!loaded.config) {
+            for (const auto& p : loaded.problems) {
+                log_->error("reload rejected: {}", p.to_string());
+            }
+            return;
+        }
+        if (!loaded.config->webhook) {
+            log_->error("reload rejected: the webhook section is required by serve");
+            return;
+        }
+        auto verifier = make_verifier(*loaded.config->webhook);
+        if (!verifier) {
+            log_->error("reload rejected: {}", verifier.error().message);
+            return;
+        }
+        if (loaded.config->database != config_->database ||
+            loaded.config->webhook->listen_address != config_->webhook->listen_address ||
+            loaded.config->webhook->listen_port != config_->webhook->listen_port) {
+            log_->warn("reload: database and listen addresses need a restart; ignored");
+        }
+        if (!loaded.config->webhook->plain_http) {
+            if (auto s = webhook_server_->reload_tls(
+                    {loaded.config->webhook->tls_cert_file, loaded.config->webhook->tls_key_file});
+                !s) {
+                log_->error("reload rejected: {}", s.error().message);
+                return;
+            }
+        }
+        verifier_ = *verifier;
+        config_ = std::make_shared<const config::Config>(std::move(*loaded.config));
+        worker_->set_config(config_);
+        log::setup(config_->log_level);
+        log_->info("configuration reloaded groups={} plans={} locations={}",
+                   config_->mapping.groups.size(), config_->mapping.plans.size(),
+                   config_->mapping.locations.size());
+    }
+
+    Task<http::Response> handle_webhook(http::Request req) {
+        const auto started = std::chrono::steady_clock::now();
+        if (path_of(req.target) != kWebhookPath) {
+            co_return status_only(404);
+        }
+        if (req.method != "POST") {
+            auto r = status_only(405);
+            r.headers.emplace_back("Allow", "POST");
+            co_return r;
+        }
+        const auto header_it = req.headers.find("officernd-signature");
+        const std::string header = header_it == req.headers.end() ? "" : header_it->second;
+        // Verify the exact bytes received before anything looks inside them.
+        const auto verifier = verifier_;
+        const auto verdict = verifier->verify(header, req.body, clock_.now());
+        if (verdict != webhook::Verdict::kValid) {
+            metrics_.add("radsync_webhooks_total", {{"result", webhook::to_string(verdict)}});
+            rejected_log_.warn(webhook_log_, "webhook rejected reason={} peer={}",
+                               webhook::to_string(verdict), req.peer);
+            co_return status_only(401);  // empty body: the reason is never echoed
+        }
+        const std::string t = webhook::signed_timestamp(header);
+        auto envelope = webhook::parse_envelope(req.body, t);
+        if (!envelope) {
+            metrics_.add("radsync_webhooks_total", {{"result", "malformed"}});
+            rejected_log_.warn(webhook_log_, "webhook malformed reason=\"{}\" peer={}",
+                               envelope.error().message, req.peer);
+            co_return status_only(400);
+        }
+        store::InboxEvent event{envelope->event_id, envelope->event_type, t, clock_.now(),
+                                std::move(req.body)};
+        auto durable =
+            co_await async_ingest(*worker_, std::move(event), net::use_awaitable_t<Executor>{});
+        if (!durable) {
+            metrics_.add("radsync_webhooks_total", {{"result", "store_unavailable"}});
+            webhook_log_->error("webhook not stored delivery_id={} error={}", envelope->event_id,
+                                durable.error().message);
+            co_return status_only(503);  // OfficeRnD retries a failed delivery
+        }
+        const char* result =
+            *durable ? (envelope->action == webhook::Action::kIgnore ? "ignored" : "accepted")
+                     : "duplicate";
+        metrics_.add("radsync_webhooks_total", {{"result", result}});
+        metrics_.observe(
+            "radsync_webhook_ack_seconds",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        webhook_log_->debug("webhook {} delivery_id={} event={}", result, envelope->event_id,
+                            envelope->event_type);
+        co_return status_only(200);
+    }
+
+    Task<http::Response> handle_ops(http::Request req) {
+        const auto path = path_of(req.target);
+        if (req.method != "GET" && req.method != "HEAD") {
+            co_return status_only(405);
+        }
+        http::Response r;
+        if (path == "/healthz") {
+            r.body = "ok\n";
+        } else if (path == "/readyz") {
+            // Ready = the store answers (migrations were applied when it was opened).
+            const bool ready = worker_->healthy();
+            r.status = ready ? 200 : 503;
+            r.body = ready ? "ready\n" : "store unavailable\n";
+        } else if (path == "/metrics") {
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = metrics_.exposition();
+        } else {
+            r.status = 404;
+        }
+        co_return r;
+    }
+
+    std::shared_ptr<const config::Config> config_;
+    ServeOptions options_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::shared_ptr<spdlog::logger> webhook_log_;
+    core::SystemClock clock_;
+    metrics::Registry metrics_;
+    std::shared_ptr<const webhook::Verifier> verifier_;
+    std::unique_ptr<StoreWorker> worker_;
+    net::io_context ioc_{1};
+    net::signal_set signals_;
+    net::signal_set reload_signal_;
+    std::unique_ptr<http::Server> webhook_server_;
+    std::unique_ptr<http::Server> metrics_server_;
+    LimitedLog rejected_log_{std::chrono::seconds{10}};
+};
+
+}  // namespace
+
+int serve(const ServeOptions& options) {
+    auto loaded = config::load(options.config_file);
+    for (const auto& w : loaded.warnings) {
+        std::cerr << "warning: " << w.to_string() << "\n";
+    }
+    if (!loaded.config) {
+        for (const auto& p : loaded.problems) {
+            std::cerr << "error: " << p.to_string() << "\n";
+        }
+        return 1;
+    }
+    if (!loaded.config->webhook) {
+        std::cerr << "error: " << options.config_file
+                  << ": serve needs a `webhook` section (listen address, TLS, secret files)\n";
+        return 1;
+    }
+    log::setup(loaded.config->log_level);
+    App app(std::move(*loaded.config), options);
+    return app.run();
+}
+
+}  // namespace radsync::service

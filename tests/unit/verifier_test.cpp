@@ -1,0 +1,152 @@
+#include <gtest/gtest.h>
+
+#include "radsync/webhook/envelope.hpp"
+#include "radsync/webhook/verifier.hpp"
+
+namespace radsync::webhook {
+namespace {
+
+using namespace std::chrono_literals;
+
+// officernd-api.md §10, E1: the constructed test vector.
+constexpr std::string_view kSecret = "whsec-test-0123456789abcdef";
+constexpr std::string_view kBody =
+    R"({"event":"65f1c0ffee0000000000abcd","eventType":"membership.updated","data":{"object":{"_id":"65f1c0ffee0000000000aaaa","calculatedStatus":"active"},"previousAttributes":{"calculatedStatus":"not_started"}},"createdAt":"2026-03-01T08:00:00.000Z"})";
+constexpr std::string_view kSignature =
+    "a22e11cdf1a09af0c68e8750884c98e9ed6575c8cceeaaa2d393c8e0b750c59f";
+constexpr std::string_view kStripeOrderSignature =
+    "2fa0a6ef32d797892474f207e10126f6cbcb0a1e985c0b060412b41e6653e194";
+const core::Instant kT{std::chrono::seconds{1772352000}};
+
+Verifier make(std::vector<std::string> secrets = {std::string(kSecret)}) {
+    std::vector<Secret> s;
+    for (auto& x : secrets) {
+        s.emplace_back(std::move(x));
+    }
+    return Verifier(std::move(s), 300s, 60s);
+}
+
+std::string header(std::string_view sig, std::string_view t = "1772352000") {
+    return "t=" + std::string(t) + ",signature=" + std::string(sig);
+}
+
+TEST(Verifier, BodyIs245Bytes) {
+    EXPECT_EQ(kBody.size(), 245U);
+}
+
+TEST(Verifier, E1VectorVerifies) {
+    EXPECT_EQ(sign(kSecret, kBody, "1772352000"), kSignature);
+    EXPECT_EQ(make().verify(header(kSignature), kBody, kT), Verdict::kValid);
+}
+
+TEST(Verifier, StripeOrderDoesNotVerify) {
+    EXPECT_EQ(make().verify(header(kStripeOrderSignature), kBody, kT), Verdict::kBadSignature);
+}
+
+TEST(Verifier, OneTamperedByteFails) {
+    std::string body(kBody);
+    body[body.find("active")] = 'A';
+    EXPECT_EQ(make().verify(header(kSignature), body, kT), Verdict::kBadSignature);
+}
+
+TEST(Verifier, WrongSecretFailsSecondSecretWorks) {
+    EXPECT_EQ(make({"other"}).verify(header(kSignature), kBody, kT), Verdict::kBadSignature);
+    EXPECT_EQ(make({"old-secret", std::string(kSecret)}).verify(header(kSignature), kBody, kT),
+              Verdict::kValid);
+}
+
+TEST(Verifier, TimestampWindow) {
+    const auto v = make();
+    EXPECT_EQ(v.verify(header(kSignature), kBody, kT + 300s), Verdict::kValid);
+    EXPECT_EQ(v.verify(header(kSignature), kBody, kT + 301s), Verdict::kStaleTimestamp);
+    EXPECT_EQ(v.verify(header(kSignature), kBody, kT - 60s), Verdict::kValid);
+    EXPECT_EQ(v.verify(header(kSignature), kBody, kT - 61s), Verdict::kStaleTimestamp);
+}
+
+TEST(Verifier, HeaderVariants) {
+    const auto v = make();
+    const std::string sig(kSignature);
+    EXPECT_EQ(v.verify("t=1772352000,v1=" + sig, kBody, kT), Verdict::kValid);
+    EXPECT_EQ(v.verify("t=1772352000, sig=" + sig, kBody, kT), Verdict::kValid);  // by position
+    EXPECT_EQ(v.verify(" t=1772352000 , signature=" + sig + " ", kBody, kT), Verdict::kValid);
+    std::string upper = sig;
+    for (char& c : upper) {
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    EXPECT_EQ(v.verify(header(upper), kBody, kT), Verdict::kValid);
+}
+
+TEST(Verifier, MissingDuplicatedAndGarbledParts) {
+    const auto v = make();
+    const std::string sig(kSignature);
+    EXPECT_EQ(v.verify("", kBody, kT), Verdict::kMissingHeader);
+    EXPECT_EQ(v.verify("signature=" + sig, kBody, kT), Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=1772352000", kBody, kT), Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=1772352000,t=1772352001,signature=" + sig, kBody, kT),
+              Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + sig + ",signature=" + sig, kBody, kT),
+              Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=17723520xx,signature=" + sig, kBody, kT), Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + sig.substr(1), kBody, kT),
+              Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + sig.substr(1) + "g", kBody, kT),
+              Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("garbage", kBody, kT), Verdict::kMalformedHeader);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + sig + std::string(2000, 'a'), kBody, kT),
+              Verdict::kMalformedHeader);
+}
+
+TEST(Verifier, EmptyBodyIsJustAnotherMessage) {
+    const auto v = make();
+    const std::string sig = sign(kSecret, "", "1772352000");
+    EXPECT_EQ(v.verify(header(sig), "", kT), Verdict::kValid);
+    EXPECT_EQ(v.verify(header(kSignature), "", kT), Verdict::kBadSignature);
+}
+
+TEST(Verifier, SignedTimestamp) {
+    EXPECT_EQ(signed_timestamp("t=123,signature=abc"), "123");
+    EXPECT_EQ(signed_timestamp("nonsense"), "");
+}
+
+TEST(Envelope, ParsesTheE1Envelope) {
+    auto e = parse_envelope(kBody, "1772352000").value();
+    EXPECT_EQ(e.event_id, "65f1c0ffee0000000000abcd");
+    EXPECT_EQ(e.event_type, "membership.updated");
+    EXPECT_EQ(e.action, Action::kUpsert);
+    EXPECT_EQ(e.kind, snapshot::Kind::kMembership);
+    EXPECT_EQ(e.object_id, "65f1c0ffee0000000000aaaa");
+}
+
+TEST(Envelope, EventNamesAndIgnoredTypes) {
+    auto removed = parse_envelope(
+        R"({"event":"e1","eventType":"member.removed","data":{"object":{"_id":"m1","status":"former"}}})",
+        "1");
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(removed->action, Action::kRemove);
+    EXPECT_EQ(removed->kind, snapshot::Kind::kMember);
+    for (const char* type : {"invoice.created", "fee.updated", "company.paymentdetails.removed",
+                             "checkin.created", "member.deleted", "team.updated"}) {
+        auto e = parse_envelope(std::string(R"({"event":"e","eventType":")") + type + R"("})", "1");
+        ASSERT_TRUE(e) << type;
+        EXPECT_EQ(e->action, Action::kIgnore) << type;
+    }
+}
+
+TEST(Envelope, MalformedBodies) {
+    EXPECT_FALSE(parse_envelope("not json", "1"));
+    EXPECT_FALSE(parse_envelope("[]", "1"));
+    EXPECT_FALSE(parse_envelope(R"({"event":"e"})", "1"));
+    EXPECT_FALSE(parse_envelope(R"({"eventType":"member.updated","data":{}})", "1"));
+    EXPECT_FALSE(parse_envelope(R"({"eventType":"member.updated","data":{"object":{}}})", "1"));
+}
+
+TEST(Envelope, MissingEventIdFallsBackToADigestOfBodyAndT) {
+    const std::string body = R"({"eventType":"member.updated","data":{"object":{"_id":"m"}}})";
+    const auto a = parse_envelope(body, "100").value();
+    EXPECT_EQ(a.event_id.rfind("sha256:", 0), 0U);
+    EXPECT_EQ(a.event_id, parse_envelope(body, "100").value().event_id);
+    EXPECT_NE(a.event_id, parse_envelope(body, "101").value().event_id);
+}
+
+}  // namespace
+}  // namespace radsync::webhook
