@@ -155,7 +155,7 @@ int reconcile_from_file(const Options& opt) {
         return fail(st.error());
     }
     core::SystemClock clock;
-    reconcile::RunOptions run{opt.dry_run, "file", opt.snapshot_file};
+    reconcile::RunOptions run{opt.dry_run, "file", opt.snapshot_file, std::nullopt};
     auto report = reconcile::reconcile_full(**st, *cfg, std::move(*snap), clock,
                                             mapping::generate_password, run);
     if (!report) {

@@ -176,7 +176,7 @@ private:
     std::optional<Webhook> read_webhook(const Field& f) {
         const Section s(r_, f,
                         {"listen", "tls", "plain_http", "allow_plain_http_on_public_address",
-                         "secret_files", "tolerance", "max_body_bytes"});
+                         "secret_files", "tolerance", "max_body_bytes", "limits"});
         if (!s.valid()) {
             return std::nullopt;
         }
@@ -231,6 +231,17 @@ private:
         set_if(r_.duration(tolerance["future"], seconds(0)), w.tolerance_future);
         set_if(r_.byte_size(s["max_body_bytes"], 1024, 16 * 1024 * 1024, "1KiB and 16MiB"),
                w.max_body_bytes);
+
+        const Section limits(r_, s["limits"],
+                             {"handshake_timeout", "read_timeout", "write_timeout", "idle_timeout",
+                              "max_connections"});
+        set_if(r_.duration(limits["handshake_timeout"], seconds(1)), w.handshake_timeout);
+        set_if(r_.duration(limits["read_timeout"], seconds(1)), w.read_timeout);
+        set_if(r_.duration(limits["write_timeout"], seconds(1)), w.write_timeout);
+        set_if(r_.duration(limits["idle_timeout"], seconds(1)), w.idle_timeout);
+        if (const auto n = r_.integer(limits["max_connections"], 1, 100'000)) {
+            w.max_connections = static_cast<std::size_t>(*n);
+        }
         return w;
     }
 

@@ -37,6 +37,8 @@ constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 /// Bytes asked for per read while waiting for a request's first byte (one TLS record).
 constexpr std::size_t kReadChunk = 16 * 1024;
+/// Room in the read buffer beyond the header limit: one read's worth of body or next request.
+constexpr std::size_t kBufferSlack = 64 * 1024;
 /// Request targets are cut to this length in log lines.
 constexpr std::size_t kLoggedTargetChars = 200;
 
@@ -361,6 +363,11 @@ template <class Stream>
 Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
     const Limits& limits = srv.opts_.limits;
     auto& tcp = beast::get_lowest_layer(stream);
+    // shutdown() and ~Server reach the socket through conn.tcp while the stream lives.
+    struct Attach {
+        Connection& conn;
+        ~Attach() { conn.tcp = nullptr; }
+    } attach{conn};
     conn.tcp = &tcp;
     const auto& name = srv.opts_.name;
 
@@ -369,6 +376,9 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
         tcp.expires_after(limits.handshake_timeout);
         auto [ec] = co_await stream.async_handshake(ssl::stream_base::server);
         if (ec) {
+            if (ec == net::error::operation_aborted && srv.stopping_) {
+                co_return;  // shutdown() closed a connection that had sent nothing yet
+            }
             ++srv.stats_.handshake_failures;
             if (ec == beast::error::timeout) {
                 ++srv.stats_.timeouts;
@@ -379,7 +389,9 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
         }
     }
 
-    beast::flat_buffer buffer;
+    // Bounded so that nothing the parser has not consumed yet (a header, a chunk header with
+    // endless extensions) can grow without limit; over it Beast fails with buffer_overflow.
+    beast::flat_buffer buffer(limits.header_bytes + kBufferSlack);
     // The first request's read deadline runs from here: a client that connects and stays silent
     // is cut off after read_timeout, not idle_timeout.
     tcp.expires_after(limits.read_timeout);

@@ -535,6 +535,11 @@ const char* to_string(Decision::Outcome o) {
     return "unknown";
 }
 
+std::string candidate_username(const snapshot::Member& member, const config::Accounts& accounts) {
+    auto login = login_name_for(member, accounts);
+    return login ? radius_escape(*login) : std::string();
+}
+
 std::vector<RadRow> group_rows(const config::Config& cfg) {
     std::vector<RadRow> rows;
     auto reply = [&](const std::string& group, const std::string& attr, const std::string& op,
@@ -619,7 +624,12 @@ std::vector<RadRow> group_rows(const config::Config& cfg) {
 DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& cfg,
                           const Context& ctx) {
     DesiredState out;
-    out.rows = group_rows(cfg);
+    if (ctx.scope == nullptr) {
+        out.rows = group_rows(cfg);
+    }
+    auto in_scope = [&](const std::string& member_id) {
+        return ctx.scope == nullptr || ctx.scope->count(member_id) > 0;
+    };
     Mapper mapper(snap, cfg, ctx);
 
     struct Candidate {
@@ -632,8 +642,11 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         bool conflict = false;  // refused because another holder has the username
     };
     std::vector<Candidate> candidates;
-    candidates.reserve(snap.members.size());
+    candidates.reserve(ctx.scope ? ctx.scope->size() : snap.members.size());
     for (const auto& m : snap.members) {
+        if (!in_scope(m.id)) {
+            continue;
+        }
         Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, false};
         if (c.ev.granted) {
             if (auto login = login_name_for(m, cfg.accounts); login) {
@@ -669,7 +682,12 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         }
         return earlier_claim(a->member, b->member);
     });
-    std::map<std::string, const snapshot::Member*> claimed;
+    std::map<std::string, std::string> claimed;  // username -> member id
+    for (const auto& [member_id, acc] : ctx.accounts) {
+        if (!in_scope(member_id)) {
+            claimed.emplace(acc.username, member_id);
+        }
+    }
     for (auto* c : claimants) {
         const auto* acc = existing(c->member->id);
         std::string conflict;
@@ -677,16 +695,16 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
             conflict =
                 "username '" + c->login + "' already has FreeRADIUS rows radsync does not own";
         } else if (auto it = claimed.find(c->username); it != claimed.end()) {
-            conflict = "username '" + c->login + "' is already used by member " + it->second->id;
+            conflict = "username '" + c->login + "' is already used by member " + it->second;
         }
         if (conflict.empty()) {
-            claimed.emplace(c->username, c->member);
+            claimed.emplace(c->username, c->member->id);
         } else if (acc && acc->username != c->username && claimed.count(acc->username) == 0 &&
                    ctx.foreign_usernames.count(acc->username) == 0) {
             // A member whose new name collides keeps the name they already have.
             c->note = conflict + "; keeping previous username";
             c->username = acc->username;
-            claimed.emplace(c->username, c->member);
+            claimed.emplace(c->username, c->member->id);
         } else {
             c->refusal = conflict;
             c->conflict = true;
@@ -788,7 +806,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
 
     // Accounts whose member is gone from OfficeRnD altogether.
     for (const auto& [member_id, acc] : ctx.accounts) {
-        if (seen_members.count(member_id) == 0) {
+        if (in_scope(member_id) && seen_members.count(member_id) == 0) {
             Decision d{
                 member_id,   "", "", Decision::Outcome::kNoAccess, "member no longer in OfficeRnD",
                 std::nullopt};

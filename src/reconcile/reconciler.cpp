@@ -37,16 +37,51 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
     if (!accounts) {
         return accounts.error();
     }
-    auto owned = store.load_owned_rows();
+    mapping::Context ctx{clock.now(), *accounts, {}, generator};
+
+    Result<std::vector<store::OwnedRow>> owned = std::vector<store::OwnedRow>{};
+    std::optional<std::set<std::string>> scope = options.scope;
+    if (scope) {
+        // Every username the scoped members have or would get, and every other account
+        // holding one of those names (it must be decided in the same run, or a disabled
+        // account's Reject row could shadow a new member's rows).
+        std::set<std::string> names;
+        for (const auto& m : snap.members) {
+            if (scope->count(m.id) > 0) {
+                if (auto n = mapping::candidate_username(m, cfg.accounts); !n.empty()) {
+                    names.insert(n);
+                }
+            }
+        }
+        for (const auto& id : *scope) {
+            if (auto it = accounts->find(id); it != accounts->end()) {
+                names.insert(it->second.username);
+            }
+        }
+        for (const auto& [id, acc] : *accounts) {
+            if (names.count(acc.username) > 0) {
+                scope->insert(id);
+            }
+        }
+        owned = store.load_owned_user_rows(names);
+        auto foreign = store.foreign_among(names);
+        if (!foreign) {
+            return foreign.error();
+        }
+        ctx.foreign_usernames = std::move(*foreign);
+        ctx.scope = &*scope;
+    } else {
+        owned = store.load_owned_rows();
+        auto foreign = store.foreign_usernames();
+        if (!foreign) {
+            return foreign.error();
+        }
+        ctx.foreign_usernames = std::move(*foreign);
+    }
     if (!owned) {
         return owned.error();
     }
-    auto foreign = store.foreign_usernames();
-    if (!foreign) {
-        return foreign.error();
-    }
 
-    mapping::Context ctx{clock.now(), *accounts, *foreign, generator};
     mapping::DesiredState desired = mapping::map_snapshot(snap, cfg, ctx);
 
     RunReport report;

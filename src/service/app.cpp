@@ -70,12 +70,14 @@ Result<std::shared_ptr<const webhook::Verifier>> make_verifier(const config::Web
 /// Wakes a coroutine on its own executor when the store worker finishes with an event.
 template <class CompletionToken>
 auto async_ingest(StoreWorker& worker, store::InboxEvent event, CompletionToken&& token) {
-    return net::async_initiate<CompletionToken, void(Result<bool>)>(
+    using Outcome = Result<StoreWorker::Ingest>;
+    return net::async_initiate<CompletionToken, void(Outcome)>(
         [&worker](auto handler, store::InboxEvent ev) {
             auto executor = net::get_associated_executor(handler);
             auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            worker.ingest(std::move(ev), [executor, shared](Result<bool> r) {
-                net::post(executor, [shared, r]() mutable { (*shared)(std::move(r)); });
+            worker.ingest(std::move(ev), [executor, shared](Outcome r) {
+                net::post(executor,
+                          [shared, r = std::move(r)]() mutable { (*shared)(std::move(r)); });
             });
         },
         token, std::move(event));
@@ -161,6 +163,11 @@ public:
             webhook_opts.tls = http::TlsFiles{wh.tls_cert_file, wh.tls_key_file};
         }
         webhook_opts.limits.body_bytes = wh.max_body_bytes;
+        webhook_opts.limits.handshake_timeout = wh.handshake_timeout;
+        webhook_opts.limits.read_timeout = wh.read_timeout;
+        webhook_opts.limits.write_timeout = wh.write_timeout;
+        webhook_opts.limits.idle_timeout = wh.idle_timeout;
+        webhook_opts.limits.max_connections = wh.max_connections;
         auto webhook_server = http::Server::create(ioc_, webhook_opts, [this](http::Request req) {
             return handle_webhook(std::move(req));
         });
@@ -308,9 +315,9 @@ private:
                                 durable.error().message);
             co_return status_only(503);  // OfficeRnD retries a failed delivery
         }
-        const char* result =
-            *durable ? (envelope->action == webhook::Action::kIgnore ? "ignored" : "accepted")
-                     : "duplicate";
+        const char* result = *durable == StoreWorker::Ingest::kDuplicate    ? "duplicate"
+                             : envelope->action == webhook::Action::kIgnore ? "ignored"
+                                                                            : "accepted";
         metrics_.add("radsync_webhooks_total", {{"result", result}});
         metrics_.observe(
             "radsync_webhook_ack_seconds",

@@ -1,6 +1,7 @@
 #include "radsync/service/store_worker.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include "radsync/log/log.hpp"
 #include "radsync/reconcile/reconciler.hpp"
@@ -59,7 +60,14 @@ Status StoreWorker::start() {
         depth_ = *depth;
         metrics_.set("radsync_inbox_depth", {}, static_cast<double>(*depth));
     }
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+        // Whatever a previous run acknowledged but did not apply goes first, not after the
+        // first idle wait.
+        if (options_.process_events) {
+            process_pending();
+        }
+        run();
+    });
     return {};
 }
 
@@ -151,7 +159,7 @@ void StoreWorker::ingest_batch(std::vector<Pending>& batch) {
         if ((*fresh)[i] && acked_at_.size() < options_.max_queue * 10) {
             acked_at_.emplace(batch[i].event.event_id, now);
         }
-        batch[i].done((*fresh)[i]);
+        batch[i].done((*fresh)[i] ? Ingest::kStored : Ingest::kDuplicate);
     }
     depth_ += static_cast<std::size_t>(std::count(fresh->begin(), fresh->end(), true));
     metrics_.set("radsync_inbox_depth", {}, static_cast<double>(depth_.load()));
@@ -177,6 +185,7 @@ void StoreWorker::process_pending() {
 
         reconcile::SnapshotChanges changes;
         std::map<std::string, std::size_t> results;
+        std::set<std::string> affected;
         for (const auto& e : *events) {
             std::string result;
             auto envelope = webhook::parse_envelope(e.body, e.t);
@@ -185,9 +194,15 @@ void StoreWorker::process_pending() {
             } else if (envelope->action == webhook::Action::kIgnore) {
                 result = "ignored";
             } else {
+                // Owners before and after the change: a membership moved to another member
+                // must re-map both.
+                snapshot::collect_affected_members(snapshot_, envelope->kind, envelope->object_id,
+                                                   affected);
                 auto merged = snapshot::merge_event(snapshot_, tombstones_, envelope->kind,
                                                     envelope->object_json,
                                                     envelope->action == webhook::Action::kRemove);
+                snapshot::collect_affected_members(snapshot_, envelope->kind, envelope->object_id,
+                                                   affected);
                 if (!merged) {
                     result = "malformed: " + merged.error().message;
                 } else if (merged->first == snapshot::MergeOutcome::kStale) {
@@ -209,7 +224,7 @@ void StoreWorker::process_pending() {
             std::lock_guard lock(mu_);
             cfg = config_;
         }
-        reconcile::RunOptions options{false, "webhook", "inbox"};
+        reconcile::RunOptions options{false, "webhook", "inbox", std::move(affected)};
         auto report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options,
                                            std::move(changes));
         if (!report) {

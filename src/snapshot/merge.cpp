@@ -7,10 +7,11 @@ namespace radsync::snapshot {
 
 namespace {
 
-template <class Entity>
-Entity* find(std::vector<Entity>& v, const std::string& id) {
+// Works on const and mutable lists alike.
+template <class List>
+auto find(List& v, const std::string& id) -> decltype(&*v.begin()) {
     auto it = std::lower_bound(v.begin(), v.end(), id,
-                               [](const Entity& e, const std::string& key) { return e.id < key; });
+                               [](const auto& e, const std::string& key) { return e.id < key; });
     return (it != v.end() && it->id == id) ? &*it : nullptr;
 }
 
@@ -104,6 +105,51 @@ Result<std::pair<MergeOutcome, EntityWrite>> merge_event(Snapshot& snap, Tombsto
             return merge_into(snap.bookings, tombstones, kind, parse_booking(json), remove);
     }
     return Error(Errc::kMalformedPayload, "unknown entity kind");
+}
+
+void collect_affected_members(const Snapshot& snap, Kind kind, const std::string& id,
+                              std::set<std::string>& out) {
+    auto company_members = [&](const std::string& company) {
+        if (company.empty()) {
+            return;
+        }
+        for (const auto& m : snap.members) {
+            if (m.company == company) {
+                out.insert(m.id);
+            }
+        }
+    };
+    switch (kind) {
+        case Kind::kMember:
+            out.insert(id);
+            break;
+        case Kind::kMembership:
+            if (const auto* ms = find(snap.memberships, id)) {
+                if (!ms->member.empty()) {
+                    out.insert(ms->member);
+                } else {
+                    company_members(ms->company);
+                }
+            }
+            break;
+        case Kind::kCompany:
+            company_members(id);
+            break;
+        case Kind::kPass:
+            if (const auto* p = find(snap.passes, id); p && !p->member.empty()) {
+                out.insert(p->member);
+            }
+            break;
+        case Kind::kBooking:
+            if (const auto* b = find(snap.bookings, id); b && !b->member.empty()) {
+                out.insert(b->member);
+            }
+            break;
+        case Kind::kPlan:
+        case Kind::kLocation:
+            // Plans and locations change group/site rows for many members: left to full runs.
+            break;
+    }
 }
 
 const char* to_string(Kind k) {

@@ -45,13 +45,13 @@ Statement& Statement::bind_null(int index) {
     return *this;
 }
 
-Result<bool> Statement::step() {
+Result<Step> Statement::step() {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) {
-        return true;
+        return Step::kRow;
     }
     if (rc == SQLITE_DONE) {
-        return false;
+        return Step::kDone;
     }
     return db_->last_error("step");
 }
@@ -63,7 +63,7 @@ Status Statement::run() {
             reset();
             return more.error();
         }
-        if (!*more) {
+        if (*more == Step::kDone) {
             reset();
             return {};
         }

@@ -17,6 +17,10 @@ namespace radsync::store::sqlite {
 
 class Database;
 
+/// Outcome of one sqlite3_step. Not bool, for the same reason as everywhere in radsync:
+/// boost::system::result<bool> copies convert through `explicit operator bool`.
+enum class Step { kDone, kRow };
+
 /// A prepared statement; reset and re-bound for each use.
 class Statement {
 public:
@@ -34,8 +38,8 @@ public:
     Statement& bind(int index, std::optional<std::int64_t> value);
     Statement& bind_null(int index);
 
-    /// Advances; true while a row is available. Errors become Errc::kStoreBusy/kStoreFailed.
-    [[nodiscard]] Result<bool> step();
+    /// Advances; kRow while a row is available. Errors become Errc::kStoreBusy/kStoreFailed.
+    [[nodiscard]] Result<Step> step();
     /// Runs to completion (for statements that return no rows).
     [[nodiscard]] Status run();
     void reset();

@@ -131,7 +131,7 @@ public:
             if (!row) {
                 return row.error();
             }
-            if (!*row) {
+            if (*row == sqlite::Step::kDone) {
                 break;
             }
             AccountRecord a;
@@ -170,7 +170,7 @@ public:
                 if (!row) {
                     return row.error();
                 }
-                if (!*row) {
+                if (*row == sqlite::Step::kDone) {
                     break;
                 }
                 out.push_back(
@@ -197,10 +197,73 @@ public:
                 if (!row) {
                     return row.error();
                 }
-                if (!*row) {
+                if (*row == sqlite::Step::kDone) {
                     break;
                 }
                 out.insert(st->text(0));
+            }
+        }
+        return out;
+    }
+
+    Result<std::vector<OwnedRow>> load_owned_user_rows(
+        const std::set<std::string>& usernames) override {
+        std::vector<OwnedRow> out;
+        for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
+            const std::string table = to_string(t);
+            const std::string columns = t == Table::kRadusergroup
+                                            ? "t.id, t.username, t.groupname, '', '', t.priority"
+                                            : "t.id, t.username, t.attribute, t.op, t.value, 0";
+            // Uses the stock username indexes; one lookup per name keeps a webhook run's
+            // cost proportional to the members it touches.
+            auto st = db_.prepare("SELECT " + columns + " FROM " + table +
+                                  " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
+                                  "' AND o.row_id = t.id WHERE t.username = ?1 ORDER BY t.id");
+            if (!st) {
+                return st.error();
+            }
+            for (const auto& name : usernames) {
+                st->bind(1, name);
+                for (;;) {
+                    auto row = st->step();
+                    if (!row) {
+                        st->reset();
+                        return row.error();
+                    }
+                    if (*row == sqlite::Step::kDone) {
+                        break;
+                    }
+                    out.push_back(
+                        {st->integer(0), RadRow{t, st->text(1), st->text(2), st->text(3),
+                                                st->text(4), static_cast<int>(st->integer(5))}});
+                }
+                st->reset();
+            }
+        }
+        return out;
+    }
+
+    Result<std::set<std::string>> foreign_among(const std::set<std::string>& usernames) override {
+        std::set<std::string> out;
+        for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
+            const std::string table = to_string(t);
+            auto st = db_.prepare("SELECT 1 FROM " + table +
+                                  " WHERE username = ?1 AND id NOT IN (SELECT row_id FROM "
+                                  "radsync_owned_rows WHERE tbl = '" +
+                                  table + "') LIMIT 1");
+            if (!st) {
+                return st.error();
+            }
+            for (const auto& name : usernames) {
+                st->bind(1, name);
+                auto row = st->step();
+                st->reset();
+                if (!row) {
+                    return row.error();
+                }
+                if (*row == sqlite::Step::kRow) {
+                    out.insert(name);
+                }
             }
         }
         return out;
@@ -235,7 +298,7 @@ public:
             if (!row) {
                 return row.error();
             }
-            if (!*row) {
+            if (*row == sqlite::Step::kDone) {
                 break;
             }
             out.push_back({st->integer(0), instant(st->integer(1)), st->text(2), st->text(3),
@@ -261,9 +324,11 @@ public:
         if (!tx) {
             return tx.error();
         }
+        // RETURNING yields a row only when the insert happened. (sqlite3_changes() is no use
+        // here: an ignored insert leaves it at the previous statement's count.)
         auto st = db_.prepare(
-            "INSERT OR IGNORE INTO radsync_inbox (event_id, event_type, t, received_at, body) "
-            "VALUES (?1, ?2, ?3, ?4, ?5)");
+            "INSERT INTO radsync_inbox (event_id, event_type, t, received_at, body) "
+            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING RETURNING seq");
         if (!st) {
             return st.error();
         }
@@ -275,8 +340,13 @@ public:
                 .bind(3, e.t)
                 .bind(4, seconds(e.received_at))
                 .bind(5, e.body);
-            RADSYNC_TRY(st->run());
-            fresh.push_back(db_.changes() > 0);
+            auto row = st->step();
+            if (!row) {
+                st->reset();
+                return row.error();
+            }
+            fresh.push_back(*row == sqlite::Step::kRow);
+            RADSYNC_TRY(st->run());  // finish the statement and reset it for the next event
         }
         RADSYNC_TRY(tx->commit());
         return fresh;
@@ -296,7 +366,7 @@ public:
             if (!row) {
                 return row.error();
             }
-            if (!*row) {
+            if (*row == sqlite::Step::kDone) {
                 return out;
             }
             out.push_back(
@@ -339,7 +409,7 @@ private:
             if (!row) {
                 return row.error();
             }
-            if (!*row) {
+            if (*row == sqlite::Step::kDone) {
                 return {};
             }
             auto entity = spec.parse(st->text(0));
@@ -367,7 +437,7 @@ private:
             if (!row) {
                 return row.error();
             }
-            if (!*row) {
+            if (*row == sqlite::Step::kDone) {
                 return {};
             }
             snapshot::Version v;
@@ -461,7 +531,7 @@ private:
                 if (!row) {
                     return row.error();
                 }
-                if (!*row) {
+                if (*row == sqlite::Step::kDone) {
                     break;
                 }
                 held.emplace(st->text(0), st->integer(2) != 0 ? std::string() : st->text(1));

@@ -27,6 +27,7 @@ import hmac
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -766,17 +767,44 @@ class HttpConnection:
 
     def closed_by_peer(self, timeout: float) -> bool:
         """True if the peer closes (EOF or reset) within ``timeout`` seconds."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                data = self._recv()
-                if not data:
-                    return True
-                self.buf += data
-        except (socket.timeout, TimeoutError):
-            return False
-        except (ConnectionError, ssl.SSLError, OSError):
-            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            why = self.wait_closed(max(deadline - time.monotonic(), 0))
+            if why is None:
+                return False
+            if not why.startswith("server sent"):
+                return True
+
+    def wait_closed(self, duration: float) -> str | None:
+        """Watch the connection for ``duration`` seconds without blocking on it. Returns why it
+        ended ("EOF", "reset: ...", or "server sent ...") or None if it is still open. TLS 1.3
+        session tickets make the socket readable without any application data: not an end."""
+        deadline = time.monotonic() + duration
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            if not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+                readable, _, _ = select.select([self.sock], [], [], left)
+                if not readable:
+                    return None
+            old = self.sock.gettimeout()
+            self.sock.setblocking(False)
+            try:
+                data = self.sock.recv(65536)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                continue
+            except ssl.SSLError as exc:
+                return f"TLS error: {exc}"
+            except OSError as exc:
+                return f"reset: {exc}"
+            finally:
+                with contextlib.suppress(OSError):
+                    self.sock.settimeout(old)
+            if not data:
+                return "EOF"
+            self.buf += data
+            return f"server sent {self.buf[:80]!r}"
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

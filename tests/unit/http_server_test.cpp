@@ -322,6 +322,21 @@ TEST(HttpServer, GarbageGets400AndClose) {
     EXPECT_TRUE(recorder.snapshot().empty());
 }
 
+TEST(HttpServer, EndlessChunkExtensionIsCutOffNotBuffered) {
+    Recorder recorder;
+    Harness h(options(/*tls=*/false), echo_handler(recorder));
+    auto sock = RawSocket::connect(h.port());
+    ASSERT_TRUE(sock);
+
+    // No CRLF ends the chunk header, so the parser can never consume it: the read buffer's
+    // bound (header limit + slack), not memory, decides when this stops.
+    ASSERT_TRUE(sock->send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;x="));
+    ASSERT_TRUE(sock->send(std::string(200 * 1024, 'a')));
+    EXPECT_TRUE(sock->closed_within(3000ms));
+    EXPECT_EQ(sock->received().rfind("HTTP/1.1 400 ", 0), 0U) << sock->received();
+    EXPECT_TRUE(recorder.snapshot().empty());
+}
+
 TEST(HttpServer, Http10IsAnsweredInKindAndClosed) {
     Recorder recorder;
     Harness h(options(/*tls=*/false), echo_handler(recorder));
@@ -374,12 +389,17 @@ TEST(HttpServer, HandlerExceptionGives500) {
 
 enum class HandshakeResult { kOk, kRefused, kClientCannotOffer };
 
+struct Handshake {
+    HandshakeResult result;
+    std::string detail;  // OpenSSL's reason, for failure messages
+};
+
 /// A raw OpenSSL client limited to protocol versions up to `max_version`, with the security
 /// level lowered so it is allowed to offer old versions at all.
-HandshakeResult raw_handshake(std::uint16_t port, int max_version) {
+Handshake raw_handshake(std::uint16_t port, int max_version) {
     auto sock = RawSocket::connect(port);
     if (!sock) {
-        return HandshakeResult::kRefused;
+        return {HandshakeResult::kRefused, "tcp connect failed"};
     }
     timeval tv{5, 0};  // never hang on a broken server
     ::setsockopt(sock->fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -396,16 +416,18 @@ HandshakeResult raw_handshake(std::uint16_t port, int max_version) {
     ERR_clear_error();
     if (SSL_connect(ssl.get()) == 1) {
         SSL_shutdown(ssl.get());
-        return HandshakeResult::kOk;
+        return {HandshakeResult::kOk, SSL_get_version(ssl.get())};
     }
     const unsigned long err = ERR_peek_error();
     const int reason = ERR_GET_REASON(err);
+    char text[256] = {};
+    ERR_error_string_n(err, text, sizeof text);
     ERR_clear_error();
     if (reason == SSL_R_NO_PROTOCOLS_AVAILABLE || reason == SSL_R_NO_CIPHERS_AVAILABLE ||
         reason == SSL_R_NO_CIPHER_MATCH) {
-        return HandshakeResult::kClientCannotOffer;
+        return {HandshakeResult::kClientCannotOffer, text};
     }
-    return HandshakeResult::kRefused;
+    return {HandshakeResult::kRefused, text};
 }
 
 TEST(HttpServer, RefusesTls11Client) {
@@ -413,13 +435,18 @@ TEST(HttpServer, RefusesTls11Client) {
     Harness h(options(/*tls=*/true), echo_handler(recorder));
 
     // Control: the same raw client capped at TLS 1.2 gets in, so a refusal below means 1.1.
-    ASSERT_EQ(raw_handshake(h.port(), TLS1_2_VERSION), HandshakeResult::kOk);
+    const auto control = raw_handshake(h.port(), TLS1_2_VERSION);
+    ASSERT_EQ(control.result, HandshakeResult::kOk) << control.detail;
+    EXPECT_EQ(control.detail, "TLSv1.2");
 
-    const auto result = raw_handshake(h.port(), TLS1_1_VERSION);
-    if (result == HandshakeResult::kClientCannotOffer) {
-        GTEST_SKIP() << "this OpenSSL build cannot offer TLS 1.1 even at security level 0";
+    const auto old = raw_handshake(h.port(), TLS1_1_VERSION);
+    if (old.result == HandshakeResult::kClientCannotOffer) {
+        GTEST_SKIP() << "this OpenSSL cannot offer TLS 1.1 even at security level 0: "
+                     << old.detail;
     }
-    EXPECT_EQ(result, HandshakeResult::kRefused);
+    EXPECT_EQ(old.result, HandshakeResult::kRefused) << old.detail;
+    // The refusal is the server's protocol_version alert, not a failure on our side.
+    EXPECT_NE(old.detail.find("alert protocol version"), std::string::npos) << old.detail;
     EXPECT_TRUE(eventually([&] { return h.stats().handshake_failures == 1; }));
 }
 

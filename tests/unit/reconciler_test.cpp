@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/snapshot/merge.hpp"
 #include "support/temp_dir.hpp"
 
 namespace radsync::reconcile {
@@ -53,7 +54,7 @@ struct Harness {
 
     Result<RunReport> run(const std::string& json, bool dry_run = false) {
         return reconcile_full(*store, cfg, snapshot::parse_snapshot(json).value(), clock, generator,
-                              RunOptions{dry_run, "file", "test"});
+                              RunOptions{dry_run, "file", "test", std::nullopt});
     }
 };
 
@@ -115,6 +116,80 @@ TEST(Reconciler, RemovedMembershipRevokesThenAReturnRestoresTheSamePassword) {
     auto back = h.run(kSnapshot);
     ASSERT_TRUE(back);
     EXPECT_EQ(h.store->load_accounts().value().at("m2").password, before.password);
+}
+
+}  // namespace
+}  // namespace radsync::reconcile
+
+namespace radsync::reconcile {
+namespace {
+
+// A webhook (scoped) run must leave the tables exactly as a full run would: after any scoped
+// run, a full run with the same snapshot finds nothing to change.
+TEST(Reconciler, ScopedRunsAgreeWithFullRuns) {
+    Harness h;
+    ASSERT_TRUE(h.run(kSnapshot));
+    auto snap = snapshot::parse_snapshot(kSnapshot).value();
+    auto scoped = [&](std::set<std::string> scope) {
+        return reconcile(*h.store, h.cfg, snap, h.clock, h.generator,
+                         RunOptions{false, "webhook", "test", std::move(scope)}, {});
+    };
+    auto full_changes = [&] {
+        auto r = reconcile(*h.store, h.cfg, snap, h.clock, h.generator,
+                           RunOptions{true, "file", "test", std::nullopt}, {});
+        return r ? r->row_changes.size() + r->account_changes.size() : 999U;
+    };
+
+    // Bob loses his membership: only Bob is re-mapped, and he is disabled.
+    snap.memberships.erase(snap.memberships.begin() + 1);
+    auto r1 = scoped({"m2"});
+    ASSERT_TRUE(r1) << r1.error().message;
+    EXPECT_EQ(r1->decisions.size(), 1U);
+    EXPECT_EQ(h.store->load_accounts().value().at("m2").state, store::AccountState::kRevoked);
+    EXPECT_EQ(full_changes(), 0U);
+
+    // A new member arrives with Bob's e-mail: Bob's disabled account is pulled into the scope
+    // and removed, so its Reject row cannot shadow the newcomer.
+    snapshot::Member carol = snap.members[1];
+    carol.id = "m3";
+    snap.members.push_back(carol);
+    snapshot::Membership ms = snap.memberships[0];
+    ms.id = "ms3";
+    ms.member = "m3";
+    snap.memberships.push_back(ms);
+    snap.normalise();
+    auto r2 = scoped({"m3"});
+    ASSERT_TRUE(r2) << r2.error().message;
+    const auto accounts = h.store->load_accounts().value();
+    EXPECT_EQ(accounts.count("m2"), 0U);
+    EXPECT_EQ(accounts.at("m3").username, "bob@cowork.test");
+    EXPECT_EQ(accounts.at("m3").state, store::AccountState::kActive);
+    for (const auto& o : h.store->load_owned_rows().value()) {
+        if (o.row.table == store::Table::kRadcheck) {
+            EXPECT_NE(o.row.attribute, "Auth-Type") << "a Reject row survived for " << o.row.name;
+        }
+    }
+    EXPECT_EQ(full_changes(), 0U);
+}
+
+TEST(AffectedMembers, FollowOwnershipOfEachKind) {
+    auto snap = snapshot::parse_snapshot(R"({
+      "members": [{"_id": "a", "company": "c"}, {"_id": "b", "company": "c"}, {"_id": "d"}],
+      "memberships": [{"_id": "personal", "member": "d"}, {"_id": "corp", "company": "c"}],
+      "passes": [{"_id": "p", "member": "a"}]})")
+                    .value();
+    auto affected = [&](snapshot::Kind kind, const char* id) {
+        std::set<std::string> out;
+        snapshot::collect_affected_members(snap, kind, id, out);
+        return out;
+    };
+    using K = snapshot::Kind;
+    EXPECT_EQ(affected(K::kMember, "zz"), (std::set<std::string>{"zz"}));
+    EXPECT_EQ(affected(K::kMembership, "personal"), (std::set<std::string>{"d"}));
+    EXPECT_EQ(affected(K::kMembership, "corp"), (std::set<std::string>{"a", "b"}));
+    EXPECT_EQ(affected(K::kCompany, "c"), (std::set<std::string>{"a", "b"}));
+    EXPECT_EQ(affected(K::kPass, "p"), (std::set<std::string>{"a"}));
+    EXPECT_TRUE(affected(K::kMembership, "unknown").empty());
 }
 
 }  // namespace

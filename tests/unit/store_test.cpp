@@ -242,6 +242,9 @@ TEST(StoreInbox, AppendDedupesPendingAndProcessedAndPrune) {
     WriteSet w;
     w.processed_events = {{"e1", "applied"}};
     ASSERT_TRUE(st->apply(w, now));
+    // A duplicate right after a statement that changed rows (the UPDATE above) is still
+    // recognised: sqlite3_changes() would report that statement's count.
+    EXPECT_EQ(st->inbox_append({batch[1]}).value(), std::vector<bool>{false});
     EXPECT_EQ(st->inbox_depth().value(), 1U);
     EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e2");
     // Still a duplicate after processing, until pruned.

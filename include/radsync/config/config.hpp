@@ -121,6 +121,12 @@ struct Webhook {
     std::chrono::seconds tolerance_past{300};
     std::chrono::seconds tolerance_future{60};
     std::uint64_t max_body_bytes = 256 * 1024;
+    /// Per-connection deadlines and the connection cap (`webhook.limits`).
+    std::chrono::seconds handshake_timeout{10};
+    std::chrono::seconds read_timeout{10};  ///< whole request (headers and body)
+    std::chrono::seconds write_timeout{10};
+    std::chrono::seconds idle_timeout{30};  ///< keep-alive, between requests
+    std::size_t max_connections = 256;
 };
 
 struct Metrics {

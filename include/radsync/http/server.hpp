@@ -33,8 +33,9 @@ struct Request {
     std::string peer;  ///< "address:port" of the client
 };
 
-/// What the Handler answers. The server adds Server, Date-less framing (Content-Length) and
-/// Connection; `headers` must not carry those. Status must be 200..599 (else a 500 is sent).
+/// What the Handler answers. The server sets Content-Length, Connection and `Server: radsync`
+/// itself; `headers` carrying framing fields or CR/LF are dropped (logged). Status must be
+/// 200..599, else a 500 is sent. For HEAD the body is measured, not sent; 204/304 carry none.
 struct Response {
     unsigned status = 200;
     std::string content_type = "text/plain; charset=utf-8";

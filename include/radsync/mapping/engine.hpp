@@ -56,6 +56,9 @@ struct Context {
     /// Usernames that already have rows radsync does not own (an operator's hand-made users).
     std::set<std::string> foreign_usernames;
     PasswordGenerator generate_password;
+    /// Member ids to map; null maps everyone and includes the group rows. A scoped run
+    /// (webhooks) treats every account outside the scope as holding its username.
+    const std::set<std::string>* scope = nullptr;
 };
 
 /// The full desired state: every decision plus every FreeRADIUS row radsync should own.
@@ -69,6 +72,11 @@ struct DesiredState {
 /// generator in `ctx`. Deterministic for the same inputs.
 [[nodiscard]] DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& cfg,
                                         const Context& ctx);
+
+/// The username (escaped, as stored) a member would get, before collision checks; empty if
+/// none can be formed. Lets a scoped run find every account it might collide with.
+[[nodiscard]] std::string candidate_username(const snapshot::Member& member,
+                                             const config::Accounts& accounts);
 
 /// Group rows only (plan, site and deny groups), derived from configuration alone.
 [[nodiscard]] std::vector<store::RadRow> group_rows(const config::Config& cfg);

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,9 @@ struct RunOptions {
     bool dry_run = false;  ///< compute and report, write nothing
     std::string mode = "file";
     std::string source;  ///< recorded with the run, e.g. the snapshot file path
+    /// Map only these members (webhook runs). Accounts that could collide with them are
+    /// pulled into the scope automatically; group rows are left to full runs.
+    std::optional<std::set<std::string>> scope;
 };
 
 /// What one run decided and did.

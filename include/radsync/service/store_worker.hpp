@@ -36,9 +36,14 @@ public:
         std::chrono::hours keep_processed{24 * 8};  ///< dedupe window (>= 7 days)
     };
 
-    /// Called on the worker thread: true = new event committed, false = duplicate already
-    /// held, error = could not be made durable.
-    using IngestDone = std::function<void(Result<bool>)>;
+    /// What happened to a delivery. An enum, not bool: boost::system::result<bool> in Boost
+    /// 1.81 converts through `explicit operator bool` when copied from a non-const lvalue,
+    /// silently turning an error into a success.
+    enum class Ingest { kStored, kDuplicate };
+
+    /// Called on the worker thread: kStored = new event committed, kDuplicate = already held,
+    /// error = could not be made durable.
+    using IngestDone = std::function<void(Result<Ingest>)>;
 
     StoreWorker(std::unique_ptr<store::RadiusStore> store,
                 std::shared_ptr<const config::Config> config, const core::Clock& clock,

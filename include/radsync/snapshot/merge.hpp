@@ -2,6 +2,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -43,6 +44,13 @@ enum class MergeOutcome { kApplied, kStale };
 /// Errc::kMalformedPayload if the object does not parse as that kind.
 [[nodiscard]] Result<std::pair<MergeOutcome, EntityWrite>> merge_event(
     Snapshot& snap, Tombstones& tombstones, Kind kind, const std::string& object_json, bool remove);
+
+/// Adds the members whose access may depend on entity (kind, id) as `snap` holds it now:
+/// a member itself; a personal membership's member or every member of a company
+/// membership's company; every member of a company; a pass's or booking's member. Call it
+/// before and after merging an event, so both the old and the new owner are re-mapped.
+void collect_affected_members(const Snapshot& snap, Kind kind, const std::string& id,
+                              std::set<std::string>& out);
 
 [[nodiscard]] const char* to_string(Kind k);
 

@@ -102,6 +102,12 @@ public:
     [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_rows() = 0;
     /// Usernames that have rows radsync does not own.
     [[nodiscard]] virtual Result<std::set<std::string>> foreign_usernames() = 0;
+    /// The owned user rows (radcheck, radreply, radusergroup) of just these usernames.
+    [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_user_rows(
+        const std::set<std::string>& usernames) = 0;
+    /// Which of these usernames have rows radsync does not own.
+    [[nodiscard]] virtual Result<std::set<std::string>> foreign_among(
+        const std::set<std::string>& usernames) = 0;
     /// Applies everything in one short BEGIN IMMEDIATE transaction, records the run and an
     /// audit entry per row change. Errc::kStoreBusy if the database stayed locked past the busy
     /// timeout, Errc::kStoreFailed otherwise; nothing is written on error.
