@@ -74,8 +74,16 @@ void write_file(const std::filesystem::path& p, const std::string& text) {
     std::ofstream(p) << text;
 }
 
+// OfficeRnD ids are Mongo ObjectIds: 24 hex digits starting with the creation time, so new
+// entities sort after existing ones. Ids here keep that property (prefix, then a counter).
+std::string object_id(std::size_t i, const char* prefix) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s%020zx", prefix, i);
+    return buf;
+}
+
 std::string event_body(std::size_t i, const char* prefix) {
-    const std::string id = std::string(prefix) + std::to_string(i);
+    const std::string id = object_id(i, prefix);
     return R"({"event":"ev-)" + id + R"(","eventType":"member.created","data":{"object":{"_id":")" +
            id + R"(","name":"Member )" + id + R"(","email":")" + id +
            R"(@bench.test","status":"active","company":"c1","location":"l1",)" +
@@ -134,8 +142,7 @@ Sent send_all(std::uint16_t port, std::size_t n, std::size_t connections, double
                         continue;
                     }
                     local.push_back(std::chrono::duration<double, std::milli>(done - sent).count());
-                    acks.emplace_back(std::string(prefix) + std::to_string(i) + "@bench.test",
-                                      done);
+                    acks.emplace_back(object_id(i, prefix) + "@bench.test", done);
                 } catch (const std::exception&) {
                     ++failures;
                 }
@@ -186,11 +193,16 @@ private:
         while (!stop_) {
             sqlite3_bind_int64(st, 1, last);
             const auto now = Clock::now();
-            while (sqlite3_step(st) == SQLITE_ROW) {
+            int rc = SQLITE_OK;
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 last = sqlite3_column_int64(st, 0);
                 const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
                 std::lock_guard lock(mu_);
                 seen_.emplace(name, now);
+            }
+            if (rc != SQLITE_DONE && !error_reported_) {
+                error_reported_ = true;
+                std::fprintf(stderr, "visibility poller: %s\n", sqlite3_errmsg(db_));
             }
             sqlite3_reset(st);
             std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling interval
@@ -199,6 +211,7 @@ private:
     }
 
     sqlite3* db_ = nullptr;
+    bool error_reported_ = false;
     std::atomic<bool> stop_{false};
     std::mutex mu_;
     std::map<std::string, Clock::time_point> seen_;
@@ -225,6 +238,10 @@ double visibility_p99(const Sent& s, Visibility& vis, std::size_t expected) {
             ms.push_back(std::max(
                 0.0, std::chrono::duration<double, std::milli>(it->second - acked).count()));
         }
+    }
+    if (ms.empty() && !seen.empty() && !s.acked_at.empty()) {
+        std::printf("  (no match: radcheck has e.g. '%s', acknowledged e.g. '%s')\n",
+                    seen.begin()->first.c_str(), s.acked_at.begin()->first.c_str());
     }
     std::printf("%-34s visible=%zu/%zu p50=%.1fms p99=%.1fms\n", "  ack -> row in radcheck",
                 ms.size(), s.acked_at.size(), percentile(ms, 0.5), percentile(ms, 0.99));
@@ -319,10 +336,10 @@ int main(int argc, char** argv) {
         std::printf("radsync webhook benchmark: %zu events, %zu connections, TLS keep-alive\n",
                     args.events, args.connections);
         Visibility vis((dir / "radsync.db").string());
-        const Sent burst = send_all(port, args.events, args.connections, 0, "m");
+        const Sent burst = send_all(port, args.events, args.connections, 0, "6a00");
         report("radsync, unlimited rate", burst);
         visibility_p99(burst, vis, args.events);
-        const Sent steady = send_all(port, args.rate_events, args.connections, args.rate, "r");
+        const Sent steady = send_all(port, args.rate_events, args.connections, args.rate, "6b00");
         char label[64];
         std::snprintf(label, sizeof label, "radsync, %.0f events/s", args.rate);
         report(label, steady);
@@ -346,7 +363,8 @@ int main(int argc, char** argv) {
         } else {
             (*bare)->start();
             std::thread io([&] { ioc.run(); });
-            const Sent baseline = send_all((*bare)->port(), args.events, args.connections, 0, "b");
+            const Sent baseline =
+                send_all((*bare)->port(), args.events, args.connections, 0, "6c00");
             report("bare TLS endpoint, unlimited rate", baseline);
             const double ratio = (static_cast<double>(burst.ack_ms.size()) / burst.seconds) /
                                  (static_cast<double>(baseline.ack_ms.size()) / baseline.seconds);
@@ -359,6 +377,10 @@ int main(int argc, char** argv) {
     int status = 0;
     waitpid(pid, &status, 0);
     std::printf("radsync exit status %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    std::filesystem::remove_all(dir);
+    if (std::getenv("RADSYNC_BENCH_KEEP") != nullptr) {
+        std::printf("kept %s\n", dir.c_str());
+    } else {
+        std::filesystem::remove_all(dir);
+    }
     return rc;
 }

@@ -642,11 +642,22 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         bool conflict = false;  // refused because another holder has the username
     };
     std::vector<Candidate> candidates;
-    candidates.reserve(ctx.scope ? ctx.scope->size() : snap.members.size());
-    for (const auto& m : snap.members) {
-        if (!in_scope(m.id)) {
-            continue;
+    std::vector<const snapshot::Member*> members;  // to map, in id order
+    if (ctx.scope != nullptr) {
+        for (const auto& id : *ctx.scope) {  // a std::set: already in id order
+            if (const auto* m = snapshot::find_member(snap, id)) {
+                members.push_back(m);
+            }
         }
+    } else {
+        members.reserve(snap.members.size());
+        for (const auto& m : snap.members) {
+            members.push_back(&m);
+        }
+    }
+    candidates.reserve(members.size());
+    for (const auto* mp : members) {
+        const snapshot::Member& m = *mp;
         Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, false};
         if (c.ev.granted) {
             if (auto login = login_name_for(m, cfg.accounts); login) {

@@ -33,36 +33,38 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
                             const mapping::PasswordGenerator& generator, const RunOptions& options,
                             SnapshotChanges changes) {
     auto log = log::get("reconcile");
-    auto accounts = store.load_accounts();
-    if (!accounts) {
-        return accounts.error();
-    }
-    mapping::Context ctx{clock.now(), *accounts, {}, generator};
+    mapping::Context ctx{clock.now(), {}, {}, generator};
 
     Result<std::vector<store::OwnedRow>> owned = std::vector<store::OwnedRow>{};
     std::optional<std::set<std::string>> scope = options.scope;
     if (scope) {
-        // Every username the scoped members have or would get, and every other account
-        // holding one of those names (it must be decided in the same run, or a disabled
-        // account's Reject row could shadow a new member's rows).
+        // A webhook run reads only what its members can touch, so its cost follows the event,
+        // not the size of the account. That is: the scoped members' accounts, every username
+        // they have or would get, and every other account holding one of those names (decided
+        // in the same run, or a disabled account's Reject row could shadow a new member).
+        auto mine = store.load_accounts_for(*scope, {});
+        if (!mine) {
+            return mine.error();
+        }
         std::set<std::string> names;
-        for (const auto& m : snap.members) {
-            if (scope->count(m.id) > 0) {
-                if (auto n = mapping::candidate_username(m, cfg.accounts); !n.empty()) {
-                    names.insert(n);
+        for (const auto& id : *scope) {
+            if (const auto* m = snapshot::find_member(snap, id)) {
+                if (auto n = mapping::candidate_username(*m, cfg.accounts); !n.empty()) {
+                    names.insert(std::move(n));
                 }
             }
         }
-        for (const auto& id : *scope) {
-            if (auto it = accounts->find(id); it != accounts->end()) {
-                names.insert(it->second.username);
-            }
+        for (const auto& [id, acc] : *mine) {
+            names.insert(acc.username);
+        }
+        auto accounts = store.load_accounts_for(*scope, names);
+        if (!accounts) {
+            return accounts.error();
         }
         for (const auto& [id, acc] : *accounts) {
-            if (names.count(acc.username) > 0) {
-                scope->insert(id);
-            }
+            scope->insert(id);
         }
+        ctx.accounts = std::move(*accounts);
         owned = store.load_owned_user_rows(names);
         auto foreign = store.foreign_among(names);
         if (!foreign) {
@@ -71,6 +73,11 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
         ctx.foreign_usernames = std::move(*foreign);
         ctx.scope = &*scope;
     } else {
+        auto accounts = store.load_accounts();
+        if (!accounts) {
+            return accounts.error();
+        }
+        ctx.accounts = std::move(*accounts);
         owned = store.load_owned_rows();
         auto foreign = store.foreign_usernames();
         if (!foreign) {
@@ -81,13 +88,14 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
     if (!owned) {
         return owned.error();
     }
+    const auto& accounts = ctx.accounts;
 
     mapping::DesiredState desired = mapping::map_snapshot(snap, cfg, ctx);
 
     RunReport report;
     report.dry_run = options.dry_run;
     report.row_changes = diff_rows(desired.rows, *owned);
-    report.account_changes = account_changes(desired.decisions, *accounts);
+    report.account_changes = account_changes(desired.decisions, accounts);
 
     if (!options.dry_run) {
         store::WriteSet writes;
@@ -99,10 +107,10 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
         writes.accounts = report.account_changes;
         writes.rows = report.row_changes;
         for (const auto& d : desired.decisions) {
-            const auto it = accounts->find(d.member_id);
-            const std::string& username = d.account               ? d.account->username
-                                          : it != accounts->end() ? it->second.username
-                                                                  : std::string();
+            const auto it = accounts.find(d.member_id);
+            const std::string& username = d.account              ? d.account->username
+                                          : it != accounts.end() ? it->second.username
+                                                                 : std::string();
             if (!username.empty()) {
                 writes.reasons[username] =
                     std::string(mapping::to_string(d.outcome)) + ": " + d.reason;

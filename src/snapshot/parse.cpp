@@ -255,6 +255,12 @@ void sort_by_id(std::vector<Entity>& v) {
 
 }  // namespace
 
+const Member* find_member(const Snapshot& snap, const std::string& id) {
+    auto it = std::lower_bound(snap.members.begin(), snap.members.end(), id,
+                               [](const Member& m, const std::string& key) { return m.id < key; });
+    return (it != snap.members.end() && it->id == id) ? &*it : nullptr;
+}
+
 void Snapshot::normalise() {
     sort_by_id(members);
     sort_by_id(companies);

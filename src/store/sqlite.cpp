@@ -53,7 +53,7 @@ Result<Step> Statement::step() {
     if (rc == SQLITE_DONE) {
         return Step::kDone;
     }
-    return db_->last_error("step");
+    return classify(sqlite3_db_handle(stmt_), rc, "step");
 }
 
 Status Statement::run() {
@@ -122,7 +122,20 @@ Result<Statement> Database::prepare(std::string_view sql) {
     if (rc != SQLITE_OK) {
         return classify(db_, rc, "prepare");
     }
-    return Statement(*this, stmt);
+    return Statement(stmt);
+}
+
+Result<CachedStatement> Database::cached(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+        auto st = prepare(sql);
+        if (!st) {
+            return st.error();
+        }
+        it = cache_.emplace(sql, std::make_unique<Statement>(std::move(*st))).first;
+    }
+    it->second->reset();
+    return CachedStatement(it->second.get());
 }
 
 Status Database::exec(const std::string& sql) {

@@ -4,9 +4,11 @@
 // and bound; no SQL is ever built from data.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "radsync/core/error.hpp"
 
@@ -24,11 +26,9 @@ enum class Step { kDone, kRow };
 /// A prepared statement; reset and re-bound for each use.
 class Statement {
 public:
-    Statement(Database& db, sqlite3_stmt* stmt) : db_(&db), stmt_(stmt) {}
+    explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
     ~Statement();
-    Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
-        other.stmt_ = nullptr;
-    }
+    Statement(Statement&& other) noexcept : stmt_(other.stmt_) { other.stmt_ = nullptr; }
     Statement& operator=(Statement&&) = delete;
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
@@ -49,8 +49,52 @@ public:
     [[nodiscard]] bool is_null(int column) const;
 
 private:
-    Database* db_;
     sqlite3_stmt* stmt_;
+};
+
+/// A statement borrowed from a Database's cache; reset (bindings cleared, read locks released)
+/// when the handle goes away, however the caller leaves.
+class CachedStatement {
+public:
+    explicit CachedStatement(Statement* st) : st_(st) {}
+    ~CachedStatement() {
+        if (st_ != nullptr) {
+            st_->reset();
+        }
+    }
+    CachedStatement(CachedStatement&& other) noexcept : st_(other.st_) { other.st_ = nullptr; }
+    CachedStatement& operator=(CachedStatement&&) = delete;
+    CachedStatement(const CachedStatement&) = delete;
+    CachedStatement& operator=(const CachedStatement&) = delete;
+
+    // The Statement API, forwarded, so call sites read the same for cached and one-off
+    // statements.
+    CachedStatement& bind(int index, std::string_view text) {
+        st_->bind(index, text);
+        return *this;
+    }
+    CachedStatement& bind(int index, std::int64_t value) {
+        st_->bind(index, value);
+        return *this;
+    }
+    CachedStatement& bind(int index, std::optional<std::int64_t> value) {
+        st_->bind(index, value);
+        return *this;
+    }
+    CachedStatement& bind_null(int index) {
+        st_->bind_null(index);
+        return *this;
+    }
+    [[nodiscard]] Result<Step> step() { return st_->step(); }
+    [[nodiscard]] Status run() { return st_->run(); }
+    void reset() { st_->reset(); }
+    [[nodiscard]] std::string text(int column) const { return st_->text(column); }
+    [[nodiscard]] std::int64_t integer(int column) const { return st_->integer(column); }
+    [[nodiscard]] bool is_null(int column) const { return st_->is_null(column); }
+    [[nodiscard]] Statement& statement() const { return *st_; }
+
+private:
+    Statement* st_;
 };
 
 enum class OpenMode { kReadWriteCreate, kReadOnly };
@@ -62,7 +106,8 @@ public:
     /// locks rather than failing; freeradius.md §7 saw 0 errors with that).
     [[nodiscard]] static Result<Database> open(const std::string& path, OpenMode mode);
     ~Database();
-    Database(Database&& other) noexcept : db_(other.db_), path_(std::move(other.path_)) {
+    Database(Database&& other) noexcept
+        : db_(other.db_), path_(std::move(other.path_)), cache_(std::move(other.cache_)) {
         other.db_ = nullptr;
     }
     Database& operator=(Database&&) = delete;
@@ -70,6 +115,10 @@ public:
     Database& operator=(const Database&) = delete;
 
     [[nodiscard]] Result<Statement> prepare(std::string_view sql);
+    /// Prepares `sql` once per connection and hands out the same statement afterwards: hot
+    /// paths (webhook batches) run the same few statements thousands of times. The statement
+    /// must not be in use elsewhere when borrowed again (single-threaded owner).
+    [[nodiscard]] Result<CachedStatement> cached(const std::string& sql);
     /// Runs one or more statements without parameters (migrations, pragmas).
     [[nodiscard]] Status exec(const std::string& sql);
     [[nodiscard]] std::int64_t last_insert_rowid() const;
@@ -83,6 +132,9 @@ private:
     Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     sqlite3* db_;
     std::string path_;
+    // Finalized before the connection closes (members are destroyed before ~Database's body
+    // would matter: close_v2 defers the close until every statement is finalized anyway).
+    std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 
 /// BEGIN IMMEDIATE now (take the write lock up front, so the transaction never fails half way

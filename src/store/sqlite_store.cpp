@@ -101,6 +101,38 @@ const SnapshotTable<snapshot::Booking> kBookings{
     },
     snapshot::parse_booking};
 
+constexpr std::string_view kAccountColumns =
+    "SELECT member_id, username, password, state, state_since, grp, locations, expires, reason";
+
+// Reads every row of an account query (kAccountColumns) into `out`, then resets `st`.
+Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
+    for (;;) {
+        auto row = st.step();
+        if (!row) {
+            st.reset();
+            return row.error();
+        }
+        if (*row == sqlite::Step::kDone) {
+            st.reset();
+            return {};
+        }
+        AccountRecord a;
+        a.member_id = st.text(0);
+        a.username = st.text(1);
+        a.password = st.text(2);
+        a.state = st.text(3) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
+        a.state_since = instant(st.integer(4));
+        a.group = st.text(5);
+        a.locations = st.text(6);
+        if (!st.is_null(7)) {
+            a.expires = instant(st.integer(7));
+        }
+        a.reason = st.text(8);
+        auto id = a.member_id;
+        out.insert_or_assign(std::move(id), std::move(a));
+    }
+}
+
 class SqliteRadiusStore final : public RadiusStore {
 public:
     explicit SqliteRadiusStore(Database db) : db_(std::move(db)), log_(log::get("store")) {}
@@ -119,34 +151,35 @@ public:
     }
 
     Result<std::map<std::string, AccountRecord>> load_accounts() override {
-        auto st = db_.prepare(
-            "SELECT member_id, username, password, state, state_since, grp, locations, expires, "
-            "reason FROM radsync_accounts");
+        auto st = db_.cached(std::string(kAccountColumns) + " FROM radsync_accounts");
         if (!st) {
             return st.error();
         }
         std::map<std::string, AccountRecord> out;
-        for (;;) {
-            auto row = st->step();
-            if (!row) {
-                return row.error();
-            }
-            if (*row == sqlite::Step::kDone) {
-                break;
-            }
-            AccountRecord a;
-            a.member_id = st->text(0);
-            a.username = st->text(1);
-            a.password = st->text(2);
-            a.state = st->text(3) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
-            a.state_since = instant(st->integer(4));
-            a.group = st->text(5);
-            a.locations = st->text(6);
-            if (!st->is_null(7)) {
-                a.expires = instant(st->integer(7));
-            }
-            a.reason = st->text(8);
-            out.emplace(a.member_id, std::move(a));
+        RADSYNC_TRY(read_accounts(st->statement(), out));
+        return out;
+    }
+
+    Result<std::map<std::string, AccountRecord>> load_accounts_for(
+        const std::set<std::string>& member_ids, const std::set<std::string>& usernames) override {
+        auto by_id = db_.cached(std::string(kAccountColumns) +
+                                " FROM radsync_accounts WHERE member_id = ?1");
+        auto by_name =
+            db_.cached(std::string(kAccountColumns) + " FROM radsync_accounts WHERE username = ?1");
+        if (!by_id) {
+            return by_id.error();
+        }
+        if (!by_name) {
+            return by_name.error();
+        }
+        std::map<std::string, AccountRecord> out;
+        for (const auto& id : member_ids) {
+            by_id->bind(1, id);
+            RADSYNC_TRY(read_accounts(by_id->statement(), out));
+        }
+        for (const auto& name : usernames) {
+            by_name->bind(1, name);
+            RADSYNC_TRY(read_accounts(by_name->statement(), out));
         }
         return out;
     }
@@ -159,9 +192,9 @@ public:
                 t == Table::kRadusergroup
                     ? "t.id, t.username, t.groupname, '', '', t.priority"
                     : std::string("t.id, t.") + name_column(t) + ", t.attribute, t.op, t.value, 0";
-            auto st = db_.prepare("SELECT " + columns + " FROM " + table +
-                                  " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
-                                  "' AND o.row_id = t.id ORDER BY t.id");
+            auto st = db_.cached("SELECT " + columns + " FROM " + table +
+                                 " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
+                                 "' AND o.row_id = t.id ORDER BY t.id");
             if (!st) {
                 return st.error();
             }
@@ -185,10 +218,10 @@ public:
         std::set<std::string> out;
         for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
             const std::string table = to_string(t);
-            auto st = db_.prepare("SELECT DISTINCT username FROM " + table +
-                                  " WHERE id NOT IN (SELECT row_id FROM radsync_owned_rows "
-                                  "WHERE tbl = '" +
-                                  table + "')");
+            auto st = db_.cached("SELECT DISTINCT username FROM " + table +
+                                 " WHERE id NOT IN (SELECT row_id FROM radsync_owned_rows "
+                                 "WHERE tbl = '" +
+                                 table + "')");
             if (!st) {
                 return st.error();
             }
@@ -216,9 +249,9 @@ public:
                                             : "t.id, t.username, t.attribute, t.op, t.value, 0";
             // Uses the stock username indexes; one lookup per name keeps a webhook run's
             // cost proportional to the members it touches.
-            auto st = db_.prepare("SELECT " + columns + " FROM " + table +
-                                  " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
-                                  "' AND o.row_id = t.id WHERE t.username = ?1 ORDER BY t.id");
+            auto st = db_.cached("SELECT " + columns + " FROM " + table +
+                                 " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
+                                 "' AND o.row_id = t.id WHERE t.username = ?1 ORDER BY t.id");
             if (!st) {
                 return st.error();
             }
@@ -247,10 +280,10 @@ public:
         std::set<std::string> out;
         for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
             const std::string table = to_string(t);
-            auto st = db_.prepare("SELECT 1 FROM " + table +
-                                  " WHERE username = ?1 AND id NOT IN (SELECT row_id FROM "
-                                  "radsync_owned_rows WHERE tbl = '" +
-                                  table + "') LIMIT 1");
+            auto st = db_.cached("SELECT 1 FROM " + table +
+                                 " WHERE username = ?1 AND id NOT IN (SELECT row_id FROM "
+                                 "radsync_owned_rows WHERE tbl = '" +
+                                 table + "') LIMIT 1");
             if (!st) {
                 return st.error();
             }
@@ -280,7 +313,7 @@ public:
 
     Result<std::vector<AuditEntry>> audit(std::size_t limit,
                                           const std::optional<std::string>& username) override {
-        auto st = db_.prepare(
+        auto st = db_.cached(
             "SELECT run_id, at, op, tbl, name, attribute, old_value, new_value, reason "
             "FROM radsync_audit WHERE (?1 IS NULL OR name = ?1) ORDER BY id DESC LIMIT ?2");
         if (!st) {
@@ -326,7 +359,7 @@ public:
         }
         // RETURNING yields a row only when the insert happened. (sqlite3_changes() is no use
         // here: an ignored insert leaves it at the previous statement's count.)
-        auto st = db_.prepare(
+        auto st = db_.cached(
             "INSERT INTO radsync_inbox (event_id, event_type, t, received_at, body) "
             "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO NOTHING RETURNING seq");
         if (!st) {
@@ -353,7 +386,7 @@ public:
     }
 
     Result<std::vector<InboxEvent>> inbox_pending(std::size_t limit) override {
-        auto st = db_.prepare(
+        auto st = db_.cached(
             "SELECT event_id, event_type, t, received_at, body FROM radsync_inbox "
             "WHERE processed_at IS NULL ORDER BY seq LIMIT ?1");
         if (!st) {
@@ -375,7 +408,7 @@ public:
     }
 
     Result<std::size_t> inbox_depth() override {
-        auto st = db_.prepare("SELECT count(*) FROM radsync_inbox WHERE processed_at IS NULL");
+        auto st = db_.cached("SELECT count(*) FROM radsync_inbox WHERE processed_at IS NULL");
         if (!st) {
             return st.error();
         }
@@ -387,7 +420,7 @@ public:
     }
 
     Result<std::size_t> inbox_prune(core::Instant cutoff) override {
-        auto st = db_.prepare(
+        auto st = db_.cached(
             "DELETE FROM radsync_inbox WHERE processed_at IS NOT NULL AND received_at < ?1");
         if (!st) {
             return st.error();
@@ -400,7 +433,7 @@ public:
 private:
     template <class Entity>
     Status load_table(const SnapshotTable<Entity>& spec, std::vector<Entity>& out) {
-        auto st = db_.prepare(std::string("SELECT raw FROM ") + spec.table + " WHERE removed = 0");
+        auto st = db_.cached(std::string("SELECT raw FROM ") + spec.table + " WHERE removed = 0");
         if (!st) {
             return st.error();
         }
@@ -427,8 +460,8 @@ private:
     template <class Entity>
     Status load_tombstones_of(const SnapshotTable<Entity>& spec, snapshot::Kind kind,
                               snapshot::Tombstones& out) {
-        auto st = db_.prepare(std::string("SELECT id, modified_at, raw FROM ") + spec.table +
-                              " WHERE removed = 1");
+        auto st = db_.cached(std::string("SELECT id, modified_at, raw FROM ") + spec.table +
+                             " WHERE removed = 1");
         if (!st) {
             return st.error();
         }
@@ -467,8 +500,8 @@ private:
         columns += ", modified_at, removed, raw";
         params += ", ?" + std::to_string(n + 1) + ", ?" + std::to_string(n + 2) + ", ?" +
                   std::to_string(n + 3);
-        auto st = db_.prepare(std::string("INSERT OR REPLACE INTO ") + spec.table + " (" + columns +
-                              ") VALUES (" + params + ")");
+        auto st = db_.cached(std::string("INSERT OR REPLACE INTO ") + spec.table + " (" + columns +
+                             ") VALUES (" + params + ")");
         if (!st) {
             return st.error();
         }
@@ -504,7 +537,7 @@ private:
     }
 
     Status mark_processed(const std::vector<ProcessedEvent>& events, core::Instant now) {
-        auto st = db_.prepare(
+        auto st = db_.cached(
             "UPDATE radsync_inbox SET processed_at = ?2, result = ?3 WHERE event_id = ?1");
         if (!st) {
             return st.error();
@@ -522,7 +555,7 @@ private:
                                       const std::vector<Entity>& wanted) {
         std::map<std::string, std::string> held;  // id -> raw (including tombstones as "")
         {
-            auto st = db_.prepare(std::string("SELECT id, raw, removed FROM ") + spec.table);
+            auto st = db_.cached(std::string("SELECT id, raw, removed FROM ") + spec.table);
             if (!st) {
                 return st.error();
             }
@@ -546,9 +579,9 @@ private:
         }
         columns += ", modified_at, removed, raw";
         params += ", ?" + std::to_string(n + 1) + ", 0, ?" + std::to_string(n + 2);
-        auto upsert = db_.prepare(std::string("INSERT OR REPLACE INTO ") + spec.table + " (" +
-                                  columns + ") VALUES (" + params + ")");
-        auto remove = db_.prepare(std::string("DELETE FROM ") + spec.table + " WHERE id = ?1");
+        auto upsert = db_.cached(std::string("INSERT OR REPLACE INTO ") + spec.table + " (" +
+                                 columns + ") VALUES (" + params + ")");
+        auto remove = db_.cached(std::string("DELETE FROM ") + spec.table + " WHERE id = ?1");
         if (!upsert) {
             return upsert.error();
         }
@@ -605,8 +638,8 @@ private:
 
     Status write_accounts(const std::vector<AccountChange>& changes, core::Instant now,
                           ApplyReport& report) {
-        auto del = db_.prepare("DELETE FROM radsync_accounts WHERE member_id = ?1");
-        auto up = db_.prepare(
+        auto del = db_.cached("DELETE FROM radsync_accounts WHERE member_id = ?1");
+        auto up = db_.cached(
             "INSERT INTO radsync_accounts (member_id, username, password, state, state_since, "
             "grp, locations, expires, reason, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
             "ON CONFLICT(member_id) DO UPDATE SET username=?2, password=?3, state=?4, "
@@ -643,32 +676,32 @@ private:
 
     Status write_rows(const WriteSet& writes, std::int64_t run_id, core::Instant now,
                       ApplyReport& report) {
-        auto own = db_.prepare("INSERT INTO radsync_owned_rows (tbl, row_id) VALUES (?1, ?2)");
-        auto disown = db_.prepare("DELETE FROM radsync_owned_rows WHERE tbl = ?1 AND row_id = ?2");
-        auto audit = db_.prepare(
+        auto own = db_.cached("INSERT INTO radsync_owned_rows (tbl, row_id) VALUES (?1, ?2)");
+        auto disown = db_.cached("DELETE FROM radsync_owned_rows WHERE tbl = ?1 AND row_id = ?2");
+        auto audit = db_.cached(
             "INSERT INTO radsync_audit (run_id, at, op, tbl, name, attribute, old_value, "
             "new_value, reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
         if (!own || !disown || !audit) {
             return db_.last_error("prepare");
         }
-        // Statements per table, prepared once per apply.
-        std::map<Table, Statement> inserts;
-        std::map<Table, Statement> updates;
-        std::map<Table, Statement> deletes;
+        // Statements per table (cached on the connection).
+        std::map<Table, sqlite::CachedStatement> inserts;
+        std::map<Table, sqlite::CachedStatement> updates;
+        std::map<Table, sqlite::CachedStatement> deletes;
         for (Table t : kRadiusTables) {
             const std::string table = to_string(t);
             const bool usergroup = t == Table::kRadusergroup;
-            auto ins = db_.prepare(
+            auto ins = db_.cached(
                 usergroup ? "INSERT INTO radusergroup (username, groupname, priority) VALUES "
                             "(?1, ?2, ?5)"
                           : "INSERT INTO " + table + " (" + name_column(t) +
                                 ", attribute, op, value) VALUES (?1, ?2, ?3, ?4)");
-            auto upd = db_.prepare(usergroup ? "UPDATE radusergroup SET username = ?1, groupname = "
-                                               "?2, priority = ?5 WHERE id = ?6"
-                                             : "UPDATE " + table + " SET " + name_column(t) +
-                                                   " = ?1, attribute = ?2, op = ?3, value = ?4 "
-                                                   "WHERE id = ?6");
-            auto del = db_.prepare("DELETE FROM " + table + " WHERE id = ?1");
+            auto upd = db_.cached(usergroup ? "UPDATE radusergroup SET username = ?1, groupname = "
+                                              "?2, priority = ?5 WHERE id = ?6"
+                                            : "UPDATE " + table + " SET " + name_column(t) +
+                                                  " = ?1, attribute = ?2, op = ?3, value = ?4 "
+                                                  "WHERE id = ?6");
+            auto del = db_.cached("DELETE FROM " + table + " WHERE id = ?1");
             if (!ins) {
                 return ins.error();
             }
@@ -682,7 +715,7 @@ private:
             updates.emplace(t, std::move(*upd));
             deletes.emplace(t, std::move(*del));
         }
-        auto bind_row = [](Statement& st, const RadRow& r) {
+        auto bind_row = [](sqlite::CachedStatement& st, const RadRow& r) {
             st.bind(1, r.name).bind(2, r.attribute);
             if (r.table != Table::kRadusergroup) {
                 st.bind(3, r.op).bind(4, r.value);
@@ -751,7 +784,7 @@ private:
             return tx.error();
         }
         ApplyReport report;
-        auto run = db_.prepare(
+        auto run = db_.cached(
             "INSERT INTO radsync_runs (mode, source, started_at, result) VALUES (?1, ?2, ?3, "
             "'running')");
         if (!run) {
@@ -774,7 +807,7 @@ private:
         RADSYNC_TRY(write_rows(writes, report.run_id, now, report));
         report.snapshot_rows_written = snapshot_rows_written_;
 
-        auto finish = db_.prepare(
+        auto finish = db_.cached(
             "UPDATE radsync_runs SET finished_at = ?2, result = 'ok', rows_inserted = ?3, "
             "rows_updated = ?4, rows_deleted = ?5, accounts_written = ?6, accounts_deleted = ?7 "
             "WHERE id = ?1");
@@ -795,7 +828,7 @@ private:
 
     // Best effort: the failure itself is already returned to the caller.
     void record_failed_run(const WriteSet& writes, core::Instant now, const std::string& error) {
-        auto st = db_.prepare(
+        auto st = db_.cached(
             "INSERT INTO radsync_runs (mode, source, started_at, finished_at, result, error) "
             "VALUES (?1, ?2, ?3, ?3, 'failed', ?4)");
         if (st) {

@@ -93,6 +93,9 @@ struct Snapshot {
     void normalise();
 };
 
+/// Binary search in a normalised snapshot; nullptr if absent.
+[[nodiscard]] const Member* find_member(const Snapshot& snap, const std::string& id);
+
 /// Entity kinds, as named in the snapshot file and in webhook event types.
 enum class Kind { kMember, kCompany, kMembership, kPlan, kLocation, kPass, kBooking };
 

@@ -98,6 +98,9 @@ public:
     [[nodiscard]] virtual Result<snapshot::Snapshot> load_snapshot() = 0;
     /// radsync_accounts, by member id.
     [[nodiscard]] virtual Result<std::map<std::string, AccountRecord>> load_accounts() = 0;
+    /// The accounts of these members plus the accounts holding any of these usernames.
+    [[nodiscard]] virtual Result<std::map<std::string, AccountRecord>> load_accounts_for(
+        const std::set<std::string>& member_ids, const std::set<std::string>& usernames) = 0;
     /// Every FreeRADIUS row radsync owns.
     [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_rows() = 0;
     /// Usernames that have rows radsync does not own.
