@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 # Shared with the other Python test programs (re-exported: tests import them from here too).
 from radsync_testlib import (Checks, SetupError, child_setup, expect_eq,  # noqa: E402,F401
-                             expect_true, install_signal_handlers, nt_hash, remove_workdir,
-                             temp_workdir)
+                             expect_true, free_udp_ports, install_signal_handlers, nt_hash,
+                             remove_workdir, temp_workdir)
 
 STOCK_RADDB = Path("/etc/freeradius/3.0")
 STOCK_SCHEMA = STOCK_RADDB / "mods-config/sql/main/sqlite/schema.sql"
@@ -95,20 +95,6 @@ _child_setup = child_setup  # PR_SET_PDEATHSIG: the server dies with the test pr
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-
-def free_udp_ports(count: int) -> list[int]:
-    """Distinct UDP ports on 127.0.0.1 that were free a moment ago (the kernel picks them)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
 
 def smbencrypt_nt_hash(password: str) -> str:
     """NT hash as FreeRADIUS's own smbencrypt computes it (used to cross-check nt_hash)."""

@@ -439,18 +439,27 @@ class Radsync:
 # radsync serve
 # --------------------------------------------------------------------------------------
 
-def free_tcp_ports(count: int) -> list[int]:
-    """Distinct TCP ports on 127.0.0.1 that were free a moment ago (the kernel picks them)."""
+def free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """Distinct TCP (or UDP, kind=SOCK_DGRAM) ports on 127.0.0.1 that were free a moment ago
+    (the kernel picks them; callers retry a start that loses the race)."""
     socks = []
     try:
         for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = socket.socket(socket.AF_INET, kind)
             s.bind(("127.0.0.1", 0))
             socks.append(s)
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
             s.close()
+
+
+def free_tcp_ports(count: int) -> list[int]:
+    return free_ports(count, socket.SOCK_STREAM)
+
+
+def free_udp_ports(count: int) -> list[int]:
+    return free_ports(count, socket.SOCK_DGRAM)
 
 
 _DAEMONS: "set[Daemon]" = set()
