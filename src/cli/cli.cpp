@@ -79,9 +79,18 @@ int check_config(const Options& opt) {
         // The database: an existing one must be readable at a schema this binary understands;
         // a missing one must be creatable.
         if (std::filesystem::exists(cfg.database)) {
-            if (auto st = store::open_sqlite_store_read_only(cfg.database);
-                !st && st.error().code != Errc::kStoreFailed) {
-                problems.push_back({{cfg.source_file, 0, 0}, "database", st.error().message});
+            // An older schema is fine (serve and migrate upgrade it); a newer one or an
+            // unreadable file is not.
+            auto status = store::read_schema_status(cfg.database);
+            if (!status) {
+                problems.push_back({{cfg.source_file, 0, 0}, "database", status.error().message});
+            } else if (status->database_version > status->binary_version) {
+                problems.push_back({{cfg.source_file, 0, 0},
+                                    "database",
+                                    cfg.database + " has schema version " +
+                                        std::to_string(status->database_version) +
+                                        ", newer than this radsync knows (" +
+                                        std::to_string(status->binary_version) + ")"});
             }
         } else {
             const auto dir = std::filesystem::path(cfg.database).parent_path();

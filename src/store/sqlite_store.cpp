@@ -967,6 +967,21 @@ Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::stri
     return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*db)));
 }
 
+Result<SchemaStatus> read_schema_status(const std::string& path) {
+    if (!std::filesystem::exists(path)) {
+        return Error(Errc::kNotFound, "database " + path + " does not exist");
+    }
+    auto db = Database::open(path, sqlite::OpenMode::kReadOnly);
+    if (!db) {
+        return db.error();
+    }
+    auto version = schema_version(*db);
+    if (!version) {
+        return version.error();
+    }
+    return SchemaStatus{*version, binary_version()};
+}
+
 Result<SchemaStatus> migrate_sqlite(const std::string& path) {
     auto db = open_for_writing(path);
     if (!db) {

@@ -279,3 +279,22 @@ TEST(StoreInbox, EntityWritesAndTombstonesPersist) {
 
 }  // namespace
 }  // namespace radsync::store
+
+namespace radsync::store {
+namespace {
+
+TEST(StoreSchema, ReadOnlyStatusReportsVersionsWithoutChangingAnything) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    EXPECT_EQ(read_schema_status(path).error().code, Errc::kNotFound);
+    sql(path, "CREATE TABLE t (x)");  // an existing, unmigrated file
+    auto before = read_schema_status(path).value();
+    EXPECT_EQ(before.database_version, 0);
+    EXPECT_EQ(before.binary_version, embedded_migrations().back().version);
+    EXPECT_EQ(sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'radcheck'"), "0\n");
+    ASSERT_TRUE(migrate_sqlite(path));
+    EXPECT_EQ(read_schema_status(path).value().database_version, before.binary_version);
+}
+
+}  // namespace
+}  // namespace radsync::store

@@ -150,6 +150,10 @@ struct SchemaStatus {
     int binary_version = 0;
 };
 
+/// Reads the schema version of an existing database without changing anything.
+/// Errc::kNotFound if the file is missing, Errc::kStoreFailed if it cannot be read.
+[[nodiscard]] Result<SchemaStatus> read_schema_status(const std::string& path);
+
 /// Applies pending migrations to the database at `path`; returns versions before/after.
 [[nodiscard]] Result<SchemaStatus> migrate_sqlite(const std::string& path);
 
