@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "radsync/core/error.hpp"
 
@@ -42,6 +43,23 @@ public:
     [[nodiscard]] Result<Step> step();
     /// Runs to completion (for statements that return no rows).
     [[nodiscard]] Status run();
+    /// Steps through every row, calling fn(*this) for each, then resets; stops at the first
+    /// error.
+    template <class Fn>
+    [[nodiscard]] Status each_row(Fn&& fn) {
+        for (;;) {
+            auto row = step();
+            if (!row) {
+                reset();
+                return row.error();
+            }
+            if (*row == Step::kDone) {
+                reset();
+                return {};
+            }
+            fn(static_cast<const Statement&>(*this));
+        }
+    }
     void reset();
 
     [[nodiscard]] std::string text(int column) const;
@@ -87,6 +105,10 @@ public:
     }
     [[nodiscard]] Result<Step> step() { return st_->step(); }
     [[nodiscard]] Status run() { return st_->run(); }
+    template <class Fn>
+    [[nodiscard]] Status each_row(Fn&& fn) {
+        return st_->each_row(std::forward<Fn>(fn));
+    }
     void reset() { st_->reset(); }
     [[nodiscard]] std::string text(int column) const { return st_->text(column); }
     [[nodiscard]] std::int64_t integer(int column) const { return st_->integer(column); }

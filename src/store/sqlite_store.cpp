@@ -101,36 +101,46 @@ const SnapshotTable<snapshot::Booking> kBookings{
     },
     snapshot::parse_booking};
 
+// Tables keyed by username (the rest are keyed by group name).
+constexpr std::array kUserTables = {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup};
+
+// SELECT of the rows radsync owns in table `t`, as (id, name, attribute, op, value, priority).
+std::string owned_rows_query(Table t, const std::string& where) {
+    const std::string table = to_string(t);
+    const std::string columns =
+        t == Table::kRadusergroup
+            ? "t.id, t.username, t.groupname, '', '', t.priority"
+            : std::string("t.id, t.") + name_column(t) + ", t.attribute, t.op, t.value, 0";
+    return "SELECT " + columns + " FROM " + table + " t JOIN radsync_owned_rows o ON o.tbl = '" +
+           table + "' AND o.row_id = t.id " + where + " ORDER BY t.id";
+}
+
+OwnedRow owned_row(Table t, const Statement& row) {
+    return {row.integer(0), RadRow{t, row.text(1), row.text(2), row.text(3), row.text(4),
+                                   static_cast<int>(row.integer(5))}};
+}
+
 constexpr std::string_view kAccountColumns =
     "SELECT member_id, username, password, state, state_since, grp, locations, expires, reason";
 
 // Reads every row of an account query (kAccountColumns) into `out`, then resets `st`.
 Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
-    for (;;) {
-        auto row = st.step();
-        if (!row) {
-            st.reset();
-            return row.error();
-        }
-        if (*row == sqlite::Step::kDone) {
-            st.reset();
-            return {};
-        }
+    return st.each_row([&](const Statement& row) {
         AccountRecord a;
-        a.member_id = st.text(0);
-        a.username = st.text(1);
-        a.password = st.text(2);
-        a.state = st.text(3) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
-        a.state_since = instant(st.integer(4));
-        a.group = st.text(5);
-        a.locations = st.text(6);
-        if (!st.is_null(7)) {
-            a.expires = instant(st.integer(7));
+        a.member_id = row.text(0);
+        a.username = row.text(1);
+        a.password = row.text(2);
+        a.state = row.text(3) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
+        a.state_since = instant(row.integer(4));
+        a.group = row.text(5);
+        a.locations = row.text(6);
+        if (!row.is_null(7)) {
+            a.expires = instant(row.integer(7));
         }
-        a.reason = st.text(8);
+        a.reason = row.text(8);
         auto id = a.member_id;
         out.insert_or_assign(std::move(id), std::move(a));
-    }
+    });
 }
 
 class SqliteRadiusStore final : public RadiusStore {
@@ -187,36 +197,19 @@ public:
     Result<std::vector<OwnedRow>> load_owned_rows() override {
         std::vector<OwnedRow> out;
         for (Table t : kRadiusTables) {
-            const std::string table = to_string(t);
-            const std::string columns =
-                t == Table::kRadusergroup
-                    ? "t.id, t.username, t.groupname, '', '', t.priority"
-                    : std::string("t.id, t.") + name_column(t) + ", t.attribute, t.op, t.value, 0";
-            auto st = db_.cached("SELECT " + columns + " FROM " + table +
-                                 " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
-                                 "' AND o.row_id = t.id ORDER BY t.id");
+            auto st = db_.cached(owned_rows_query(t, ""));
             if (!st) {
                 return st.error();
             }
-            for (;;) {
-                auto row = st->step();
-                if (!row) {
-                    return row.error();
-                }
-                if (*row == sqlite::Step::kDone) {
-                    break;
-                }
-                out.push_back(
-                    {st->integer(0), RadRow{t, st->text(1), st->text(2), st->text(3), st->text(4),
-                                            static_cast<int>(st->integer(5))}});
-            }
+            RADSYNC_TRY(
+                st->each_row([&](const Statement& row) { out.push_back(owned_row(t, row)); }));
         }
         return out;
     }
 
     Result<std::set<std::string>> foreign_usernames() override {
         std::set<std::string> out;
-        for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
+        for (Table t : kUserTables) {
             const std::string table = to_string(t);
             auto st = db_.cached("SELECT DISTINCT username FROM " + table +
                                  " WHERE id NOT IN (SELECT row_id FROM radsync_owned_rows "
@@ -225,16 +218,7 @@ public:
             if (!st) {
                 return st.error();
             }
-            for (;;) {
-                auto row = st->step();
-                if (!row) {
-                    return row.error();
-                }
-                if (*row == sqlite::Step::kDone) {
-                    break;
-                }
-                out.insert(st->text(0));
-            }
+            RADSYNC_TRY(st->each_row([&](const Statement& row) { out.insert(row.text(0)); }));
         }
         return out;
     }
@@ -242,35 +226,17 @@ public:
     Result<std::vector<OwnedRow>> load_owned_user_rows(
         const std::set<std::string>& usernames) override {
         std::vector<OwnedRow> out;
-        for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
-            const std::string table = to_string(t);
-            const std::string columns = t == Table::kRadusergroup
-                                            ? "t.id, t.username, t.groupname, '', '', t.priority"
-                                            : "t.id, t.username, t.attribute, t.op, t.value, 0";
+        for (Table t : kUserTables) {
             // Uses the stock username indexes; one lookup per name keeps a webhook run's
             // cost proportional to the members it touches.
-            auto st = db_.cached("SELECT " + columns + " FROM " + table +
-                                 " t JOIN radsync_owned_rows o ON o.tbl = '" + table +
-                                 "' AND o.row_id = t.id WHERE t.username = ?1 ORDER BY t.id");
+            auto st = db_.cached(owned_rows_query(t, "WHERE t.username = ?1"));
             if (!st) {
                 return st.error();
             }
             for (const auto& name : usernames) {
                 st->bind(1, name);
-                for (;;) {
-                    auto row = st->step();
-                    if (!row) {
-                        st->reset();
-                        return row.error();
-                    }
-                    if (*row == sqlite::Step::kDone) {
-                        break;
-                    }
-                    out.push_back(
-                        {st->integer(0), RadRow{t, st->text(1), st->text(2), st->text(3),
-                                                st->text(4), static_cast<int>(st->integer(5))}});
-                }
-                st->reset();
+                RADSYNC_TRY(
+                    st->each_row([&](const Statement& row) { out.push_back(owned_row(t, row)); }));
             }
         }
         return out;
@@ -278,7 +244,7 @@ public:
 
     Result<std::set<std::string>> foreign_among(const std::set<std::string>& usernames) override {
         std::set<std::string> out;
-        for (Table t : {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup}) {
+        for (Table t : kUserTables) {
             const std::string table = to_string(t);
             auto st = db_.cached("SELECT 1 FROM " + table +
                                  " WHERE username = ?1 AND id NOT IN (SELECT row_id FROM "
@@ -326,17 +292,10 @@ public:
         }
         st->bind(2, static_cast<std::int64_t>(limit));
         std::vector<AuditEntry> out;
-        for (;;) {
-            auto row = st->step();
-            if (!row) {
-                return row.error();
-            }
-            if (*row == sqlite::Step::kDone) {
-                break;
-            }
-            out.push_back({st->integer(0), instant(st->integer(1)), st->text(2), st->text(3),
-                           st->text(4), st->text(5), st->text(6), st->text(7), st->text(8)});
-        }
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            out.push_back({row.integer(0), instant(row.integer(1)), row.text(2), row.text(3),
+                           row.text(4), row.text(5), row.text(6), row.text(7), row.text(8)});
+        }));
         return out;
     }
 
@@ -394,17 +353,11 @@ public:
         }
         st->bind(1, static_cast<std::int64_t>(limit));
         std::vector<InboxEvent> out;
-        for (;;) {
-            auto row = st->step();
-            if (!row) {
-                return row.error();
-            }
-            if (*row == sqlite::Step::kDone) {
-                return out;
-            }
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
             out.push_back(
-                {st->text(0), st->text(1), st->text(2), instant(st->integer(3)), st->text(4)});
-        }
+                {row.text(0), row.text(1), row.text(2), instant(row.integer(3)), row.text(4)});
+        }));
+        return out;
     }
 
     Result<std::size_t> inbox_depth() override {
@@ -437,24 +390,17 @@ private:
         if (!st) {
             return st.error();
         }
-        for (;;) {
-            auto row = st->step();
-            if (!row) {
-                return row.error();
-            }
-            if (*row == sqlite::Step::kDone) {
-                return {};
-            }
-            auto entity = spec.parse(st->text(0));
+        return st->each_row([&](const Statement& row) {
+            auto entity = spec.parse(row.text(0));
             if (!entity) {
                 // Only radsync writes these rows, from objects it parsed before; a failure
                 // here means the file was edited by hand. Skip it loudly rather than stop.
                 log_->error("unreadable snapshot row table={} error={}", spec.table,
                             entity.error().message);
-                continue;
+                return;
             }
             out.push_back(std::move(*entity));
-        }
+        });
     }
 
     template <class Entity>
@@ -465,22 +411,15 @@ private:
         if (!st) {
             return st.error();
         }
-        for (;;) {
-            auto row = st->step();
-            if (!row) {
-                return row.error();
-            }
-            if (*row == sqlite::Step::kDone) {
-                return {};
-            }
+        return st->each_row([&](const Statement& row) {
             snapshot::Version v;
-            if (!st->is_null(1)) {
-                v.modified_at = instant(st->integer(1));
+            if (!row.is_null(1)) {
+                v.modified_at = instant(row.integer(1));
             }
             v.removed = true;
-            v.raw = st->text(2);
-            out[{kind, st->text(0)}] = std::move(v);
-        }
+            v.raw = row.text(2);
+            out[{kind, row.text(0)}] = std::move(v);
+        });
     }
 
     // Upserts one entity (or its tombstone) with its indexed columns.
@@ -559,16 +498,9 @@ private:
             if (!st) {
                 return st.error();
             }
-            for (;;) {
-                auto row = st->step();
-                if (!row) {
-                    return row.error();
-                }
-                if (*row == sqlite::Step::kDone) {
-                    break;
-                }
-                held.emplace(st->text(0), st->integer(2) != 0 ? std::string() : st->text(1));
-            }
+            RADSYNC_TRY(st->each_row([&](const Statement& row) {
+                held.emplace(row.text(0), row.integer(2) != 0 ? std::string() : row.text(1));
+            }));
         }
         std::string columns = "id";
         std::string params = "?1";
