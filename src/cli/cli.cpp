@@ -1,5 +1,9 @@
 #include "radsync/cli/cli.hpp"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -17,6 +21,7 @@
 #include "radsync/mapping/engine.hpp"
 #include "radsync/reconcile/reconciler.hpp"
 #include "radsync/service/app.hpp"
+#include "radsync/service/officernd_fetch.hpp"
 #include "radsync/snapshot/entities.hpp"
 #include "radsync/store/store.hpp"
 
@@ -36,7 +41,12 @@ struct Options {
     bool show_password = false;
     std::string account_key;
     bool no_processing = false;
+    bool allow_mass_removal = false;
+    bool standalone = false;
 };
+
+/// Exit code of a reconcile whose removals the deletion guard held back.
+constexpr int kExitGuarded = 3;
 
 void print_problems(const std::vector<config::Problem>& problems, const char* kind) {
     for (const auto& p : problems) {
@@ -145,6 +155,95 @@ Result<std::string> read_bounded(const std::string& path, std::size_t limit) {
     return text.str();
 }
 
+// The summary (guard verdict and counts), or every change with --verbose / --dry-run.
+int print_report(const std::string& text, const Options& opt) {
+    const bool guarded = text.find("deletion guard:") != std::string::npos;
+    if (opt.dry_run || opt.verbose) {
+        std::cout << text;
+    } else {
+        std::istringstream lines(text);
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.rfind("deletion guard", 0) == 0 || line.rfind("rows:", 0) == 0 ||
+                line.rfind("accounts:", 0) == 0) {
+                std::cout << line << "\n";
+            }
+        }
+    }
+    return guarded && !opt.dry_run ? kExitGuarded : kExitOk;
+}
+
+struct LoopbackAnswer {
+    unsigned status = 0;
+    std::string body;
+};
+
+// A minimal HTTP/1.1 exchange with the daemon's ops listener on this machine. Empty when
+// nothing listens there (the daemon is not running). Plain sockets: one request, one answer,
+// bounded in size and time, so the CLI does not pull in Asio.
+std::optional<LoopbackAnswer> loopback_request(const config::Config& cfg, const char* method,
+                                               const std::string& target,
+                                               std::chrono::milliseconds timeout) {
+    std::string host = cfg.metrics.listen_address;
+    if (host == "0.0.0.0" || host == "localhost") {
+        host = "127.0.0.1";
+    } else if (host == "::") {
+        host = "::1";
+    }
+    addrinfo hints{};
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (getaddrinfo(host.c_str(), std::to_string(cfg.metrics.listen_port).c_str(), &hints,
+                    &found) != 0) {
+        return std::nullopt;
+    }
+    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> ai(found, freeaddrinfo);
+    const int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return std::nullopt;
+    }
+    std::unique_ptr<int, void (*)(int*)> closer(new int(fd), [](int* p) {
+        close(*p);
+        delete p;
+    });
+    timeval tv{};
+    tv.tv_sec =
+        static_cast<time_t>(std::chrono::duration_cast<std::chrono::seconds>(timeout).count());
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        return std::nullopt;
+    }
+    const std::string request = std::string(method) + " " + target + " HTTP/1.1\r\nHost: " + host +
+                                "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size())) {
+        return std::nullopt;
+    }
+    constexpr std::size_t kMaxAnswer = 16 * 1024 * 1024;
+    std::string raw;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            break;
+        }
+        raw.append(buf, static_cast<std::size_t>(n));
+        if (raw.size() > kMaxAnswer) {
+            return std::nullopt;
+        }
+    }
+    LoopbackAnswer answer;
+    if (raw.rfind("HTTP/1.", 0) != 0 || raw.size() < 12) {
+        return std::nullopt;
+    }
+    answer.status = static_cast<unsigned>(std::atoi(raw.c_str() + 9));
+    const auto body = raw.find("\r\n\r\n");
+    answer.body = body == std::string::npos ? std::string() : raw.substr(body + 4);
+    return answer;
+}
+
 int reconcile_from_file(const Options& opt) {
     auto cfg = load_config(opt);
     if (!cfg) {
@@ -164,26 +263,122 @@ int reconcile_from_file(const Options& opt) {
         return fail(st.error());
     }
     core::SystemClock clock;
-    reconcile::RunOptions run{opt.dry_run, "file", opt.snapshot_file, std::nullopt};
+    reconcile::RunOptions run{opt.dry_run, "file", opt.snapshot_file, std::nullopt,
+                              opt.allow_mass_removal};
     auto report = reconcile::reconcile_full(**st, *cfg, std::move(*snap), clock,
                                             mapping::generate_password, run);
     if (!report) {
         return fail(report.error());
     }
-    const std::string text_report = reconcile::describe(*report);
-    if (opt.dry_run || opt.verbose) {
-        std::cout << text_report;
+    return print_report(reconcile::describe(*report), opt);
+}
+
+int reconcile_from_officernd(const Options& opt) {
+    auto cfg = load_config(opt);
+    if (!cfg) {
+        return kExitFailure;
+    }
+    if (cfg->officernd.org_slug.empty()) {
+        std::cerr << "error: " << opt.config_file
+                  << " has no officernd section; use --from-file SNAPSHOT.json\n";
+        return kExitFailure;
+    }
+    // A running daemon does the run itself, so all writes keep going through its one writer.
+    if (!opt.standalone) {
+        std::string target = "/reconcile?";
+        target += opt.dry_run ? "dry_run=1&" : "";
+        target += opt.allow_mass_removal ? "allow_mass_removal=1" : "";
+        auto answer = loopback_request(*cfg, "POST", target, std::chrono::minutes{30});
+        if (answer) {
+            if (answer->status != 200) {
+                std::cerr << "error: the running daemon answered " << answer->status << ": "
+                          << answer->body;
+                return kExitFailure;
+            }
+            std::cerr << "(run by the radsync daemon on " << cfg->metrics.listen_address << ":"
+                      << cfg->metrics.listen_port << ")\n";
+            return print_report(answer->body, opt);
+        }
+    }
+    core::SystemClock clock;
+    auto fetch = service::make_officernd_fetch(*cfg, clock, [] { return false; });
+    if (!fetch) {
+        return fail(fetch.error());
+    }
+    auto snap = (*fetch)();
+    if (!snap) {
+        return fail(snap.error());
+    }
+    auto st = store::open_sqlite_store(cfg->database);
+    if (!st) {
+        return fail(st.error());
+    }
+    reconcile::RunOptions run{opt.dry_run, "full", "officernd", std::nullopt,
+                              opt.allow_mass_removal};
+    auto report = reconcile::reconcile_full(**st, *cfg, std::move(*snap), clock,
+                                            mapping::generate_password, run);
+    if (!report) {
+        return fail(report.error());
+    }
+    return print_report(reconcile::describe(*report), opt);
+}
+
+int status(const Options& opt) {
+    auto cfg = load_config(opt);
+    if (!cfg) {
+        return kExitFailure;
+    }
+    auto st = store::open_sqlite_store_read_only(cfg->database);
+    if (!st) {
+        return fail(st.error());
+    }
+    auto runs = (*st)->recent_runs(5);
+    auto inbox = (*st)->inbox_counts();
+    auto accounts = (*st)->load_accounts();
+    if (!runs || !inbox || !accounts) {
+        return fail(!runs ? runs.error() : !inbox ? inbox.error() : accounts.error());
+    }
+    auto daemon = loopback_request(*cfg, "GET", "/status", std::chrono::seconds{5});
+    if (daemon && daemon->status == 200) {
+        auto j = nlohmann::json::parse(daemon->body, nullptr, false);
+        std::cout << "daemon:    running";
+        if (j.is_object() && j.value("polling", false)) {
+            std::cout << ", next full reconcile " << j.value("next_run", std::string("now"));
+            if (j.value("consecutive_failures", 0) > 0) {
+                std::cout << " (after " << j.value("consecutive_failures", 0)
+                          << " failed run(s): " << j.value("last_error", std::string()) << ")";
+            }
+        } else if (j.is_object()) {
+            std::cout << ", webhooks only (no officernd section)";
+        }
+        std::cout << "\n";
     } else {
-        // Summary lines only: the last three lines of the full description.
-        std::istringstream lines(text_report);
-        std::string line;
-        std::vector<std::string> all;
-        while (std::getline(lines, line)) {
-            all.push_back(line);
+        std::cout << "daemon:    not answering on " << cfg->metrics.listen_address << ":"
+                  << cfg->metrics.listen_port << "\n";
+    }
+    std::size_t active = 0;
+    for (const auto& [id, a] : *accounts) {
+        active += a.state == store::AccountState::kActive ? 1 : 0;
+    }
+    std::cout << "accounts:  " << active << " active, " << accounts->size() - active
+              << " disabled\n";
+    std::size_t pending = inbox->count("") ? inbox->at("") : 0;
+    std::cout << "webhooks:  " << pending << " waiting";
+    for (const auto& [result, n] : *inbox) {
+        if (!result.empty()) {
+            std::cout << ", " << n << " " << result;
         }
-        for (std::size_t i = all.size() >= 2 ? all.size() - 2 : 0; i < all.size(); ++i) {
-            std::cout << all[i] << "\n";
+    }
+    std::cout << " (inbox keeps 8 days)\n";
+    std::cout << "last runs:\n";
+    for (const auto& r : *runs) {
+        std::cout << "  #" << r.id << " " << core::format_instant(r.started_at) << " " << r.mode
+                  << " " << r.result << " rows +" << r.rows_inserted << " ~" << r.rows_updated
+                  << " -" << r.rows_deleted;
+        if (!r.error.empty()) {
+            std::cout << " (" << r.error << ")";
         }
+        std::cout << "\n";
     }
     return kExitOk;
 }
@@ -358,9 +553,16 @@ int run(int argc, char** argv) {
     auto* check = app.add_subcommand("check-config", "validate configuration and exit");
     auto* migrate_cmd = app.add_subcommand("migrate", "create or upgrade the database schema");
     auto* reconcile = app.add_subcommand("reconcile", "map OfficeRnD data to FreeRADIUS rows");
-    reconcile->add_option("--from-file", opt.snapshot_file, "snapshot JSON file")->required();
+    reconcile->add_option("--from-file", opt.snapshot_file,
+                          "snapshot JSON file instead of OfficeRnD's API");
     reconcile->add_flag("--dry-run", opt.dry_run, "print the plan with reasons, write nothing");
+    reconcile->add_flag("--allow-mass-removal", opt.allow_mass_removal,
+                        "apply removals the deletion guard would hold back (exit code 3 = held)");
+    reconcile->add_flag("--standalone", opt.standalone,
+                        "do not ask a running daemon; fetch and write directly");
     reconcile->add_flag("-v,--verbose", opt.verbose, "print every change, not just the summary");
+    auto* status_cmd =
+        app.add_subcommand("status", "sync health: daemon, runs, webhooks, accounts");
     auto* accounts = app.add_subcommand("accounts", "inspect WiFi accounts");
     accounts->require_subcommand(1);
     auto* list = accounts->add_subcommand("list", "list every account");
@@ -386,7 +588,11 @@ int run(int argc, char** argv) {
             return migrate(opt);
         }
         if (reconcile->parsed()) {
-            return reconcile_from_file(opt);
+            return opt.snapshot_file.empty() ? reconcile_from_officernd(opt)
+                                             : reconcile_from_file(opt);
+        }
+        if (status_cmd->parsed()) {
+            return status(opt);
         }
         if (list->parsed()) {
             return accounts_list(opt);

@@ -121,7 +121,10 @@ public:
         const Section top(r_, r_.root(document),
                           {"database", "default_timezone", "log_level", "officernd", "webhook",
                            "metrics", "sync", "accounts", "radius", "mapping_files"});
-        set_if(r_.non_empty_text(top["database"]), c.database);
+        // Relative to the main file, like every other path in it (the demo config relies on it).
+        if (auto db = r_.non_empty_text(top["database"])) {
+            c.database = resolve(base_dir_, *db);
+        }
         set_if(r_.time_zone(top["default_timezone"]), c.default_timezone);
         if (auto level = r_.choice<std::string_view>(top["log_level"], kLogLevels)) {
             c.log_level = std::string(*level);
@@ -155,7 +158,8 @@ public:
 private:
     void read_officernd(const Field& f, OfficeRnd& o) {
         const Section s(r_, f,
-                        {"org_slug", "client_id", "client_secret_file", "base_url", "token_url"});
+                        {"org_slug", "client_id", "client_secret_file", "base_url", "token_url",
+                         "ca_file", "request_timeout"});
         if (!s.valid()) {
             return;
         }
@@ -171,6 +175,8 @@ private:
         set_if(r_.readable_file(s.required("client_secret_file"), base_dir_), o.client_secret_file);
         set_if(r_.url(s["base_url"]), o.base_url);
         set_if(r_.url(s["token_url"]), o.token_url);
+        set_if(r_.readable_file(s["ca_file"], base_dir_), o.ca_file);
+        set_if(r_.duration(s["request_timeout"], seconds(1)), o.request_timeout);
     }
 
     std::optional<Webhook> read_webhook(const Field& f) {

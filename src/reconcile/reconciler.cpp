@@ -97,10 +97,39 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
     report.row_changes = diff_rows(desired.rows, *owned);
     report.account_changes = account_changes(desired.decisions, accounts);
 
+    if (!scope) {
+        auto verdict =
+            deletion_guard(desired.decisions, accounts, snap.members.size(),
+                           cfg.sync.deletion_guard_share, cfg.sync.deletion_guard_min_count);
+        if (verdict.tripped && !options.allow_mass_removal) {
+            // Apply everything else; leave the held members' rows and accounts as they are.
+            std::set<std::string> held_usernames;
+            for (const auto& id : verdict.held_members) {
+                held_usernames.insert(accounts.at(id).username);
+            }
+            std::erase_if(report.row_changes, [&](const RowChange& c) {
+                const auto& row = c.after ? *c.after : *c.before;
+                return held_usernames.count(row.name) > 0;
+            });
+            std::erase_if(report.account_changes, [&](const store::AccountChange& c) {
+                return verdict.held_members.count(c.record.member_id) > 0;
+            });
+            log->error(
+                "deletion guard tripped: {}; removals held back, approve with "
+                "`radsync reconcile --allow-mass-removal`",
+                verdict.reason);
+            report.guarded = std::move(verdict);
+        }
+    }
+
     if (!options.dry_run) {
         store::WriteSet writes;
         writes.run_mode = options.mode;
         writes.source = options.source;
+        writes.result = report.guarded ? "guarded" : "ok";
+        if (report.guarded) {
+            writes.error = report.guarded->reason;
+        }
         writes.replace_snapshot = std::move(changes.replace);
         writes.entities = std::move(changes.entities);
         writes.processed_events = std::move(changes.processed_events);
@@ -191,6 +220,11 @@ std::string describe(const RunReport& report) {
         inserts += c.op == RowChange::Op::kInsert ? 1 : 0;
         updates += c.op == RowChange::Op::kUpdate ? 1 : 0;
         deletes += c.op == RowChange::Op::kDelete ? 1 : 0;
+    }
+    if (report.guarded) {
+        out << "deletion guard: " << report.guarded->reason << "; "
+            << report.guarded->held_members.size()
+            << " removal(s) held back (approve with --allow-mass-removal)\n";
     }
     out << (report.dry_run ? "dry run, nothing written\n" : "");
     out << "rows: inserted=" << inserts << " updated=" << updates << " deleted=" << deletes << "\n";

@@ -2,6 +2,7 @@
 
 #include "radsync/service/app.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <nlohmann/json.hpp>
 
 #include "radsync/config/loader.hpp"
 #include "radsync/core/asio.hpp"
@@ -20,6 +22,8 @@
 #include "radsync/log/log.hpp"
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/metrics/registry.hpp"
+#include "radsync/service/officernd_fetch.hpp"
+#include "radsync/service/poller.hpp"
 #include "radsync/service/store_worker.hpp"
 #include "radsync/webhook/envelope.hpp"
 #include "radsync/webhook/verifier.hpp"
@@ -83,6 +87,43 @@ auto async_ingest(StoreWorker& worker, store::InboxEvent event, CompletionToken&
         token, std::move(event));
 }
 
+/// Wakes a coroutine on its own executor when a requested full reconcile has finished.
+template <class CompletionToken>
+auto async_reconcile(Poller& poller, bool dry_run, bool allow_mass_removal,
+                     CompletionToken&& token) {
+    using Outcome = Result<reconcile::RunReport>;
+    return net::async_initiate<CompletionToken, void(Outcome)>(
+        [&poller, dry_run, allow_mass_removal](auto handler) {
+            auto executor = net::get_associated_executor(handler);
+            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+            poller.trigger({dry_run, allow_mass_removal, [executor, shared](Outcome r) {
+                                net::post(executor, [shared, r = std::move(r)]() mutable {
+                                    (*shared)(std::move(r));
+                                });
+                            }});
+        },
+        token);
+}
+
+bool query_flag(const std::string& target, std::string_view name) {
+    const auto q = target.find('?');
+    if (q == std::string::npos) {
+        return false;
+    }
+    std::string_view query(target);
+    query.remove_prefix(q + 1);
+    while (!query.empty()) {
+        const auto amp = query.find('&');
+        const auto part = query.substr(0, amp);
+        if (part == name || part == std::string(name) + "=1" ||
+            part == std::string(name) + "=true") {
+            return true;
+        }
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    }
+    return false;
+}
+
 std::string_view path_of(const std::string& target) {
     std::string_view t(target);
     return t.substr(0, t.find('?'));
@@ -129,7 +170,8 @@ public:
           log_(log::get("service")),
           webhook_log_(log::get("webhook")),
           signals_(ioc_, SIGINT, SIGTERM),
-          reload_signal_(ioc_, SIGHUP) {}
+          reload_signal_(ioc_, SIGHUP),
+          reconcile_signal_(ioc_, SIGUSR1) {}
 
     int run() {
         auto verifier = make_verifier(*config_->webhook);
@@ -192,8 +234,28 @@ public:
         }
         metrics_server_ = std::move(*metrics_server);
 
+        // Polling is the fallback that repairs lost webhooks. Without an `officernd` section the
+        // daemon still serves webhooks (and says so).
+        if (!config_->officernd.org_slug.empty()) {
+            auto fetch =
+                make_officernd_fetch(*config_, clock_, [this] { return stopping_.load(); });
+            if (!fetch) {
+                log_->error("start-up failed: {}", fetch.error().message);
+                worker_->stop();
+                return 1;
+            }
+            sched::Policy policy;
+            policy.interval = config_->sync.interval;
+            poller_ = std::make_unique<Poller>(std::move(*fetch), *worker_, policy, metrics_);
+        } else {
+            log_->warn("no officernd section: webhooks only, no initial import or polling");
+        }
+
         webhook_server_->start();
         metrics_server_->start();
+        if (poller_) {
+            poller_->start();  // the initial import runs at once, on the poller's thread
+        }
         log_->info("serving webhook={}://{}:{}{} metrics=http://{}:{}",
                    wh.plain_http ? "http" : "https", wh.listen_address, webhook_server_->port(),
                    kWebhookPath, config_->metrics.listen_address, metrics_server_->port());
@@ -208,6 +270,7 @@ public:
             }
         });
         watch_reload();
+        watch_reconcile_signal();
         ioc_.run();
         log_->info("stopped");
         return 0;
@@ -216,14 +279,33 @@ public:
 private:
     Task<void> shutdown() {
         sd_notify(0, "STOPPING=1");
+        stopping_ = true;
         signals_.cancel();
         reload_signal_.cancel();
+        reconcile_signal_.cancel();
         // Stop accepting and let requests in flight finish: their events reach the inbox
         // before the worker stops.
         co_await webhook_server_->shutdown(kShutdownGrace);
         co_await metrics_server_->shutdown(std::chrono::seconds{1});
+        if (poller_) {
+            poller_->stop();  // finishes (or abandons) the run in progress
+        }
         worker_->stop();
         ioc_.stop();
+    }
+
+    // SIGUSR1: reconcile against OfficeRnD now.
+    void watch_reconcile_signal() {
+        reconcile_signal_.async_wait([this](boost::system::error_code ec, int) {
+            if (ec) {
+                return;
+            }
+            if (poller_) {
+                log_->info("SIGUSR1: full reconcile requested");
+                poller_->trigger({});
+            }
+            watch_reconcile_signal();
+        });
     }
 
     void watch_reload() {
@@ -329,6 +411,29 @@ private:
 
     Task<http::Response> handle_ops(http::Request req) {
         const auto path = path_of(req.target);
+        if (path == "/reconcile") {
+            // `radsync reconcile` talks to the running daemon here (loopback listener), so a
+            // manual run goes through the same worker as every other write.
+            if (req.method != "POST") {
+                co_return status_only(405);
+            }
+            if (!poller_) {
+                http::Response r = status_only(409);
+                r.body = "no officernd section configured: nothing to reconcile against\n";
+                co_return r;
+            }
+            auto report = co_await async_reconcile(*poller_, query_flag(req.target, "dry_run"),
+                                                   query_flag(req.target, "allow_mass_removal"),
+                                                   net::use_awaitable_t<Executor>{});
+            http::Response r;
+            if (!report) {
+                r.status = 502;
+                r.body = "reconcile failed: " + report.error().message + "\n";
+            } else {
+                r.body = reconcile::describe(*report);
+            }
+            co_return r;
+        }
         if (req.method != "GET" && req.method != "HEAD") {
             co_return status_only(405);
         }
@@ -343,10 +448,37 @@ private:
         } else if (path == "/metrics") {
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r.body = metrics_.exposition();
+        } else if (path == "/status") {
+            r.content_type = "application/json";
+            r.body = status_json();
         } else {
             r.status = 404;
         }
         co_return r;
+    }
+
+    std::string status_json() const {
+        nlohmann::json j;
+        j["inbox_depth"] = worker_->inbox_depth();
+        j["store_healthy"] = worker_->healthy();
+        j["webhooks"] = {
+            {"accepted", metrics_.value("radsync_webhooks_total", {{"result", "accepted"}})},
+            {"duplicate", metrics_.value("radsync_webhooks_total", {{"result", "duplicate"}})},
+            {"ignored", metrics_.value("radsync_webhooks_total", {{"result", "ignored"}})}};
+        if (poller_) {
+            const auto st = poller_->state();
+            j["polling"] = true;
+            j["reconcile_running"] = st.running;
+            j["consecutive_failures"] = st.consecutive_failures;
+            j["last_error"] = st.last_error;
+            if (st.next_run) {
+                j["next_run"] = core::format_instant(
+                    std::chrono::time_point_cast<std::chrono::seconds>(*st.next_run));
+            }
+        } else {
+            j["polling"] = false;
+        }
+        return j.dump() + "\n";
     }
 
     std::shared_ptr<const config::Config> config_;
@@ -357,9 +489,12 @@ private:
     metrics::Registry metrics_;
     std::shared_ptr<const webhook::Verifier> verifier_;
     std::unique_ptr<StoreWorker> worker_;
+    std::unique_ptr<Poller> poller_;
+    std::atomic<bool> stopping_{false};
     net::io_context ioc_{1};
     net::signal_set signals_;
     net::signal_set reload_signal_;
+    net::signal_set reconcile_signal_;
     std::unique_ptr<http::Server> webhook_server_;
     std::unique_ptr<http::Server> metrics_server_;
     LimitedLog rejected_log_{std::chrono::seconds{10}};

@@ -109,20 +109,33 @@ void StoreWorker::run() {
     };
     for (;;) {
         std::vector<Pending> batch;
+        std::optional<FullRun> full;
         {
             std::unique_lock lock(mu_);
-            cv_.wait_for(lock, std::chrono::seconds{1},
-                         [&] { return stopping_ || !queue_.empty() || retry_due(); });
+            cv_.wait_for(lock, std::chrono::seconds{1}, [&] {
+                return stopping_ || !queue_.empty() || !full_runs_.empty() || retry_due();
+            });
             if (stopping_ && queue_.empty()) {
+                for (auto& job : full_runs_) {
+                    job.done(Error(Errc::kStoreBusy, "shutting down"));
+                }
+                full_runs_.clear();
                 return;
             }
             while (!queue_.empty() && batch.size() < options_.max_batch) {
                 batch.push_back(std::move(queue_.front()));
                 queue_.pop_front();
             }
+            if (!full_runs_.empty()) {
+                full.emplace(std::move(full_runs_.front()));
+                full_runs_.pop_front();
+            }
         }
         if (!batch.empty()) {
             ingest_batch(batch);
+        }
+        if (full) {
+            full_run(*full);
         }
         if (options_.process_events && (!process_failed_ || retry_due())) {
             process_pending();
@@ -135,6 +148,54 @@ void StoreWorker::run() {
             }
         }
     }
+}
+
+void StoreWorker::submit_full(snapshot::Snapshot snap, reconcile::RunOptions options,
+                              FullRunDone done) {
+    {
+        std::lock_guard lock(mu_);
+        if (!stopping_) {
+            full_runs_.push_back({std::move(snap), std::move(options), std::move(done)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(Error(Errc::kStoreBusy, "shutting down"));
+}
+
+void StoreWorker::full_run(FullRun& job) {
+    std::shared_ptr<const config::Config> cfg;
+    {
+        std::lock_guard lock(mu_);
+        cfg = config_;
+    }
+    job.snap.normalise();
+    // Kept for the in-memory snapshot: the run consumes its own copy.
+    snapshot::Snapshot fresh = job.snap;
+    const bool dry_run = job.options.dry_run;
+    auto report = reconcile::reconcile_full(*store_, *cfg, std::move(job.snap), clock_, generator_,
+                                            job.options);
+    const char* result = !report ? "failure" : report->guarded ? "guarded" : "success";
+    metrics_.add("radsync_reconcile_runs_total", {{"mode", job.options.mode}, {"result", result}});
+    if (report && !dry_run) {
+        healthy_ = true;
+        // The stored snapshot was replaced wholesale (tombstones included).
+        snapshot_ = std::move(fresh);
+        tombstones_.clear();
+        metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {},
+                     static_cast<double>(clock_.now().time_since_epoch().count()));
+        metrics_.add("radsync_reconcile_changes_total", {{"op", "insert"}},
+                     static_cast<double>(report->applied.rows_inserted));
+        metrics_.add("radsync_reconcile_changes_total", {{"op", "update"}},
+                     static_cast<double>(report->applied.rows_updated));
+        metrics_.add("radsync_reconcile_changes_total", {{"op", "delete"}},
+                     static_cast<double>(report->applied.rows_deleted));
+        metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
+        set_account_gauges(report->decisions);
+    } else if (!report) {
+        metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
+    }
+    job.done(std::move(report));
 }
 
 void StoreWorker::ingest_batch(std::vector<Pending>& batch) {

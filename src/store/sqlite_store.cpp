@@ -277,6 +277,56 @@ public:
         return report;
     }
 
+    Result<std::vector<RunRecord>> recent_runs(std::size_t limit) override {
+        auto st = db_.cached(
+            "SELECT id, mode, source, started_at, finished_at, result, rows_inserted, "
+            "rows_updated, rows_deleted, accounts_written, accounts_deleted, error "
+            "FROM radsync_runs ORDER BY id DESC LIMIT ?1");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, static_cast<std::int64_t>(limit));
+        std::vector<RunRecord> out;
+        auto count = [](const Statement& row, int col) {
+            return static_cast<std::size_t>(std::max<std::int64_t>(0, row.integer(col)));
+        };
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            RunRecord r;
+            r.id = row.integer(0);
+            r.mode = row.text(1);
+            r.source = row.text(2);
+            r.started_at = instant(row.integer(3));
+            if (!row.is_null(4)) {
+                r.finished_at = instant(row.integer(4));
+            }
+            r.result = row.text(5);
+            r.rows_inserted = count(row, 6);
+            r.rows_updated = count(row, 7);
+            r.rows_deleted = count(row, 8);
+            r.accounts_written = count(row, 9);
+            r.accounts_deleted = count(row, 10);
+            r.error = row.text(11);
+            out.push_back(std::move(r));
+        }));
+        return out;
+    }
+
+    Result<std::map<std::string, std::size_t>> inbox_counts() override {
+        auto st = db_.cached(
+            "SELECT CASE WHEN processed_at IS NULL THEN '' ELSE result END, count(*) "
+            "FROM radsync_inbox GROUP BY 1");
+        if (!st) {
+            return st.error();
+        }
+        std::map<std::string, std::size_t> out;
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            // Results like "malformed: <why>" are counted under their first word.
+            const std::string result = row.text(0);
+            out[result.substr(0, result.find(':'))] += static_cast<std::size_t>(row.integer(1));
+        }));
+        return out;
+    }
+
     Result<std::vector<AuditEntry>> audit(std::size_t limit,
                                           const std::optional<std::string>& username) override {
         auto st = db_.cached(
@@ -740,9 +790,9 @@ private:
         report.snapshot_rows_written = snapshot_rows_written_;
 
         auto finish = db_.cached(
-            "UPDATE radsync_runs SET finished_at = ?2, result = 'ok', rows_inserted = ?3, "
-            "rows_updated = ?4, rows_deleted = ?5, accounts_written = ?6, accounts_deleted = ?7 "
-            "WHERE id = ?1");
+            "UPDATE radsync_runs SET finished_at = ?2, result = ?8, rows_inserted = ?3, "
+            "rows_updated = ?4, rows_deleted = ?5, accounts_written = ?6, accounts_deleted = ?7, "
+            "error = ?9 WHERE id = ?1");
         if (!finish) {
             return finish.error();
         }
@@ -752,7 +802,9 @@ private:
             .bind(4, static_cast<std::int64_t>(report.rows_updated))
             .bind(5, static_cast<std::int64_t>(report.rows_deleted))
             .bind(6, static_cast<std::int64_t>(report.accounts_written))
-            .bind(7, static_cast<std::int64_t>(report.accounts_deleted));
+            .bind(7, static_cast<std::int64_t>(report.accounts_deleted))
+            .bind(8, writes.result)
+            .bind(9, writes.error);
         RADSYNC_TRY(finish->run());
         RADSYNC_TRY(tx->commit());
         return report;

@@ -12,6 +12,8 @@ Used by tests/e2e/*.py and tests/integration/*.py:
 * ``Radsync``: the CLI (``migrate``, ``reconcile --from-file``) and read-only queries;
 * ``Daemon``: ``radsync serve`` on free loopback ports, ready when GET /readyz answers 200,
   stopped with SIGTERM, then SIGKILL after a bounded wait;
+* ``Simulator``: the OfficeRnD simulator (scripts/officernd_sim.py) on a free loopback port,
+  its /_sim admin interface, and the ``officernd:`` section pointing radsync at it;
 * webhook signing (officernd-api.md section 1.3) and a small raw HTTP/1.1 client (plain or
   TLS) that can send exactly the bytes a test wants.
 """
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -281,6 +284,26 @@ def metrics_yaml(port: int) -> str:
     return f"metrics:\n  listen: 127.0.0.1:{port}\n"
 
 
+def officernd_yaml(port: int, org: str, client_id: str, secret_file: Path,
+                   request_timeout: str = "5s", ca_file: Path | None = None) -> str:
+    """The ``officernd:`` section for an API (the simulator) on 127.0.0.1:port: plain http://,
+    or https:// trusting ``ca_file`` when one is given."""
+    scheme = "https" if ca_file else "http"
+    return (f"officernd:\n  org_slug: {org}\n  client_id: {client_id}\n"
+            f"  client_secret_file: {secret_file}\n"
+            f"  base_url: {scheme}://127.0.0.1:{port}/api/v2/organizations\n"
+            f"  token_url: {scheme}://127.0.0.1:{port}/oauth/token\n"
+            + (f"  ca_file: {ca_file}\n" if ca_file else "") +
+            f"  request_timeout: {request_timeout}\n")
+
+
+def sync_yaml(interval: str = "15m", max_share: str = "10%", min_count: int = 5,
+              revoked_retention: str = "30d") -> str:
+    return (f"sync:\n  interval: {interval}\n"
+            f"  deletion_guard: {{max_share: {max_share}, min_count: {min_count}}}\n"
+            f"  revoked_retention: {revoked_retention}\n")
+
+
 def berlin_today() -> dt.date:
     return dt.datetime.now(BERLIN).date()
 
@@ -323,6 +346,19 @@ def membership(msid: str, plan: str, plan_name: str, location: str, *, member_id
     if end is not None:
         ms["endDate"] = day(end)
     return ms
+
+
+def company(cid: str, name: str, location: str, status: str = "active", modified: str = CREATED) -> dict:
+    """A company with v2 field names."""
+    return {"_id": cid, "name": name, "status": status, "location": location,
+            "createdAt": CREATED, "modifiedAt": modified}
+
+
+def object_id(created_unix: int, counter: int, machine: int = 0x5eed) -> str:
+    """A MongoDB-ObjectId-shaped id (4-byte creation time, 5-byte machine/process, 3-byte
+    counter, as OfficeRnD's): ids made with increasing (created_unix, counter) sort in
+    creation order."""
+    return f"{created_unix & 0xFFFFFFFF:08x}{machine & 0xFFFFFFFFFF:010x}{counter & 0xFFFFFF:06x}"
 
 
 def locations_and_plans() -> dict:
@@ -390,12 +426,25 @@ class Radsync:
     def reconcile(self, dry_run: bool = False) -> tuple[int, int, int]:
         args = ["reconcile", "--from-file", str(self.fixture)] + (["--dry-run"] if dry_run else [])
         proc = self.run(*args)
-        m = re.search(r"^rows: inserted=(\d+) updated=(\d+) deleted=(\d+)\s*$", proc.stdout, re.M)
-        if not m:
-            raise AssertionError("no 'rows: inserted=N updated=N deleted=N' line in stdout:\n"
-                                 f"--- stdout ---\n{proc.stdout}--- stderr ---\n{proc.stderr}")
+        run = ReconcileRun(proc, 0.0)
+        if run.rows is None:
+            raise AssertionError("no 'rows: inserted=N updated=N deleted=N' line in stdout:\n" + run.output())
         self.last_output = proc.stdout + proc.stderr
-        return int(m.group(1)), int(m.group(2)), int(m.group(3))
+        return run.rows
+
+    def reconcile_api(self, *flags: str, standalone: bool = True, timeout: float = 120) -> "ReconcileRun":
+        """``reconcile`` without --from-file (OfficeRnD, or the running daemon); never raises on
+        the exit status: the caller checks ``rc`` and the parsed summary."""
+        args = ["reconcile", *(["--standalone"] if standalone else []), *flags]
+        started = time.monotonic()
+        proc = self.run(*args, timeout=timeout, check=False)
+        run = ReconcileRun(proc, time.monotonic() - started)
+        self.last_output = proc.stdout + proc.stderr
+        return run
+
+    def digest(self, tables) -> dict[str, list[tuple]]:
+        """Every row of ``tables`` (for "nothing was written" comparisons)."""
+        return {t: sorted(self.query(f"SELECT * FROM {t}"), key=repr) for t in tables}
 
     def query(self, sql: str, *params) -> list[tuple]:
         """Read-only query (the database is in WAL mode, so the daemon is never blocked)."""
@@ -433,6 +482,38 @@ class Radsync:
             return dict(rows) if len(rows) == len(ids) else None
 
         return wait_until(probe, timeout, f"inbox events {ids} to be processed")
+
+
+_ROWS_LINE = re.compile(r"^rows: inserted=(\d+) updated=(\d+) deleted=(\d+)\s*$", re.M)
+_ACCOUNTS_LINE = re.compile(r"^accounts: changed=(\d+) members=(\d+)\s*$", re.M)
+_GUARD_LINE = re.compile(r"^deletion guard:.*$", re.M)
+
+
+class ReconcileRun:
+    """One ``radsync reconcile`` process and its summary lines (None where a line is missing)."""
+
+    def __init__(self, proc: subprocess.CompletedProcess, elapsed: float):
+        self.proc = proc
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.elapsed = elapsed
+        m = _ROWS_LINE.search(proc.stdout)
+        self.rows = (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+        m = _ACCOUNTS_LINE.search(proc.stdout)
+        self.accounts_changed = int(m.group(1)) if m else None
+        self.members = int(m.group(2)) if m else None
+        m = _GUARD_LINE.search(proc.stdout)
+        self.guard = m.group(0) if m else None
+
+    def output(self) -> str:
+        return f"--- exit {self.rc} after {self.elapsed:.2f}s ---\n--- stdout ---\n{self.stdout}" \
+               f"--- stderr ---\n{self.stderr}"
+
+    def expect(self, rc: int, what: str = "reconcile") -> "ReconcileRun":
+        if self.rc != rc:
+            raise AssertionError(f"{what}: expected exit {rc}, got {self.rc}\n{self.output()}")
+        return self
 
 
 # --------------------------------------------------------------------------------------
@@ -489,8 +570,9 @@ class Daemon:
 
     def __init__(self, rs: Radsync, secret_files: list[Path], *, tls: bool = True, name: str = "radsync",
                  max_body_bytes: str = "256KiB", limits: dict | None = None,
-                 past: str = "300s", future: str = "60s"):
+                 past: str = "300s", future: str = "60s", extra_config: str = ""):
         self.rs = rs
+        self.extra_config = extra_config  # more sections (officernd:, sync:), appended as is
         self.secret_files = secret_files
         self.tls = tls
         self.name = name
@@ -512,7 +594,7 @@ class Daemon:
     def config_text(self) -> str:
         return webhook_yaml(self.webhook_port, self.secret_files, tls=self.tls, past=self.past,
                             future=self.future, max_body_bytes=self.max_body_bytes,
-                            limits=self.limits) + metrics_yaml(self.metrics_port)
+                            limits=self.limits) + metrics_yaml(self.metrics_port) + self.extra_config
 
     def write_config(self) -> None:
         if not self.webhook_port:
@@ -637,6 +719,220 @@ class Daemon:
         if r.status != 200:
             raise AssertionError(f"GET /metrics answered {r.status}")
         return parse_metrics(r.body.decode())
+
+
+# --------------------------------------------------------------------------------------
+# The OfficeRnD simulator (scripts/officernd_sim.py; contract in its module docstring)
+# --------------------------------------------------------------------------------------
+
+SIM_SCRIPT = SOURCE_DIR / "scripts/officernd_sim.py"
+
+
+class Simulator:
+    """``scripts/officernd_sim.py`` on a free loopback port (plain HTTP), serving ``fixture``.
+
+    stderr goes to ``<work>/<name>.log``; ready once it has written its port file (bounded).
+    A log source for ``Checks``. The /_sim admin interface: ``set_fixture``, ``put_entity``,
+    ``patch_entity``, ``delete_entity``, ``fault``, ``clear_faults``, ``requests``,
+    ``clear_requests``, ``stats``, ``set_webhook_url``.
+    """
+
+    log_filter = re.compile(r".")
+
+    def __init__(self, work: Path, fixture: dict, *, org: str = "test-cowork",
+                 client_id: str = "radsync-test", client_secret: str = "sim-client-secret-0123",
+                 webhook_url: str | None = None, webhook_secret_file: Path | None = None,
+                 script: Path = SIM_SCRIPT, name: str = "officernd-sim", tls: bool = False,
+                 extra_args: tuple[str, ...] = ()):
+        self.work = work
+        self.tls = tls  # HTTPS with the test certificate (tests/fixtures/tls)
+        self.extra_args = tuple(extra_args)  # e.g. ("--verbose", "--token-rate-limit", "0")
+        self.org = org
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.webhook_url = webhook_url
+        self.webhook_secret_file = webhook_secret_file
+        self.script = script
+        self.name = name
+        self.log_label = f"{name} stderr"
+        self.logfile = work / f"{name}.log"
+        self.fixture_file = work / f"{name}-fixture.json"
+        self.port_file = work / f"{name}.port"
+        self.fixture_file.write_text(json.dumps(fixture))
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self._log = None
+
+    # -- radsync's view of it ------------------------------------------------------------
+
+    def write_client_secret(self, path: Path) -> Path:
+        """The client secret as radsync reads it (a file; trailing newline as `echo` writes)."""
+        path.write_text(self.client_secret + "\n")
+        path.chmod(0o600)
+        return path
+
+    def officernd_yaml(self, secret_file: Path, org: str | None = None, request_timeout: str = "5s") -> str:
+        return officernd_yaml(self.port, org or self.org, self.client_id, secret_file, request_timeout,
+                              ca_file=TLS_CERT if self.tls else None)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> "Simulator":
+        if self.running:
+            raise SetupError(f"{self.name} is already running")
+        if not self.script.exists():
+            raise SetupError(f"{self.script} does not exist")
+        self.port_file.unlink(missing_ok=True)
+        args = [sys.executable, str(self.script), "--fixture", str(self.fixture_file),
+                "--listen", "127.0.0.1:0", "--port-file", str(self.port_file), "--org", self.org,
+                "--client-id", self.client_id, "--client-secret", self.client_secret]
+        if self.webhook_url:
+            args += ["--webhook-url", self.webhook_url]
+        if self.webhook_secret_file:
+            args += ["--webhook-secret-file", str(self.webhook_secret_file)]
+        if self.tls:
+            args += ["--tls-cert", str(TLS_CERT), "--tls-key", str(TLS_KEY)]
+        args += self.extra_args
+        self._start_offset = self.log_mark()
+        self._log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, cwd=self.work,
+                                     start_new_session=True, preexec_fn=child_setup)
+        _DAEMONS.add(self)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self._reap()
+                raise SetupError(f"{self.name} exited {self.returncode}:\n" + self.log_from(self._start_offset))
+            with contextlib.suppress(OSError, ValueError):
+                text = self.port_file.read_text().strip()
+                if text:
+                    self.port = int(text)
+                    return self
+            time.sleep(0.02)
+        self.stop()
+        raise SetupError(f"{self.name} wrote no port file within {timeout:g}s:\n" +
+                         self.log_from(self._start_offset))
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        proc = self.proc
+        if proc is None:
+            return self.returncode
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._reap()
+        return self.returncode
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            self.returncode = self.proc.poll()
+        _DAEMONS.discard(self)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def log_mark(self) -> int:
+        return self.logfile.stat().st_size if self.logfile.exists() else 0
+
+    def log_from(self, mark: int) -> str:
+        if not self.logfile.exists():
+            return ""
+        with open(self.logfile, "rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
+    # -- the /_sim admin interface ------------------------------------------------------------
+
+    def admin(self, method: str, path: str, obj=None, timeout: float = 10.0):
+        """A /_sim request; the parsed JSON answer (None if empty). AssertionError unless 2xx."""
+        body = b"" if obj is None else json.dumps(obj).encode()
+        r = http_request(self.port, method, "/_sim" + path, body, tls=self.ssl_context(), timeout=timeout)
+        if not 200 <= r.status < 300:
+            raise AssertionError(f"simulator {method} /_sim{path} answered {r.status}: {r.body[:500]!r}")
+        return json.loads(r.body) if r.body.strip() else None
+
+    def set_fixture(self, fixture: dict) -> None:
+        self.admin("POST", "/fixture", fixture)
+
+    def put_entity(self, kind: str, obj: dict) -> dict:
+        return self.admin("PUT", f"/entities/{kind}", obj)
+
+    def patch_entity(self, kind: str, entity_id: str, fields: dict) -> dict:
+        return self.admin("PATCH", f"/entities/{kind}/{entity_id}", fields)
+
+    def delete_entity(self, kind: str, entity_id: str) -> dict:
+        return self.admin("DELETE", f"/entities/{kind}/{entity_id}")
+
+    def fault(self, match: str, kind: str, count: int = 1, **extra) -> None:
+        self.admin("POST", "/faults", {"match": match, "kind": kind, "count": count, **extra})
+
+    def clear_faults(self) -> None:
+        self.admin("DELETE", "/faults")
+
+    def requests(self) -> list[dict]:
+        return self.admin("GET", "/requests")
+
+    def clear_requests(self) -> None:
+        self.admin("DELETE", "/requests")
+
+    def stats(self) -> dict:
+        return self.admin("GET", "/stats")
+
+    def set_webhook_url(self, url: str | None) -> None:
+        self.admin("PUT", "/config", {"webhook_url": url})
+
+    # -- the OfficeRnD side, as a client sees it -----------------------------------------------
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return client_tls_context() if self.tls else None
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None,
+                timeout: float = 5.0) -> "HttpResponse":
+        """One request on a fresh connection (TLS verified against the test certificate)."""
+        return http_request(self.port, method, path, body, headers, tls=self.ssl_context(), timeout=timeout)
+
+    def api_path(self, tail: str, org: str | None = None) -> str:
+        """/api/v2/organizations/<org>/<tail>, e.g. api_path("members?$limit=50")."""
+        return f"/api/v2/organizations/{org or self.org}/{tail}"
+
+    def token_response(self, client_id: str | None = None, client_secret: str | None = None,
+                       grant_type: str = "client_credentials",
+                       scope: str = "flex.community.members.read") -> "HttpResponse":
+        form = urllib.parse.urlencode({
+            "client_id": self.client_id if client_id is None else client_id,
+            "client_secret": self.client_secret if client_secret is None else client_secret,
+            "grant_type": grant_type, "scope": scope}).encode()
+        return self.request("POST", "/oauth/token", form,
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+
+    def token(self) -> str:
+        """A fresh access token (counts against the simulator's 5 token requests a minute)."""
+        r = self.token_response()
+        if r.status != 200:
+            raise AssertionError(f"POST /oauth/token answered {r.status}: {r.body[:300]!r}")
+        return json.loads(r.body)["access_token"]
+
+
+def query_params(entry: dict) -> dict[str, list[str]]:
+    """The query of a /_sim/requests entry as {name: [values]} (a string or an object)."""
+    q = entry.get("query") or {}
+    if isinstance(q, str):
+        return urllib.parse.parse_qs(q.lstrip("?"), keep_blank_values=True)
+    return {k: (v if isinstance(v, list) else [v]) for k, v in q.items()}
 
 
 # --------------------------------------------------------------------------------------

@@ -194,3 +194,90 @@ TEST(AffectedMembers, FollowOwnershipOfEachKind) {
 
 }  // namespace
 }  // namespace radsync::reconcile
+
+namespace radsync::reconcile {
+namespace {
+
+std::string members_snapshot(int count) {
+    std::string members;
+    std::string memberships;
+    for (int i = 0; i < count; ++i) {
+        const std::string id = "m" + std::to_string(100 + i);
+        members += std::string(members.empty() ? "" : ",") + R"({"_id":")" + id + R"(","email":")" +
+                   id + R"(@cowork.test","status":"active","location":"l1"})";
+        memberships += std::string(memberships.empty() ? "" : ",") + R"({"_id":"ms)" + id +
+                       R"(","member":")" + id + R"(","plan":"p1","startDate":"2026-01-01"})";
+    }
+    return R"({"plans":[{"_id":"p1","name":"Hot Desk"}],)"
+           R"("locations":[{"_id":"l1","name":"Downtown"}],"members":[)" +
+           members + R"(],"memberships":[)" + memberships + "]}";
+}
+
+std::size_t active_accounts(store::RadiusStore& st) {
+    std::size_t n = 0;
+    for (const auto& [id, a] : st.load_accounts().value()) {
+        n += a.state == store::AccountState::kActive ? 1 : 0;
+    }
+    return n;
+}
+
+TEST(DeletionGuard, HoldsBackMassRemovalsUntilApproved) {
+    Harness h;
+    ASSERT_TRUE(h.run(members_snapshot(20)));
+    ASSERT_EQ(active_accounts(*h.store), 20U);
+
+    // A poll that lost half the members: 10 removals > max(5, 10% of 20).
+    auto guarded = h.run(members_snapshot(10));
+    ASSERT_TRUE(guarded);
+    ASSERT_TRUE(guarded->guarded);
+    EXPECT_EQ(guarded->guarded->removals, 10U);
+    EXPECT_EQ(guarded->guarded->limit, 5U);
+    EXPECT_EQ(active_accounts(*h.store), 20U);  // nobody lost access
+    EXPECT_NE(describe(*guarded).find("10 removal(s) held back"), std::string::npos);
+
+    // Five removals are within the limit and go through.
+    ASSERT_TRUE(h.run(members_snapshot(15)));
+    EXPECT_EQ(active_accounts(*h.store), 15U);
+
+    // Approved: the operator says the removals are real.
+    auto approved =
+        reconcile_full(*h.store, h.cfg, snapshot::parse_snapshot(members_snapshot(2)).value(),
+                       h.clock, h.generator, RunOptions{false, "file", "test", std::nullopt, true});
+    ASSERT_TRUE(approved);
+    EXPECT_FALSE(approved->guarded);
+    EXPECT_EQ(active_accounts(*h.store), 2U);
+}
+
+TEST(DeletionGuard, AnEmptyMemberListNeverRemovesAnyone) {
+    Harness h;
+    ASSERT_TRUE(h.run(members_snapshot(3)));  // 3 removals would be within max(5, ...)
+    auto empty = h.run(R"({"plans":[{"_id":"p1","name":"Hot Desk"}]})");
+    ASSERT_TRUE(empty);
+    ASSERT_TRUE(empty->guarded);
+    EXPECT_NE(empty->guarded->reason.find("no members"), std::string::npos);
+    EXPECT_EQ(active_accounts(*h.store), 3U);
+}
+
+TEST(DeletionGuard, PureVerdict) {
+    std::map<std::string, store::AccountRecord> current;
+    std::vector<mapping::Decision> decisions;
+    for (int i = 0; i < 100; ++i) {
+        store::AccountRecord a;
+        a.member_id = std::to_string(i);
+        current[a.member_id] = a;
+        mapping::Decision d;
+        d.member_id = a.member_id;
+        d.outcome =
+            i < 11 ? mapping::Decision::Outcome::kRevoked : mapping::Decision::Outcome::kGranted;
+        decisions.push_back(d);
+    }
+    auto v = deletion_guard(decisions, current, 100, 0.10, 5);
+    EXPECT_TRUE(v.tripped);
+    EXPECT_EQ(v.limit, 10U);
+    EXPECT_EQ(v.removals, 11U);
+    decisions[10].outcome = mapping::Decision::Outcome::kGranted;
+    EXPECT_FALSE(deletion_guard(decisions, current, 100, 0.10, 5).tripped);
+}
+
+}  // namespace
+}  // namespace radsync::reconcile

@@ -106,6 +106,9 @@ struct OfficeRnd {
     std::string client_secret_file;
     std::string base_url = "https://app.officernd.com/api/v2/organizations";
     std::string token_url = "https://identity.officernd.com/oauth/token";
+    /// Extra trust anchor for the API's TLS certificate (a private CA); system CAs always apply.
+    std::string ca_file;
+    std::chrono::seconds request_timeout{30};
 };
 
 struct Webhook {

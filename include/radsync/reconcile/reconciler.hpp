@@ -10,6 +10,7 @@
 #include "radsync/core/error.hpp"
 #include "radsync/mapping/engine.hpp"
 #include "radsync/reconcile/diff.hpp"
+#include "radsync/reconcile/guard.hpp"
 #include "radsync/snapshot/entities.hpp"
 #include "radsync/store/store.hpp"
 
@@ -22,6 +23,8 @@ struct RunOptions {
     /// Map only these members (webhook runs). Accounts that could collide with them are
     /// pulled into the scope automatically; group rows are left to full runs.
     std::optional<std::set<std::string>> scope;
+    /// Full runs only: apply removals even when the deletion guard trips.
+    bool allow_mass_removal = false;
 };
 
 /// What one run decided and did.
@@ -31,6 +34,8 @@ struct RunReport {
     std::vector<store::AccountChange> account_changes;
     store::ApplyReport applied;  ///< zero when dry_run
     bool dry_run = false;
+    /// Set when the deletion guard held removals back (they are not in row/account changes).
+    std::optional<GuardVerdict> guarded;
 };
 
 /// What a run changes in the stored snapshot besides the RADIUS rows.

@@ -17,6 +17,7 @@
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/mapping/engine.hpp"
 #include "radsync/metrics/registry.hpp"
+#include "radsync/reconcile/reconciler.hpp"
 #include "radsync/snapshot/merge.hpp"
 #include "radsync/store/store.hpp"
 
@@ -61,6 +62,11 @@ public:
     /// Thread-safe. `done` runs on the worker thread once the event is durable (or not).
     void ingest(store::InboxEvent event, IngestDone done);
 
+    using FullRunDone = std::function<void(Result<reconcile::RunReport>)>;
+    /// Thread-safe: queues a full reconcile of `snap` (a complete poll). `done` runs on the
+    /// worker thread with the report; webhook acknowledgements queued meanwhile go first.
+    void submit_full(snapshot::Snapshot snap, reconcile::RunOptions options, FullRunDone done);
+
     /// Thread-safe: the configuration used from the next unit of work on (SIGHUP reload).
     void set_config(std::shared_ptr<const config::Config> config);
 
@@ -76,9 +82,15 @@ private:
         store::InboxEvent event;
         IngestDone done;
     };
+    struct FullRun {
+        snapshot::Snapshot snap;
+        reconcile::RunOptions options;
+        FullRunDone done;
+    };
 
     void run();
     void ingest_batch(std::vector<Pending>& batch);
+    void full_run(FullRun& job);
     void process_pending();
     Status reload_snapshot();
     void set_account_gauges(const std::vector<mapping::Decision>& decisions);
@@ -102,6 +114,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Pending> queue_;
+    std::deque<FullRun> full_runs_;
     bool stopping_ = false;
     std::thread thread_;
 

@@ -43,8 +43,10 @@ struct ProcessedEvent {
 
 /// Everything one reconcile run writes, applied in a single transaction or not at all.
 struct WriteSet {
-    std::string run_mode;  ///< "file", "full", "member", recorded in radsync_runs
-    std::string source;    ///< where the snapshot came from (file path, "officernd")
+    std::string run_mode;       ///< "file", "full", "member", recorded in radsync_runs
+    std::string source;         ///< where the snapshot came from (file path, "officernd")
+    std::string result = "ok";  ///< recorded in radsync_runs: "ok" or "guarded"
+    std::string error;          ///< recorded with the run (e.g. why the guard tripped)
     /// Replaces the whole stored snapshot when set (full runs).
     std::optional<snapshot::Snapshot> replace_snapshot;
     /// Individual snapshot entities changed by webhooks (upserts and tombstones).
@@ -88,6 +90,22 @@ struct AuditEntry {
     std::string reason;
 };
 
+/// One row of radsync_runs.
+struct RunRecord {
+    std::int64_t id = 0;
+    std::string mode;
+    std::string source;
+    core::Instant started_at{};
+    std::optional<core::Instant> finished_at;
+    std::string result;  ///< ok | guarded | failed | running
+    std::size_t rows_inserted = 0;
+    std::size_t rows_updated = 0;
+    std::size_t rows_deleted = 0;
+    std::size_t accounts_written = 0;
+    std::size_t accounts_deleted = 0;
+    std::string error;
+};
+
 /// The database radsync and FreeRADIUS share. Narrow on purpose: a PostgreSQL backend is an
 /// addition, not a rewrite (design.md "Beyond one machine"). Not thread-safe; one owner.
 class RadiusStore {
@@ -128,6 +146,11 @@ public:
     [[nodiscard]] virtual Result<std::size_t> inbox_depth() = 0;
     /// Deletes processed events received before `cutoff`; returns how many.
     [[nodiscard]] virtual Result<std::size_t> inbox_prune(core::Instant cutoff) = 0;
+
+    /// Latest runs, newest first.
+    [[nodiscard]] virtual Result<std::vector<RunRecord>> recent_runs(std::size_t limit) = 0;
+    /// Inbox events by result ("" = not yet processed), over what the inbox still holds.
+    [[nodiscard]] virtual Result<std::map<std::string, std::size_t>> inbox_counts() = 0;
 
     /// Latest audit entries, newest first, optionally for one username.
     [[nodiscard]] virtual Result<std::vector<AuditEntry>> audit(

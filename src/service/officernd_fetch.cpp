@@ -1,0 +1,81 @@
+#include "radsync/service/officernd_fetch.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "radsync/log/log.hpp"
+#include "radsync/officernd/client.hpp"
+
+namespace radsync::service {
+
+namespace {
+
+constexpr std::size_t kMaxSecretBytes = 4096;
+
+Result<std::string> read_secret_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return Error(Errc::kConfigInvalid, "cannot read secret file " + path);
+    }
+    std::string text(kMaxSecretBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxSecretBytes) {
+        return Error(Errc::kConfigInvalid, "secret file " + path + " is too large");
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    if (text.empty()) {
+        return Error(Errc::kConfigInvalid, "secret file " + path + " is empty");
+    }
+    return text;
+}
+
+}  // namespace
+
+Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
+    const config::Config& cfg, const core::Clock& clock, std::function<bool()> cancelled) {
+    const auto& o = cfg.officernd;
+    if (o.org_slug.empty()) {
+        return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
+    }
+    auto secret = read_secret_file(o.client_secret_file);
+    if (!secret) {
+        return secret.error();
+    }
+    officernd::ClientOptions options;
+    options.base_url = o.base_url;
+    options.org_slug = o.org_slug;
+    options.token_url = o.token_url;
+    options.client_id = o.client_id;
+    options.client_secret = std::move(*secret);
+    options.ca_file = o.ca_file;
+    options.request_timeout = o.request_timeout;
+    auto rng = std::make_shared<std::mt19937>(std::random_device{}());
+    auto client = std::make_shared<officernd::Client>(
+        std::move(options), clock,
+        [cancelled = std::move(cancelled)](std::chrono::milliseconds d) {
+            // Waiting out a back-off or Retry-After in slices keeps shutdown prompt.
+            const auto until = std::chrono::steady_clock::now() + d;
+            while (!cancelled() && std::chrono::steady_clock::now() < until) {
+                std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+                    std::chrono::milliseconds{100}, until - std::chrono::steady_clock::now()));
+            }
+        },
+        [rng] { return std::uniform_real_distribution<double>(0, 1)(*rng); });
+    return std::function<Result<snapshot::Snapshot>()>([client]() -> Result<snapshot::Snapshot> {
+        officernd::FetchReport report;
+        auto snap = client->fetch_snapshot(report);
+        log::get("officernd")
+            ->info("fetch {} requests={} pages={} retries={} token_requests={}",
+                   snap ? "complete" : "failed", report.requests, report.pages, report.retries,
+                   report.token_requests);
+        return snap;
+    });
+}
+
+}  // namespace radsync::service

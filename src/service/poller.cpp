@@ -1,0 +1,145 @@
+#include "radsync/service/poller.hpp"
+
+#include <future>
+
+#include "radsync/log/log.hpp"
+
+namespace radsync::service {
+
+Poller::Poller(Fetch fetch, StoreWorker& worker, sched::Policy policy, metrics::Registry& metrics)
+    : fetch_(std::move(fetch)),
+      worker_(worker),
+      policy_(policy),
+      metrics_(metrics),
+      log_(log::get("sched")) {}
+
+Poller::~Poller() {
+    stop();
+}
+
+void Poller::start() {
+    // The first run is the initial import: due at once.
+    trigger(Request{});
+    thread_ = std::thread([this] { run(); });
+}
+
+void Poller::stop() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+    std::deque<Request> abandoned;
+    {
+        std::lock_guard lock(mu_);
+        abandoned.swap(requests_);
+    }
+    for (auto& r : abandoned) {
+        if (r.done) {
+            r.done(Error(Errc::kStoreBusy, "shutting down"));
+        }
+    }
+}
+
+void Poller::trigger(Request request) {
+    {
+        std::lock_guard lock(mu_);
+        requests_.push_back(std::move(request));
+    }
+    cv_.notify_all();
+}
+
+Poller::State Poller::state() const {
+    std::lock_guard lock(mu_);
+    return state_;
+}
+
+void Poller::run() {
+    for (;;) {
+        Request request;
+        {
+            std::unique_lock lock(mu_);
+            const auto due = state_.next_run;
+            auto ready = [&] { return stopping_ || !requests_.empty(); };
+            if (due) {
+                cv_.wait_until(lock, *due, ready);
+            } else {
+                cv_.wait(lock, ready);
+            }
+            if (stopping_) {
+                return;
+            }
+            if (!requests_.empty()) {
+                request = std::move(requests_.front());
+                requests_.pop_front();
+            }  // else: the scheduled run, with default options
+            state_.running = true;
+        }
+        auto report = run_once(request);
+        {
+            std::lock_guard lock(mu_);
+            state_.running = false;
+            if (!request.dry_run) {
+                if (report) {
+                    state_.consecutive_failures = 0;
+                    state_.last_error.clear();
+                } else {
+                    ++state_.consecutive_failures;
+                    state_.last_error = report.error().message;
+                }
+            }
+            const auto delay = policy_.next_delay(
+                state_.consecutive_failures, std::uniform_real_distribution<double>(0, 1)(rng_));
+            state_.next_run = std::chrono::system_clock::now() + delay;
+            metrics_.set("radsync_next_reconcile_timestamp_seconds", {},
+                         static_cast<double>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 state_.next_run->time_since_epoch())
+                                                 .count()));
+        }
+        if (request.done) {
+            request.done(std::move(report));
+        }
+    }
+}
+
+Result<reconcile::RunReport> Poller::run_once(const Request& request) {
+    const auto started = std::chrono::steady_clock::now();
+    auto snap = fetch_();
+    if (!snap) {
+        // Nothing is applied: the accounts radsync already wrote stay as they are.
+        metrics_.add("radsync_officernd_fetch_failures_total",
+                     {{"error", to_string(snap.error().code)}});
+        metrics_.add("radsync_reconcile_runs_total", {{"mode", "full"}, {"result", "failure"}});
+        log_->warn("full reconcile skipped: OfficeRnD fetch failed error={}", snap.error().message);
+        return snap.error();
+    }
+    reconcile::RunOptions options;
+    options.dry_run = request.dry_run;
+    options.mode = "full";
+    options.source = "officernd";
+    options.allow_mass_removal = request.allow_mass_removal;
+    std::promise<Result<reconcile::RunReport>> promise;
+    auto future = promise.get_future();
+    worker_.submit_full(
+        std::move(*snap), std::move(options),
+        [&promise](Result<reconcile::RunReport> r) { promise.set_value(std::move(r)); });
+    auto report = future.get();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    if (report) {
+        log_->info(
+            "full reconcile finished run_id={} dry_run={} rows_inserted={} rows_updated={} "
+            "rows_deleted={} guarded={} took_ms={}",
+            report->applied.run_id, request.dry_run, report->applied.rows_inserted,
+            report->applied.rows_updated, report->applied.rows_deleted, report->guarded.has_value(),
+            took.count());
+    } else {
+        log_->error("full reconcile failed error={}", report.error().message);
+    }
+    return report;
+}
+
+}  // namespace radsync::service

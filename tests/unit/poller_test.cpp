@@ -1,0 +1,120 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+#include "radsync/mapping/credentials.hpp"
+#include "radsync/service/poller.hpp"
+#include "support/temp_dir.hpp"
+
+namespace radsync::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<const config::Config> make_config() {
+    auto cfg = std::make_shared<config::Config>();
+    config::AccessGroup basic;
+    basic.name = "basic";
+    cfg->mapping.groups = {basic};
+    cfg->mapping.plans = {{{std::nullopt, std::string("Hot Desk"), std::nullopt}, "basic", {}, {}}};
+    return cfg;
+}
+
+snapshot::Snapshot make_snapshot(int members) {
+    std::string m;
+    std::string ms;
+    for (int i = 0; i < members; ++i) {
+        const std::string id = "m" + std::to_string(100 + i);
+        m += std::string(m.empty() ? "" : ",") + R"({"_id":")" + id + R"(","email":")" + id +
+             R"(@cowork.test","status":"active"})";
+        ms += std::string(ms.empty() ? "" : ",") + R"({"_id":"ms)" + id + R"(","member":")" + id +
+              R"(","plan":"p1","startDate":"2026-01-01"})";
+    }
+    return snapshot::parse_snapshot(R"({"plans":[{"_id":"p1","name":"Hot Desk"}],"members":[)" + m +
+                                    R"(],"memberships":[)" + ms + "]}")
+        .value();
+}
+
+struct PollerHarness {
+    test::TempDir dir;
+    core::SystemClock clock;
+    metrics::Registry metrics;
+    std::unique_ptr<StoreWorker> worker;
+    std::atomic<int> fetches{0};
+    Result<snapshot::Snapshot> next = make_snapshot(3);
+    std::mutex mu;
+
+    PollerHarness() {
+        auto st = store::open_sqlite_store((dir.path() / "r.db").string()).value();
+        worker = std::make_unique<StoreWorker>(std::move(st), make_config(), clock,
+                                               mapping::generate_password, metrics,
+                                               StoreWorker::Options{});
+        EXPECT_TRUE(worker->start());
+    }
+    ~PollerHarness() { worker->stop(); }
+
+    Poller::Fetch fetch() {
+        return [this]() -> Result<snapshot::Snapshot> {
+            ++fetches;
+            std::lock_guard lock(mu);
+            return next;
+        };
+    }
+
+    // Waits for one requested run to end (the promise is set by the poller's thread).
+    static Result<reconcile::RunReport> run_now(Poller& p, bool dry_run = false) {
+        std::promise<Result<reconcile::RunReport>> done;
+        auto f = done.get_future();
+        p.trigger({dry_run, false,
+                   [&done](Result<reconcile::RunReport> r) { done.set_value(std::move(r)); }});
+        return f.get();
+    }
+};
+
+TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
+    PollerHarness h;
+    Poller poller(h.fetch(), *h.worker, sched::Policy{15min, 0.1, 30s}, h.metrics);
+    poller.start();  // queues the initial import
+
+    auto first = PollerHarness::run_now(poller);  // runs after the initial import
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(
+        h.metrics.value("radsync_reconcile_runs_total", {{"mode", "full"}, {"result", "success"}}),
+        2);
+    EXPECT_EQ(first->applied.total(), 0U);  // the initial import already wrote everything
+    EXPECT_EQ(h.metrics.value("radsync_radius_users", {{"state", "active"}}), 3);
+
+    {
+        std::lock_guard lock(h.mu);
+        h.next = Error(Errc::kApiUnavailable, "simulated outage");
+    }
+    auto failed = PollerHarness::run_now(poller);
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(failed.error().code, Errc::kApiUnavailable);
+    const auto st = poller.state();
+    EXPECT_EQ(st.consecutive_failures, 1);
+    EXPECT_EQ(st.last_error, "simulated outage");
+    ASSERT_TRUE(st.next_run);
+    // After one failure the next try comes after the retry base (30 s ± 10 %), not 15 min.
+    EXPECT_LT(*st.next_run, std::chrono::system_clock::now() + 40s);
+    EXPECT_EQ(h.metrics.value("radsync_radius_users", {{"state", "active"}}), 3);
+
+    {
+        std::lock_guard lock(h.mu);
+        h.next = make_snapshot(4);
+    }
+    auto dry = PollerHarness::run_now(poller, /*dry_run=*/true);
+    ASSERT_TRUE(dry);
+    EXPECT_FALSE(dry->row_changes.empty());
+    EXPECT_EQ(dry->applied.total(), 0U);
+    auto recovered = PollerHarness::run_now(poller);
+    ASSERT_TRUE(recovered);
+    EXPECT_GT(recovered->applied.rows_inserted, 0U);
+    EXPECT_EQ(poller.state().consecutive_failures, 0);
+    poller.stop();
+    EXPECT_EQ(h.fetches.load(), 5);
+}
+
+}  // namespace
+}  // namespace radsync::service
