@@ -31,7 +31,7 @@ std::vector<store::AccountChange> account_changes(
 Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
                             const snapshot::Snapshot& snap, const core::Clock& clock,
                             const mapping::PasswordGenerator& generator, const RunOptions& options,
-                            SnapshotChanges changes) {
+                            SnapshotChanges&& changes) {
     auto log = log::get("reconcile");
     mapping::Context ctx{clock.now(), {}, {}, generator};
 
@@ -95,6 +95,10 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
     RunReport report;
     report.dry_run = options.dry_run;
     report.row_changes = diff_rows(desired.rows, *owned);
+    // The changes hold their own copies; a full run's desired rows (~90k for 20k members) and
+    // owned rows need not stay alive through the write.
+    std::vector<store::RadRow>().swap(desired.rows);
+    std::vector<store::OwnedRow>().swap(*owned);
     report.account_changes = account_changes(desired.decisions, accounts);
 
     if (!scope) {
@@ -130,11 +134,13 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
         if (report.guarded) {
             writes.error = report.guarded->reason;
         }
+        // `snap` may live in changes.replace (reconcile_full): not used from here on.
         writes.replace_snapshot = std::move(changes.replace);
         writes.entities = std::move(changes.entities);
         writes.processed_events = std::move(changes.processed_events);
-        writes.accounts = report.account_changes;
-        writes.rows = report.row_changes;
+        // Lent to the write set and taken back afterwards: no second copy of every change.
+        writes.accounts = std::move(report.account_changes);
+        writes.rows = std::move(report.row_changes);
         for (const auto& d : desired.decisions) {
             const auto it = accounts.find(d.member_id);
             const std::string& username = d.account              ? d.account->username
@@ -146,6 +152,8 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
             }
         }
         auto applied = store.apply(writes, clock.now());
+        report.account_changes = std::move(writes.accounts);
+        report.row_changes = std::move(writes.rows);
         if (!applied) {
             return applied.error();
         }
@@ -169,10 +177,12 @@ Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config
                                  snapshot::Snapshot snap, const core::Clock& clock,
                                  const mapping::PasswordGenerator& generator,
                                  const RunOptions& options) {
-    snap.normalise();
+    // The snapshot is mapped from where it will be stored: no copy of a 20k-member account.
+    // reconcile() moves `changes` only after its last use of the snapshot.
     SnapshotChanges changes;
-    changes.replace = snap;
-    return reconcile(store, cfg, snap, clock, generator, options, std::move(changes));
+    changes.replace = std::move(snap);
+    changes.replace->normalise();
+    return reconcile(store, cfg, *changes.replace, clock, generator, options, std::move(changes));
 }
 
 std::string describe(const RunReport& report) {

@@ -52,7 +52,7 @@ struct SnapshotChanges {
 [[nodiscard]] Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
                                           const snapshot::Snapshot& snap, const core::Clock& clock,
                                           const mapping::PasswordGenerator& generator,
-                                          const RunOptions& options, SnapshotChanges changes);
+                                          const RunOptions& options, SnapshotChanges&& changes);
 
 /// reconcile() for a full snapshot (a file or a complete poll): replaces the stored
 /// snapshot with `snap`, maps it against the current accounts, diffs the result against the
