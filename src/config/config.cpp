@@ -1,5 +1,6 @@
-#include "radsync/config/config.hpp"
+#include <fstream>
 
+#include "radsync/config/config.hpp"
 #include "radsync/config/loader.hpp"
 
 namespace radsync::config {
@@ -27,6 +28,27 @@ std::string Problem::to_string() const {
         out += ": " + path;
     }
     return out + ": " + message;
+}
+
+Result<std::string> read_secret_file(const std::string& path) {
+    constexpr std::size_t kMaxSecretBytes = 4096;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return Error(Errc::kIoFailed, "cannot read secret file " + path);
+    }
+    std::string text(kMaxSecretBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxSecretBytes) {
+        return Error(Errc::kConfigInvalid, "secret file " + path + " is too large");
+    }
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+        text.pop_back();
+    }
+    if (text.empty()) {
+        return Error(Errc::kConfigInvalid, "secret file " + path + " is empty");
+    }
+    return text;
 }
 
 }  // namespace radsync::config

@@ -34,38 +34,16 @@ namespace {
 
 /// The route OfficeRnD is configured to POST to.
 constexpr std::string_view kWebhookPath = "/officernd/webhook";
-constexpr std::size_t kMaxSecretBytes = 4096;
 constexpr std::chrono::seconds kShutdownGrace{10};
-
-Result<webhook::Secret> read_secret(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return Error(Errc::kIoFailed, "cannot read secret file " + path);
-    }
-    std::string text(kMaxSecretBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxSecretBytes) {
-        return Error(Errc::kConfigInvalid, "secret file " + path + " is too large");
-    }
-    // Files written with `echo` end in a newline that is not part of the secret.
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    if (text.empty()) {
-        return Error(Errc::kConfigInvalid, "secret file " + path + " is empty");
-    }
-    return webhook::Secret(std::move(text));
-}
 
 Result<std::shared_ptr<const webhook::Verifier>> make_verifier(const config::Webhook& cfg) {
     std::vector<webhook::Secret> secrets;
     for (const auto& file : cfg.secret_files) {
-        auto s = read_secret(file);
+        auto s = config::read_secret_file(file);
         if (!s) {
             return s.error();
         }
-        secrets.push_back(std::move(*s));
+        secrets.emplace_back(std::move(*s));
     }
     return std::make_shared<const webhook::Verifier>(std::move(secrets), cfg.tolerance_past,
                                                      cfg.tolerance_future);

@@ -6,36 +6,11 @@
 #include <random>
 #include <thread>
 
+#include "radsync/config/loader.hpp"
 #include "radsync/log/log.hpp"
 #include "radsync/officernd/client.hpp"
 
 namespace radsync::service {
-
-namespace {
-
-constexpr std::size_t kMaxSecretBytes = 4096;
-
-Result<std::string> read_secret_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return Error(Errc::kConfigInvalid, "cannot read secret file " + path);
-    }
-    std::string text(kMaxSecretBytes + 1, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxSecretBytes) {
-        return Error(Errc::kConfigInvalid, "secret file " + path + " is too large");
-    }
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-        text.pop_back();
-    }
-    if (text.empty()) {
-        return Error(Errc::kConfigInvalid, "secret file " + path + " is empty");
-    }
-    return text;
-}
-
-}  // namespace
 
 Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
     const config::Config& cfg, const core::Clock& clock, std::function<bool()> cancelled) {
@@ -43,7 +18,7 @@ Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
     if (o.org_slug.empty()) {
         return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
     }
-    auto secret = read_secret_file(o.client_secret_file);
+    auto secret = config::read_secret_file(o.client_secret_file);
     if (!secret) {
         return secret.error();
     }

@@ -39,6 +39,11 @@ struct LoadResult {
     const std::string& main_name, const std::string& main_text,
     const std::vector<std::pair<std::string, std::string>>& mapping_texts);
 
+/// Reads a secret from its file (at most 4 KiB; trailing newlines and spaces, as `echo`
+/// leaves them, are not part of it). Errc::kIoFailed if unreadable, Errc::kConfigInvalid if
+/// empty or too large. The secret itself never appears in an error message.
+[[nodiscard]] Result<std::string> read_secret_file(const std::string& path);
+
 /// Attribute names known to a FreeRADIUS dictionary tree (following $INCLUDE).
 class Dictionary {
 public:
