@@ -244,6 +244,22 @@ std::optional<LoopbackAnswer> loopback_request(const config::Config& cfg, const 
     return answer;
 }
 
+// A full run in this process (no daemon involved): open, map, diff, apply, print.
+int apply_full(const config::Config& cfg, snapshot::Snapshot snap, const char* mode,
+               const std::string& source, const Options& opt) {
+    auto st = store::open_sqlite_store(cfg.database);
+    if (!st) {
+        return fail(st.error());
+    }
+    reconcile::RunOptions run{opt.dry_run, mode, source, std::nullopt, opt.allow_mass_removal};
+    auto report = reconcile::reconcile_full(**st, cfg, std::move(snap), core::SystemClock(),
+                                            mapping::generate_password, run);
+    if (!report) {
+        return fail(report.error());
+    }
+    return print_report(reconcile::describe(*report), opt);
+}
+
 int reconcile_from_file(const Options& opt) {
     auto cfg = load_config(opt);
     if (!cfg) {
@@ -258,19 +274,7 @@ int reconcile_from_file(const Options& opt) {
         std::cerr << "error: " << opt.snapshot_file << ": " << snap.error().message << "\n";
         return kExitFailure;
     }
-    auto st = store::open_sqlite_store(cfg->database);
-    if (!st) {
-        return fail(st.error());
-    }
-    core::SystemClock clock;
-    reconcile::RunOptions run{opt.dry_run, "file", opt.snapshot_file, std::nullopt,
-                              opt.allow_mass_removal};
-    auto report = reconcile::reconcile_full(**st, *cfg, std::move(*snap), clock,
-                                            mapping::generate_password, run);
-    if (!report) {
-        return fail(report.error());
-    }
-    return print_report(reconcile::describe(*report), opt);
+    return apply_full(*cfg, std::move(*snap), "file", opt.snapshot_file, opt);
 }
 
 int reconcile_from_officernd(const Options& opt) {
@@ -309,18 +313,7 @@ int reconcile_from_officernd(const Options& opt) {
     if (!snap) {
         return fail(snap.error());
     }
-    auto st = store::open_sqlite_store(cfg->database);
-    if (!st) {
-        return fail(st.error());
-    }
-    reconcile::RunOptions run{opt.dry_run, "full", "officernd", std::nullopt,
-                              opt.allow_mass_removal};
-    auto report = reconcile::reconcile_full(**st, *cfg, std::move(*snap), clock,
-                                            mapping::generate_password, run);
-    if (!report) {
-        return fail(report.error());
-    }
-    return print_report(reconcile::describe(*report), opt);
+    return apply_full(*cfg, std::move(*snap), "full", "officernd", opt);
 }
 
 int status(const Options& opt) {

@@ -927,7 +927,10 @@ Result<std::unique_ptr<RadiusStore>> open_sqlite_store(const std::string& path) 
     return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*db)));
 }
 
-Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::string& path) {
+namespace {
+
+// Opens an existing file read-only and reads its schema version (no migration).
+Result<std::pair<Database, int>> open_existing_read_only(const std::string& path) {
     if (!std::filesystem::exists(path)) {
         return Error(Errc::kNotFound, "database " + path + " does not exist (run radsync migrate)");
     }
@@ -939,31 +942,35 @@ Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::stri
     if (!version) {
         return version.error();
     }
-    if (*version > binary_version()) {
-        return too_new(path, *version);
+    return std::pair<Database, int>(std::move(*db), *version);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::string& path) {
+    auto opened = open_existing_read_only(path);
+    if (!opened) {
+        return opened.error();
     }
-    if (*version < binary_version()) {
+    const int version = opened->second;
+    if (version > binary_version()) {
+        return too_new(path, version);
+    }
+    if (version < binary_version()) {
         return Error(Errc::kStoreFailed, "database " + path + " is at schema version " +
-                                             std::to_string(*version) + ", expected " +
+                                             std::to_string(version) + ", expected " +
                                              std::to_string(binary_version()) +
                                              "; run radsync migrate");
     }
-    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*db)));
+    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(opened->first)));
 }
 
 Result<SchemaStatus> read_schema_status(const std::string& path) {
-    if (!std::filesystem::exists(path)) {
-        return Error(Errc::kNotFound, "database " + path + " does not exist");
+    auto opened = open_existing_read_only(path);
+    if (!opened) {
+        return opened.error();
     }
-    auto db = Database::open(path, sqlite::OpenMode::kReadOnly);
-    if (!db) {
-        return db.error();
-    }
-    auto version = schema_version(*db);
-    if (!version) {
-        return version.error();
-    }
-    return SchemaStatus{*version, binary_version()};
+    return SchemaStatus{opened->second, binary_version()};
 }
 
 Result<SchemaStatus> migrate_sqlite(const std::string& path) {
