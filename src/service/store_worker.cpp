@@ -11,9 +11,6 @@ namespace radsync::service {
 
 namespace {
 
-// After a failed processing run the events stay in the inbox; try again after this pause so
-// a broken disk is not hammered.
-constexpr std::chrono::seconds kProcessRetry{5};
 constexpr std::chrono::seconds kPruneEvery{3600};
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -56,6 +53,7 @@ Status StoreWorker::start() {
     if (auto s = reload_snapshot(); !s) {
         return s;
     }
+    store_->checkpoint_in_background();
     if (auto depth = store_->inbox_depth(); depth) {
         depth_ = *depth;
         metrics_.set("radsync_inbox_depth", {}, static_cast<double>(*depth));
@@ -90,11 +88,20 @@ void StoreWorker::set_config(std::shared_ptr<const config::Config> config) {
     config_ = std::move(config);
 }
 
+bool StoreWorker::wait_processed(std::uint64_t count, std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    return processed_cv_.wait_for(lock, limit, [&] { return processed_.load() >= count; });
+}
+
 void StoreWorker::ingest(store::InboxEvent event, IngestDone done) {
     {
         std::lock_guard lock(mu_);
         if (!stopping_ && queue_.size() < options_.max_queue) {
             queue_.push_back({std::move(event), std::move(done)});
+            arrivals_.push_back(SteadyClock::now());
+            while (arrivals_.size() > options_.processing.burst_events) {
+                arrivals_.pop_front();
+            }
             cv_.notify_one();
             return;
         }
@@ -103,18 +110,49 @@ void StoreWorker::ingest(store::InboxEvent event, IngestDone done) {
     done(Error(Errc::kStoreBusy, "inbox queue full or shutting down"));
 }
 
+sched::ProcessingPolicy::Decision StoreWorker::processing_decision(SteadyClock::time_point now) {
+    if (!options_.process_events) {
+        return {false, SteadyClock::time_point::max()};
+    }
+    if (process_failed_) {
+        return {now >= retry_at_, retry_at_};
+    }
+    std::optional<SteadyClock::time_point> oldest;
+    if (!waiting_.empty()) {
+        oldest = waiting_.front().second;
+    } else if (depth_ > 0) {
+        oldest = now - options_.processing.max_defer;  // left by an earlier run: overdue
+    }
+    std::optional<SteadyClock::time_point> marker;
+    {
+        std::lock_guard lock(mu_);
+        if (arrivals_.size() >= options_.processing.burst_events) {
+            marker = arrivals_.front();
+        }
+    }
+    auto decision = options_.processing.decide({now, marker, oldest});
+    if (!oldest) {
+        decision.ask_again_at = SteadyClock::time_point::max();
+    }
+    return decision;
+}
+
 void StoreWorker::run() {
-    auto retry_due = [this] {
-        return process_failed_ && std::chrono::steady_clock::now() >= retry_at_;
-    };
     for (;;) {
+        // Asked outside the lock (it takes the lock for the burst marker); a delivery arriving
+        // meanwhile wakes the wait below, and the next round asks again.
+        const auto decision = processing_decision(SteadyClock::now());
         std::vector<Pending> batch;
         std::optional<FullRun> full;
         {
             std::unique_lock lock(mu_);
-            cv_.wait_for(lock, std::chrono::seconds{1}, [&] {
-                return stopping_ || !queue_.empty() || !full_runs_.empty() || retry_due();
-            });
+            if (!decision.process_now) {
+                // At least once a second, for pruning.
+                const auto wake =
+                    std::min(decision.ask_again_at, SteadyClock::now() + std::chrono::seconds{1});
+                cv_.wait_until(lock, wake,
+                               [&] { return stopping_ || !queue_.empty() || !full_runs_.empty(); });
+            }
             if (stopping_ && queue_.empty()) {
                 for (auto& job : full_runs_) {
                     job.done(Error(Errc::kStoreBusy, "shutting down"));
@@ -137,8 +175,9 @@ void StoreWorker::run() {
         if (full) {
             full_run(*full);
         }
-        if (options_.process_events && (!process_failed_ || retry_due())) {
-            process_pending();
+        // One slice at most, then the deliveries that arrived meanwhile are committed.
+        if (processing_decision(SteadyClock::now()).process_now) {
+            process_slice();
         }
         if (clock_.now() - last_prune_ >= kPruneEvery) {
             last_prune_ = clock_.now();
@@ -182,16 +221,8 @@ void StoreWorker::full_run(FullRun& job) {
         // The stored snapshot was replaced wholesale (tombstones included).
         snapshot_ = std::move(fresh);
         tombstones_.clear();
-        metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {},
-                     static_cast<double>(clock_.now().time_since_epoch().count()));
-        metrics_.add("radsync_reconcile_changes_total", {{"op", "insert"}},
-                     static_cast<double>(report->applied.rows_inserted));
-        metrics_.add("radsync_reconcile_changes_total", {{"op", "update"}},
-                     static_cast<double>(report->applied.rows_updated));
-        metrics_.add("radsync_reconcile_changes_total", {{"op", "delete"}},
-                     static_cast<double>(report->applied.rows_deleted));
+        record_success(*report);
         metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
-        set_account_gauges(report->decisions);
     } else if (!report) {
         metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
     }
@@ -201,8 +232,8 @@ void StoreWorker::full_run(FullRun& job) {
 void StoreWorker::ingest_batch(std::vector<Pending>& batch) {
     std::vector<store::InboxEvent> events;
     events.reserve(batch.size());
-    for (const auto& p : batch) {
-        events.push_back(p.event);
+    for (auto& p : batch) {
+        events.push_back(std::move(p.event));
     }
     auto fresh = store_->inbox_append(events);
     if (!fresh) {
@@ -215,10 +246,11 @@ void StoreWorker::ingest_batch(std::vector<Pending>& batch) {
         return;
     }
     healthy_ = true;
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = SteadyClock::now();
     for (std::size_t i = 0; i < batch.size(); ++i) {
-        if ((*fresh)[i] && acked_at_.size() < options_.max_queue * 10) {
-            acked_at_.emplace(batch[i].event.event_id, now);
+        // Bounded: past the cap the oldest entries still decide deferral correctly.
+        if ((*fresh)[i] && waiting_.size() < options_.max_queue * 10) {
+            waiting_.emplace_back(std::move(events[i].event_id), now);
         }
         batch[i].done((*fresh)[i] ? Ingest::kStored : Ingest::kDuplicate);
     }
@@ -227,27 +259,110 @@ void StoreWorker::ingest_batch(std::vector<Pending>& batch) {
 }
 
 void StoreWorker::process_pending() {
-    for (;;) {
-        auto events = store_->inbox_pending(options_.max_batch);
-        if (!events) {
-            healthy_ = false;
-            metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
-            log_->error("inbox read failed error={}", events.error().message);
-            process_failed_ = true;
-            retry_at_ = std::chrono::steady_clock::now() + kProcessRetry;
-            return;
-        }
-        if (events->empty()) {
-            process_failed_ = false;
-            depth_ = 0;
-            metrics_.set("radsync_inbox_depth", {}, 0);
-            return;
-        }
+    while (process_slice()) {
+    }
+}
 
-        reconcile::SnapshotChanges changes;
-        std::map<std::string, std::size_t> results;
-        std::set<std::string> affected;
-        for (const auto& e : *events) {
+void StoreWorker::pause_processing() {
+    process_failed_ = true;
+    retry_at_ = SteadyClock::now() + options_.processing.retry_after;
+}
+
+bool StoreWorker::process_slice() {
+    auto events = store_->inbox_pending(options_.processing.slice);
+    if (!events) {
+        healthy_ = false;
+        metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
+        log_->error("inbox read failed error={}", events.error().message);
+        pause_processing();
+        return false;
+    }
+    if (events->empty()) {
+        process_failed_ = false;
+        depth_ = 0;
+        waiting_.clear();
+        metrics_.set("radsync_inbox_depth", {}, 0);
+        return false;
+    }
+    auto applied = apply_events(*events);
+    if (applied) {
+        return true;
+    }
+    if (events->size() == 1) {
+        handle_failure(events->front(), applied.error());
+        return false;
+    }
+    // One bad event must not hold back the others: find it by taking them one at a time.
+    for (const auto& e : *events) {
+        if (auto one = apply_events({e}); !one) {
+            handle_failure(e, one.error());
+            return false;
+        }
+    }
+    return true;
+}
+
+void StoreWorker::handle_failure(const store::InboxEvent& event, const Error& error) {
+    // Only a failure on a writable database counts against the event: recording the attempt
+    // is itself a write. A locked or broken database pauses processing and counts nothing.
+    if (error.code == Errc::kStoreBusy) {
+        pause_processing();
+        return;
+    }
+    auto attempts = store_->inbox_record_failure(event.event_id, error.message);
+    if (!attempts) {
+        log_->error("inbox write failed error={}", attempts.error().message);
+        pause_processing();
+        return;
+    }
+    healthy_ = true;  // the database took the write: the event is the problem
+    if (!options_.processing.park(*attempts)) {
+        log_->warn("webhook processing failed delivery_id={} event={} attempt={} error={}",
+                   event.event_id, event.event_type, *attempts, error.message);
+        pause_processing();
+        return;
+    }
+    if (auto parked = store_->inbox_park(event.event_id, "parked: " + error.message, clock_.now());
+        !parked) {
+        log_->error("inbox write failed error={}", parked.error().message);
+        pause_processing();
+        return;
+    }
+    log_->error(
+        "webhook parked after {} failed attempts delivery_id={} event={} error={}; the next full "
+        "reconcile repairs what it would have changed",
+        *attempts, event.event_id, event.event_type, error.message);
+    metrics_.add("radsync_inbox_events_total", {{"result", "parked"}});
+    process_failed_ = false;
+    settled({event});
+}
+
+void StoreWorker::settled(const std::vector<store::InboxEvent>& events) {
+    std::set<std::string_view> ids;
+    for (const auto& e : events) {
+        ids.insert(e.event_id);
+    }
+    while (!waiting_.empty() && ids.count(waiting_.front().first) > 0) {
+        metrics_.observe("radsync_webhook_processing_seconds",
+                         seconds_since(waiting_.front().second));
+        waiting_.pop_front();
+    }
+    {
+        std::lock_guard lock(mu_);
+        processed_ += events.size();
+    }
+    processed_cv_.notify_all();
+    depth_ = depth_ > events.size() ? depth_ - events.size() : 0;
+    metrics_.set("radsync_inbox_depth", {}, static_cast<double>(depth_.load()));
+}
+
+Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
+    reconcile::SnapshotChanges changes;
+    std::map<std::string, std::size_t> results;
+    std::set<std::string> affected;
+    Result<reconcile::RunReport> report = Error(Errc::kStoreFailed, "not run");
+    try {
+        for (const auto& e : events) {
             std::string result;
             auto envelope = webhook::parse_envelope(e.body, e.t);
             if (!envelope) {
@@ -286,49 +401,48 @@ void StoreWorker::process_pending() {
             cfg = config_;
         }
         reconcile::RunOptions options{false, "webhook", "inbox", std::move(affected)};
-        auto report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options,
-                                           std::move(changes));
-        if (!report) {
-            healthy_ = false;
-            metrics_.add("radsync_reconcile_runs_total",
-                         {{"mode", "webhook"}, {"result", "failure"}});
-            metrics_.add("radsync_store_errors_total", {{"kind", "apply"}});
-            log_->error("webhook processing failed events={} error={}", events->size(),
-                        report.error().message);
-            // The in-memory snapshot already holds the merged events; the database does not.
-            // Reload so both agree again, and leave the events in the inbox for the retry.
-            if (auto s = reload_snapshot(); !s) {
-                log_->error("snapshot reload failed error={}", s.error().message);
-            }
-            process_failed_ = true;
-            retry_at_ = std::chrono::steady_clock::now() + kProcessRetry;
-            return;
-        }
-        healthy_ = true;
-        process_failed_ = false;
-        metrics_.add("radsync_reconcile_runs_total", {{"mode", "webhook"}, {"result", "success"}});
-        metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {},
-                     static_cast<double>(clock_.now().time_since_epoch().count()));
-        metrics_.add("radsync_reconcile_changes_total", {{"op", "insert"}},
-                     static_cast<double>(report->applied.rows_inserted));
-        metrics_.add("radsync_reconcile_changes_total", {{"op", "update"}},
-                     static_cast<double>(report->applied.rows_updated));
-        metrics_.add("radsync_reconcile_changes_total", {{"op", "delete"}},
-                     static_cast<double>(report->applied.rows_deleted));
-        for (const auto& [result, count] : results) {
-            metrics_.add("radsync_inbox_events_total", {{"result", result}},
-                         static_cast<double>(count));
-        }
-        for (const auto& e : *events) {
-            if (auto it = acked_at_.find(e.event_id); it != acked_at_.end()) {
-                metrics_.observe("radsync_webhook_processing_seconds", seconds_since(it->second));
-                acked_at_.erase(it);
-            }
-        }
-        set_account_gauges(report->decisions);
-        processed_ += events->size();
-        depth_ = depth_ > events->size() ? depth_ - events->size() : 0;
+        report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options,
+                                      std::move(changes));
+    } catch (const std::exception& ex) {
+        // Nothing in the path is expected to throw; if something does, it is this event's
+        // problem, not a reason to take the daemon down.
+        report = Error(Errc::kStoreFailed, std::string("processing threw: ") + ex.what());
     }
+    if (!report) {
+        healthy_ = false;
+        metrics_.add("radsync_reconcile_runs_total", {{"mode", "webhook"}, {"result", "failure"}});
+        metrics_.add("radsync_store_errors_total", {{"kind", "apply"}});
+        log_->error("webhook processing failed events={} error={}", events.size(),
+                    report.error().message);
+        // The in-memory snapshot already holds the merged events; the database does not.
+        // Reload so both agree again, and leave the events in the inbox for the retry.
+        if (auto s = reload_snapshot(); !s) {
+            log_->error("snapshot reload failed error={}", s.error().message);
+        }
+        return report.error();
+    }
+    healthy_ = true;
+    process_failed_ = false;
+    metrics_.add("radsync_reconcile_runs_total", {{"mode", "webhook"}, {"result", "success"}});
+    record_success(*report);
+    for (const auto& [result, count] : results) {
+        metrics_.add("radsync_inbox_events_total", {{"result", result}},
+                     static_cast<double>(count));
+    }
+    settled(events);
+    return {};
+}
+
+void StoreWorker::record_success(const reconcile::RunReport& report) {
+    metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {},
+                 static_cast<double>(clock_.now().time_since_epoch().count()));
+    metrics_.add("radsync_reconcile_changes_total", {{"op", "insert"}},
+                 static_cast<double>(report.applied.rows_inserted));
+    metrics_.add("radsync_reconcile_changes_total", {{"op", "update"}},
+                 static_cast<double>(report.applied.rows_updated));
+    metrics_.add("radsync_reconcile_changes_total", {{"op", "delete"}},
+                 static_cast<double>(report.applied.rows_deleted));
+    set_account_gauges(report.decisions);
 }
 
 void StoreWorker::set_account_gauges(const std::vector<mapping::Decision>& decisions) {

@@ -163,8 +163,38 @@ Error Database::last_error(const char* what) const {
     return classify(db_, sqlite3_extended_errcode(db_), what);
 }
 
+void Database::on_wal_commit(std::function<void(int frames)> on_commit) {
+    if (!on_commit) {
+        sqlite3_wal_hook(db_, nullptr, nullptr);
+        on_wal_commit_.reset();
+        return;
+    }
+    on_wal_commit_ = std::make_unique<std::function<void(int)>>(std::move(on_commit));
+    sqlite3_wal_hook(
+        db_,
+        [](void* fn, sqlite3*, const char*, int frames) {
+            (*static_cast<std::function<void(int)>*>(fn))(frames);
+            return SQLITE_OK;
+        },
+        on_wal_commit_.get());
+}
+
+Status Database::checkpoint() {
+    const int rc =
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+        return classify(db_, rc, "checkpoint");
+    }
+    return {};
+}
+
 Result<Transaction> Transaction::begin(Database& db) {
-    if (auto s = db.exec("BEGIN IMMEDIATE"); !s) {
+    // Prepared once per connection: a webhook burst begins and commits thousands of times.
+    auto begin = db.cached("BEGIN IMMEDIATE");
+    if (!begin) {
+        return begin.error();
+    }
+    if (auto s = begin->run(); !s) {
         return s.error();
     }
     return Transaction(db);
@@ -177,7 +207,11 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::commit() {
-    auto s = db_->exec("COMMIT");
+    auto commit = db_->cached("COMMIT");
+    if (!commit) {
+        return commit.error();
+    }
+    auto s = commit->run();
     if (s) {
         open_ = false;
     }

@@ -4,6 +4,7 @@
 // and bound; no SQL is ever built from data.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -129,7 +130,10 @@ public:
     [[nodiscard]] static Result<Database> open(const std::string& path, OpenMode mode);
     ~Database();
     Database(Database&& other) noexcept
-        : db_(other.db_), path_(std::move(other.path_)), cache_(std::move(other.cache_)) {
+        : db_(other.db_),
+          path_(std::move(other.path_)),
+          on_wal_commit_(std::move(other.on_wal_commit_)),
+          cache_(std::move(other.cache_)) {
         other.db_ = nullptr;
     }
     Database& operator=(Database&&) = delete;
@@ -150,10 +154,21 @@ public:
     /// Error value from the connection's last failure, classified (busy vs. failed).
     [[nodiscard]] Error last_error(const char* what) const;
 
+    /// Replaces SQLite's automatic checkpoint on this connection (which runs inside whichever
+    /// commit crosses the threshold, fsync included) with `on_commit`, called after every
+    /// commit with the number of frames in the write-ahead log. An empty function removes it
+    /// (and checkpoints are then nobody's: only for tear-down).
+    void on_wal_commit(std::function<void(int frames)> on_commit);
+    /// A passive checkpoint: copies what no reader still needs back into the database file,
+    /// without waiting for readers or blocking the writer.
+    [[nodiscard]] Status checkpoint();
+
 private:
     Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
     sqlite3* db_;
     std::string path_;
+    // On the heap: SQLite's WAL hook keeps its address, and a Database can be moved.
+    std::unique_ptr<std::function<void(int)>> on_wal_commit_;
     // Finalized before the connection closes (members are destroyed before ~Database's body
     // would matter: close_v2 defers the close until every statement is finalized anyway).
     std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;

@@ -1,9 +1,13 @@
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "radsync/log/log.hpp"
 #include "radsync/store/store.hpp"
@@ -143,9 +147,88 @@ Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
     });
 }
 
+// Checkpoints the write-ahead log on its own thread and connection when the writer's commits
+// have grown it past SQLite's default threshold. A passive checkpoint neither blocks the
+// writer nor waits for readers (FreeRADIUS); the log restarts at the writer's next commit
+// once everything in it has been copied.
+class Checkpointer {
+public:
+    static constexpr int kThresholdFrames = 1000;  // SQLite's own wal_autocheckpoint default
+
+    explicit Checkpointer(std::string path)
+        : path_(std::move(path)), log_(log::get("store")), thread_([this] { run(); }) {}
+    ~Checkpointer() {
+        {
+            std::lock_guard lock(mu_);
+            stopping_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    Checkpointer(const Checkpointer&) = delete;
+    Checkpointer& operator=(const Checkpointer&) = delete;
+
+    /// On the writer's thread, after each commit.
+    void committed(int frames) {
+        if (frames < kThresholdFrames) {
+            return;
+        }
+        {
+            std::lock_guard lock(mu_);
+            due_ = true;
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void run() {
+        auto db = Database::open(path_, sqlite::OpenMode::kReadWriteCreate);
+        if (!db) {
+            log_->error("checkpointer cannot open the database error={}", db.error().message);
+            return;
+        }
+        // A new connection learns that the file is in WAL mode only when it first reads it;
+        // until then a checkpoint is a silent no-op.
+        if (auto s = db->exec("PRAGMA journal_mode"); !s) {
+            log_->error("checkpointer cannot read the database error={}", s.error().message);
+            return;
+        }
+        std::unique_lock lock(mu_);
+        for (;;) {
+            cv_.wait(lock, [&] { return stopping_ || due_; });
+            if (stopping_) {
+                return;
+            }
+            due_ = false;
+            lock.unlock();
+            if (auto s = db->checkpoint(); !s) {
+                log_->warn("checkpoint failed error={}", s.error().message);
+            }
+            lock.lock();
+        }
+    }
+
+    std::string path_;
+    std::shared_ptr<spdlog::logger> log_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool due_ = false;
+    bool stopping_ = false;
+    std::thread thread_;  // last: started once the members above exist
+};
+
 class SqliteRadiusStore final : public RadiusStore {
 public:
     explicit SqliteRadiusStore(Database db) : db_(std::move(db)), log_(log::get("store")) {}
+    ~SqliteRadiusStore() override {
+        // The commit hook points into the checkpointer, which goes first.
+        if (checkpointer_) {
+            db_.on_wal_commit(nullptr);
+            checkpointer_.reset();
+        }
+    }
+    SqliteRadiusStore(const SqliteRadiusStore&) = delete;
+    SqliteRadiusStore& operator=(const SqliteRadiusStore&) = delete;
 
     Result<snapshot::Snapshot> load_snapshot() override {
         snapshot::Snapshot s;
@@ -420,6 +503,40 @@ public:
             return row.error();
         }
         return static_cast<std::size_t>(st->integer(0));
+    }
+
+    void checkpoint_in_background() override {
+        if (checkpointer_) {
+            return;
+        }
+        checkpointer_ = std::make_unique<Checkpointer>(db_.path());
+        db_.on_wal_commit([c = checkpointer_.get()](int frames) { c->committed(frames); });
+    }
+
+    Result<int> inbox_record_failure(const std::string& event_id, std::string_view error) override {
+        auto st = db_.cached(
+            "UPDATE radsync_inbox SET attempts = attempts + 1, last_error = ?2 "
+            "WHERE event_id = ?1 RETURNING attempts");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, event_id).bind(2, error.substr(0, 1000));
+        auto row = st->step();
+        if (!row) {
+            st->reset();
+            return row.error();
+        }
+        if (*row != sqlite::Step::kRow) {
+            return Error(Errc::kNotFound, "no inbox event " + event_id);
+        }
+        const auto attempts = static_cast<int>(st->integer(0));
+        RADSYNC_TRY(st->run());  // finish and reset
+        return attempts;
+    }
+
+    Status inbox_park(const std::string& event_id, std::string_view result,
+                      core::Instant now) override {
+        return mark_processed({{event_id, std::string(result.substr(0, 1000))}}, now);
     }
 
     Result<std::size_t> inbox_prune(core::Instant cutoff) override {
@@ -826,6 +943,7 @@ private:
 
     Database db_;
     std::shared_ptr<spdlog::logger> log_;
+    std::unique_ptr<Checkpointer> checkpointer_;
     std::size_t snapshot_rows_written_ = 0;
 };
 

@@ -5,21 +5,13 @@
 
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/service/poller.hpp"
+#include "support/hot_desk_config.hpp"
 #include "support/temp_dir.hpp"
 
 namespace radsync::service {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::shared_ptr<const config::Config> make_config() {
-    auto cfg = std::make_shared<config::Config>();
-    config::AccessGroup basic;
-    basic.name = "basic";
-    cfg->mapping.groups = {basic};
-    cfg->mapping.plans = {{{std::nullopt, std::string("Hot Desk"), std::nullopt}, "basic", {}, {}}};
-    return cfg;
-}
 
 snapshot::Snapshot make_snapshot(int members) {
     std::string m;
@@ -47,7 +39,7 @@ struct PollerHarness {
 
     PollerHarness() {
         auto st = store::open_sqlite_store((dir.path() / "r.db").string()).value();
-        worker = std::make_unique<StoreWorker>(std::move(st), make_config(), clock,
+        worker = std::make_unique<StoreWorker>(std::move(st), test::hot_desk_config(), clock,
                                                mapping::generate_password, metrics,
                                                StoreWorker::Options{});
         EXPECT_TRUE(worker->start());

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "radsync/sched/policy.hpp"
+#include "radsync/sched/processing.hpp"
 
 namespace radsync::sched {
 namespace {
@@ -22,6 +23,57 @@ TEST(SchedulePolicy, BacksOffThenCapsAtTheInterval) {
     EXPECT_EQ(p.next_delay(5, 0.5), std::chrono::milliseconds(8min));
     EXPECT_EQ(p.next_delay(6, 0.5), std::chrono::milliseconds(15min));
     EXPECT_EQ(p.next_delay(1000, 0.5), std::chrono::milliseconds(15min));
+}
+
+}  // namespace
+}  // namespace radsync::sched
+
+namespace radsync::sched {
+namespace {
+
+using namespace std::chrono_literals;
+using Tp = ProcessingPolicy::Clock::time_point;
+
+constexpr Tp at(std::chrono::milliseconds ms) {
+    return Tp{} + ms;
+}
+
+TEST(ProcessingPolicy, NothingWaitingMeansNothingToDo) {
+    const ProcessingPolicy p;
+    const auto d = p.decide({at(5s), at(5s), std::nullopt});
+    EXPECT_FALSE(d.process_now);
+}
+
+TEST(ProcessingPolicy, QuietTrafficIsAppliedAtOnce) {
+    const ProcessingPolicy p;
+    // Fewer deliveries than a burst so far, or the 8th most recent is older than the window.
+    EXPECT_TRUE(p.decide({at(5s), std::nullopt, at(5s)}).process_now);
+    EXPECT_TRUE(p.decide({at(5s), at(5s - 10ms), at(5s - 1ms)}).process_now);
+    EXPECT_TRUE(p.decide({at(5s), at(5s - 500ms), at(5s - 400ms)}).process_now);
+}
+
+TEST(ProcessingPolicy, ABurstDefersUntilItEndsOrTheOldestIsOverdue) {
+    const ProcessingPolicy p;  // 8 deliveries in 10 ms, at most 1 s of deferral
+    // Mid-burst: ask again when the marker leaves the window.
+    auto d = p.decide({at(5s), at(5s - 3ms), at(5s - 200ms)});
+    EXPECT_FALSE(d.process_now);
+    EXPECT_EQ(d.ask_again_at, at(5s + 7ms));
+    // Mid-burst with the oldest event almost overdue: ask again at the deadline.
+    d = p.decide({at(5s), at(5s - 3ms), at(4s + 2ms)});
+    EXPECT_FALSE(d.process_now);
+    EXPECT_EQ(d.ask_again_at, at(5s + 2ms));
+    // Overdue: processed even though the burst goes on.
+    EXPECT_TRUE(p.decide({at(5s), at(5s - 1ms), at(4s)}).process_now);
+    EXPECT_TRUE(p.decide({at(5s), at(5s - 1ms), at(1s)}).process_now);
+}
+
+TEST(ProcessingPolicy, ParksAfterMaxAttempts) {
+    ProcessingPolicy p;
+    p.max_attempts = 3;
+    EXPECT_FALSE(p.park(1));
+    EXPECT_FALSE(p.park(2));
+    EXPECT_TRUE(p.park(3));
+    EXPECT_TRUE(p.park(4));
 }
 
 }  // namespace

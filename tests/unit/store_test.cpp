@@ -2,6 +2,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <thread>
 
 #include "radsync/store/store.hpp"
 #include "support/temp_dir.hpp"
@@ -251,6 +253,56 @@ TEST(StoreInbox, AppendDedupesPendingAndProcessedAndPrune) {
     EXPECT_EQ(st->inbox_append({batch[0]}).value(), std::vector<bool>{false});
     EXPECT_EQ(st->inbox_prune(now + std::chrono::hours{1}).value(), 1U);
     EXPECT_EQ(st->inbox_append({batch[0]}).value(), std::vector<bool>{true});
+}
+
+TEST(StoreInbox, FailedAttemptsCountUpAndAParkedEventIsNoLongerPending) {
+    test::TempDir dir;
+    auto st = open_sqlite_store((dir.path() / "r.db").string()).value();
+    const auto now = at("2026-11-22T12:00:00Z");
+    ASSERT_TRUE(st->inbox_append(
+        {{"e1", "member.updated", "1", now, "{}"}, {"e2", "member.updated", "2", now, "{}"}}));
+    EXPECT_EQ(st->inbox_record_failure("e1", "constraint failed").value(), 1);
+    EXPECT_EQ(st->inbox_record_failure("e1", "constraint failed").value(), 2);
+    EXPECT_EQ(st->inbox_record_failure("nope", "x").error().code, Errc::kNotFound);
+    // Still pending: attempts alone change nothing about the order.
+    EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e1");
+
+    ASSERT_TRUE(st->inbox_park("e1", "parked: constraint failed", now));
+    EXPECT_EQ(st->inbox_depth().value(), 1U);
+    EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e2");
+    const auto counts = st->inbox_counts().value();
+    EXPECT_EQ(counts.at("parked"), 1U);
+    EXPECT_EQ(counts.at(""), 1U);
+    // A redelivery of a parked event is still a duplicate (it is in the inbox, with its error).
+    EXPECT_EQ(st->inbox_append({{"e1", "member.updated", "1", now, "{}"}}).value(),
+              std::vector<bool>{false});
+}
+
+TEST(StoreInbox, BackgroundCheckpointsKeepTheLogShortWithoutTheWriter) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    auto st = open_sqlite_store(path).value();
+    st->checkpoint_in_background();
+    const auto now = at("2026-11-22T12:00:00Z");
+    const auto db_size = [&] { return std::filesystem::file_size(path); };
+    const auto before = db_size();
+    // ~4 MB of bodies in 250 commits: several times SQLite's 1000-frame threshold. The
+    // writer never checkpoints itself (its hook is replaced), so the database file grows
+    // only if the background checkpointer copied the log into it.
+    for (int b = 0; b < 250; ++b) {
+        std::vector<InboxEvent> batch;
+        for (int i = 0; i < 4; ++i) {
+            batch.push_back({"e" + std::to_string(b * 4 + i), "member.updated", "1", now,
+                             std::string(4000, 'x')});
+        }
+        ASSERT_TRUE(st->inbox_append(batch));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (db_size() < before + 2'000'000 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();  // waiting on another thread's progress, bounded
+    }
+    EXPECT_GE(db_size(), before + 2'000'000);
+    EXPECT_EQ(st->inbox_depth().value(), 1000U);
 }
 
 TEST(StoreInbox, EntityWritesAndTombstonesPersist) {

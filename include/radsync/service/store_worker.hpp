@@ -18,6 +18,7 @@
 #include "radsync/mapping/engine.hpp"
 #include "radsync/metrics/registry.hpp"
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/sched/processing.hpp"
 #include "radsync/snapshot/merge.hpp"
 #include "radsync/store/store.hpp"
 
@@ -25,16 +26,21 @@ namespace radsync::service {
 
 /// The one thread that writes the database (design.md: "One writer"). It commits webhook
 /// deliveries to the inbox in batches — a burst costs a few fsyncs, not one per event — and
-/// then applies pending events to the snapshot and the RADIUS tables through the reconcile
-/// path. The network thread only enqueues and is never blocked on disk.
+/// applies committed events to the snapshot and the RADIUS tables through the reconcile path,
+/// in slices, when sched::ProcessingPolicy says so (at once, or after a burst). Committing
+/// always goes first. The network thread only enqueues and is never blocked on disk.
+///
+/// An event whose processing fails on its own is retried; after ProcessingPolicy::max_attempts
+/// it is parked (result "parked: <error>") so the events behind it go on.
 class StoreWorker {
 public:
     struct Options {
         bool process_events = true;   ///< false only for crash-recovery tests
-        std::size_t max_batch = 512;  ///< events per inbox commit and per processing run
+        std::size_t max_batch = 512;  ///< events per inbox commit
         std::size_t max_queue =
             10'000;  ///< beyond this, ingest fails fast (503, OfficeRnD retries)
         std::chrono::hours keep_processed{24 * 8};  ///< dedupe window (>= 7 days)
+        sched::ProcessingPolicy processing;
     };
 
     /// What happened to a delivery. An enum, not bool: boost::system::result<bool> in Boost
@@ -76,6 +82,9 @@ public:
     [[nodiscard]] std::size_t inbox_depth() const { return depth_.load(); }
     /// Thread-safe: events processed since start (tests and benchmarks wait on it).
     [[nodiscard]] std::uint64_t processed_count() const { return processed_.load(); }
+    /// Thread-safe: waits until at least `count` events were processed (applied, ignored or
+    /// parked) since start, or `limit` passed; true if reached.
+    [[nodiscard]] bool wait_processed(std::uint64_t count, std::chrono::milliseconds limit);
 
 private:
     struct Pending {
@@ -88,11 +97,27 @@ private:
         FullRunDone done;
     };
 
+    using SteadyClock = std::chrono::steady_clock;
+
     void run();
     void ingest_batch(std::vector<Pending>& batch);
     void full_run(FullRun& job);
+    /// Worker thread: whether the policy wants a processing slice now; else when to ask again.
+    sched::ProcessingPolicy::Decision processing_decision(SteadyClock::time_point now);
+    /// Applies the oldest pending events (at most one slice). False when nothing more can be
+    /// done now: the inbox is empty, or processing failed and waits for its retry.
+    bool process_slice();
+    /// Slices until the inbox is empty or processing fails (at start).
     void process_pending();
+    /// Merges and applies `events` in one transaction; on failure nothing is kept.
+    Status apply_events(const std::vector<store::InboxEvent>& events);
+    /// An event failed on its own: count the attempt, park it after too many.
+    void handle_failure(const store::InboxEvent& event, const Error& error);
+    void pause_processing();
+    void settled(const std::vector<store::InboxEvent>& events);
     Status reload_snapshot();
+    /// Metrics every successful run (webhook or full) updates.
+    void record_success(const reconcile::RunReport& report);
     void set_account_gauges(const std::vector<mapping::Decision>& decisions);
 
     std::unique_ptr<store::RadiusStore> store_;
@@ -105,15 +130,19 @@ private:
 
     snapshot::Snapshot snapshot_;
     snapshot::Tombstones tombstones_;
-    // Acknowledgement times of events not yet processed, for the processing-latency metric.
-    std::map<std::string, std::chrono::steady_clock::time_point> acked_at_;
+    // Events committed by this run and not yet applied, in inbox order, with their
+    // acknowledgement time: the oldest decides deferral; each gives a processing latency.
+    std::deque<std::pair<std::string, SteadyClock::time_point>> waiting_;
     core::Instant last_prune_{};
     bool process_failed_ = false;
-    std::chrono::steady_clock::time_point retry_at_{};
+    SteadyClock::time_point retry_at_{};
 
     std::mutex mu_;
     std::condition_variable cv_;
+    std::condition_variable processed_cv_;
     std::deque<Pending> queue_;
+    // Arrival times of the latest ProcessingPolicy::burst_events deliveries (burst detection).
+    std::deque<SteadyClock::time_point> arrivals_;
     std::deque<FullRun> full_runs_;
     bool stopping_ = false;
     std::thread thread_;

@@ -144,8 +144,21 @@ public:
     [[nodiscard]] virtual Result<std::vector<InboxEvent>> inbox_pending(std::size_t limit) = 0;
     /// Number of unprocessed events.
     [[nodiscard]] virtual Result<std::size_t> inbox_depth() = 0;
+    /// Records a failed attempt to process one event on its own; returns its attempt count.
+    [[nodiscard]] virtual Result<int> inbox_record_failure(const std::string& event_id,
+                                                           std::string_view error) = 0;
+    /// Sets an event aside as processed with `result` (e.g. "parked: <error>"), applying
+    /// nothing.
+    [[nodiscard]] virtual Status inbox_park(const std::string& event_id, std::string_view result,
+                                            core::Instant now) = 0;
     /// Deletes processed events received before `cutoff`; returns how many.
     [[nodiscard]] virtual Result<std::size_t> inbox_prune(core::Instant cutoff) = 0;
+
+    /// From now on the write-ahead log is checkpointed by a background thread on its own
+    /// connection, instead of inside whichever commit crosses SQLite's threshold (that commit
+    /// is usually a webhook acknowledgement, and a checkpoint includes an fsync). The
+    /// checkpoint changes no data: every write still goes through this store's owner.
+    virtual void checkpoint_in_background() = 0;
 
     /// Latest runs, newest first.
     [[nodiscard]] virtual Result<std::vector<RunRecord>> recent_runs(std::size_t limit) = 0;

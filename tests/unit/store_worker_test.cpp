@@ -1,0 +1,149 @@
+// The store worker's processing of committed webhook events: an event that keeps failing is
+// parked after ProcessingPolicy::max_attempts and the events behind it go on; a database that
+// cannot even record the failure parks nothing.
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <future>
+#include <thread>
+
+#include "radsync/mapping/credentials.hpp"
+#include "radsync/service/store_worker.hpp"
+#include "support/hot_desk_config.hpp"
+#include "support/temp_dir.hpp"
+
+namespace radsync::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+store::InboxEvent member_created(const std::string& id) {
+    const std::string body = R"({"event":"ev-)" + id +
+                             R"(","eventType":"member.created","data":{"object":{"_id":")" + id +
+                             R"(","email":")" + id +
+                             R"(@cowork.test","status":"active",)"
+                             R"("modifiedAt":"2026-11-22T08:00:00.000Z"}}})";
+    // Received now: the worker prunes old processed events on its first round.
+    return {"ev-" + id, "member.created", "1764000000", core::SystemClock().now(), body};
+}
+
+// Runs SQL on the database through a connection of its own (as an operator's tool would).
+void run_sql(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10'000);  // the worker may be mid-transaction
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    EXPECT_EQ(rc, SQLITE_OK) << (err != nullptr ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+}
+
+struct WorkerHarness {
+    test::TempDir dir;
+    std::string path = (dir.path() / "r.db").string();
+    core::SystemClock clock;
+    metrics::Registry metrics;
+    std::unique_ptr<StoreWorker> worker;
+
+    // `setup_sql` runs after the schema exists and before the worker starts.
+    explicit WorkerHarness(const std::string& setup_sql) {
+        auto st = store::open_sqlite_store(path).value();
+        run_sql(path, setup_sql);
+        StoreWorker::Options options;
+        // Retries almost at once: the test waits on outcomes, never on the clock.
+        options.processing.retry_after = 1ms;
+        options.processing.max_attempts = 3;
+        worker = std::make_unique<StoreWorker>(std::move(st), test::hot_desk_config(), clock,
+                                               mapping::generate_password, metrics, options);
+        EXPECT_TRUE(worker->start());
+    }
+    ~WorkerHarness() { worker->stop(); }
+
+    void ingest(const store::InboxEvent& event) {
+        std::promise<Result<StoreWorker::Ingest>> done;
+        auto f = done.get_future();
+        worker->ingest(event, [&done](Result<StoreWorker::Ingest> r) { done.set_value(r); });
+        auto r = f.get();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(*r, StoreWorker::Ingest::kStored);
+    }
+
+    std::map<std::string, std::size_t> counts() {
+        return store::open_sqlite_store_read_only(path).value()->inbox_counts().value();
+    }
+};
+
+std::string query_text(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr);
+    std::string out;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        out += std::string(out.empty() ? "" : ",") +
+               reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+TEST(StoreWorkerProcessing, AnEventThatKeepsFailingIsParkedAndTheOthersGoOn) {
+    // The snapshot row of m2 cannot be written: a stand-in for whatever makes one event fail
+    // every time while the database itself is fine.
+    WorkerHarness h(
+        "CREATE TRIGGER poison BEFORE INSERT ON radsync_members WHEN NEW.id = 'm2' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;");
+    h.ingest(member_created("m1"));
+    h.ingest(member_created("m2"));
+    h.ingest(member_created("m3"));
+
+    ASSERT_TRUE(h.worker->wait_processed(3, 10s));
+    const auto counts = h.counts();
+    EXPECT_EQ(counts.at("applied"), 2U);
+    EXPECT_EQ(counts.at("parked"), 1U);
+    EXPECT_EQ(counts.count(""), 0U);  // nothing left pending
+    EXPECT_EQ(query_text(h.path, "SELECT id FROM radsync_members ORDER BY id"), "m1,m3");
+    EXPECT_EQ(query_text(h.path, "SELECT attempts FROM radsync_inbox WHERE event_id = 'ev-m2'"),
+              "3");
+    EXPECT_NE(query_text(h.path, "SELECT result FROM radsync_inbox WHERE event_id = 'ev-m2'")
+                  .find("poisoned row"),
+              std::string::npos);
+    EXPECT_EQ(h.metrics.value("radsync_inbox_events_total", {{"result", "parked"}}), 1);
+    EXPECT_TRUE(h.worker->healthy());
+}
+
+TEST(StoreWorkerProcessing, NothingIsParkedWhenTheDatabaseCannotRecordTheFailure) {
+    // Every snapshot write fails and so does recording an attempt: that is the database's
+    // problem, not the events'. They stay pending for as long as it lasts.
+    WorkerHarness h(
+        "CREATE TRIGGER broken BEFORE INSERT ON radsync_members "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;"
+        "CREATE TRIGGER broken_inbox BEFORE UPDATE OF attempts ON radsync_inbox "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END;");
+    h.ingest(member_created("m1"));
+    h.ingest(member_created("m2"));
+
+    // Many more failed runs than max_attempts (3), bounded by a deadline.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (h.metrics.value("radsync_store_errors_total", {{"kind", "apply"}}) < 12 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+    }
+    EXPECT_GE(h.metrics.value("radsync_store_errors_total", {{"kind", "apply"}}), 12);
+    EXPECT_FALSE(h.worker->healthy());
+    const auto counts = h.counts();
+    EXPECT_EQ(counts.count("parked"), 0U);
+    EXPECT_EQ(counts.at(""), 2U);
+
+    // The trouble ends: both are applied.
+    run_sql(h.path, "DROP TRIGGER broken; DROP TRIGGER broken_inbox;");
+    ASSERT_TRUE(h.worker->wait_processed(2, 10s));
+    EXPECT_EQ(query_text(h.path, "SELECT id FROM radsync_members ORDER BY id"), "m1,m2");
+    EXPECT_TRUE(h.worker->healthy());
+}
+
+}  // namespace
+}  // namespace radsync::service
