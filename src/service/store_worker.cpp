@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 #include "radsync/log/log.hpp"
 #include "radsync/reconcile/reconciler.hpp"
@@ -84,8 +85,37 @@ void StoreWorker::stop() {
 }
 
 void StoreWorker::set_config(std::shared_ptr<const config::Config> config) {
-    std::lock_guard lock(mu_);
-    config_ = std::move(config);
+    {
+        std::lock_guard lock(mu_);
+        config_ = std::move(config);
+        remap_requested_ = true;
+    }
+    cv_.notify_one();
+}
+
+void StoreWorker::remap_all() {
+    std::shared_ptr<const config::Config> cfg;
+    {
+        std::lock_guard lock(mu_);
+        cfg = config_;
+    }
+    // Every member and every group row against the new mapping, from the snapshot already
+    // held: no API call, and the stored snapshot and its tombstones stay as they are. The
+    // deletion guard applies as in any full run.
+    reconcile::RunOptions options{false, "reload", "configuration", std::nullopt, false};
+    auto report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options, {});
+    const char* result = !report ? "failure" : report->guarded ? "guarded" : "success";
+    metrics_.add("radsync_reconcile_runs_total", {{"mode", "reload"}, {"result", result}});
+    if (!report) {
+        metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
+        log_->error("remapping after reload failed error={}; the next full run retries",
+                    report.error().message);
+        return;
+    }
+    record_success(*report);
+    metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
+    log_->info("remapped after reload rows={} accounts={}", report->row_changes.size(),
+               report->account_changes.size());
 }
 
 bool StoreWorker::wait_processed(std::uint64_t count, std::chrono::milliseconds limit) {
@@ -144,14 +174,16 @@ void StoreWorker::run() {
         const auto decision = processing_decision(SteadyClock::now());
         std::vector<Pending> batch;
         std::optional<FullRun> full;
+        bool remap = false;
         {
             std::unique_lock lock(mu_);
             if (!decision.process_now) {
                 // At least once a second, for pruning.
                 const auto wake =
                     std::min(decision.ask_again_at, SteadyClock::now() + std::chrono::seconds{1});
-                cv_.wait_until(lock, wake,
-                               [&] { return stopping_ || !queue_.empty() || !full_runs_.empty(); });
+                cv_.wait_until(lock, wake, [&] {
+                    return stopping_ || !queue_.empty() || !full_runs_.empty() || remap_requested_;
+                });
             }
             if (stopping_ && queue_.empty()) {
                 for (auto& job : full_runs_) {
@@ -168,12 +200,16 @@ void StoreWorker::run() {
                 full.emplace(std::move(full_runs_.front()));
                 full_runs_.pop_front();
             }
+            remap = std::exchange(remap_requested_, false);
         }
         if (!batch.empty()) {
             ingest_batch(batch);
         }
         if (full) {
             full_run(*full);
+        }
+        if (remap) {
+            remap_all();
         }
         // One slice at most, then the deliveries that arrived meanwhile are committed.
         if (processing_decision(SteadyClock::now()).process_now) {

@@ -544,6 +544,29 @@ def daemon_checks(c, sim: Simulator, d: Daemon, rs: Radsync, model: Model) -> No
 
     c("`radsync status`: daemon running with the next run, accounts, last runs", status_cli)
 
+    def sighup_remaps():
+        # A mapping change takes effect at SIGHUP, with no poll and no webhook: the held
+        # snapshot is re-mapped, group rows included (basic: 4h -> 5h sessions).
+        timeouts = "SELECT DISTINCT value FROM radgroupreply WHERE attribute = 'Session-Timeout'"
+        expect_eq(sorted(v for (v,) in rs.query(timeouts)), ["14400", "28800"], "Session-Timeout values")
+        reloads = metric(d.metrics(), "radsync_reconcile_runs_total", mode="reload", result="success")
+        polls = metric(d.metrics(), "radsync_reconcile_runs_total", mode="full", result="success")
+        mapping = rs.work / "mapping.yaml"
+        mapping.write_text(tl.MAPPING_YAML.replace("session_timeout: 4h", "session_timeout: 5h"))
+        try:
+            os.kill(d.pid, signal.SIGHUP)
+            wait_until(lambda: sorted(v for (v,) in rs.query(timeouts)) == ["18000", "28800"], 5,
+                       "Session-Timeout 18000 for the basic group")
+        finally:
+            mapping.write_text(tl.MAPPING_YAML)
+        expect_true(metric(d.metrics(), "radsync_reconcile_runs_total", mode="reload", result="success")
+                    > reloads, "radsync_reconcile_runs_total{mode=reload,result=success} did not grow")
+        expect_eq(metric(d.metrics(), "radsync_reconcile_runs_total", mode="full", result="success"), polls,
+                  "full runs (the remap needed no poll)")
+
+    c("SIGHUP with a changed mapping: group rows re-mapped from the held snapshot, no poll",
+      sighup_remaps)
+
     def sigterm():
         t0 = time.monotonic()
         rc = d.stop(timeout=10)

@@ -145,5 +145,44 @@ TEST(StoreWorkerProcessing, NothingIsParkedWhenTheDatabaseCannotRecordTheFailure
     EXPECT_TRUE(h.worker->healthy());
 }
 
+std::shared_ptr<const config::Config> with_session_timeout(std::chrono::seconds timeout) {
+    auto cfg = std::make_shared<config::Config>(*test::hot_desk_config());
+    cfg->mapping.groups.at(0).session_timeout = timeout;
+    return cfg;
+}
+
+TEST(StoreWorkerProcessing, AReloadedMappingIsAppliedToEveryMemberAndGroupAtOnce) {
+    WorkerHarness h("SELECT 1;");
+    h.worker->set_config(with_session_timeout(std::chrono::seconds{3600}));
+    std::promise<Result<reconcile::RunReport>> seeded;
+    h.worker->submit_full(
+        snapshot::parse_snapshot(
+            R"({"plans":[{"_id":"p1","name":"Hot Desk"}],)"
+            R"("members":[{"_id":"m1","email":"m1@cowork.test","status":"active"}],)"
+            R"("memberships":[{"_id":"ms1","member":"m1","plan":"p1","startDate":"2026-01-01"}]})")
+            .value(),
+        {false, "test", "seed", std::nullopt, false},
+        [&seeded](Result<reconcile::RunReport> r) { seeded.set_value(std::move(r)); });
+    ASSERT_TRUE(seeded.get_future().get());
+    const std::string timeout_sql =
+        "SELECT value FROM radgroupreply WHERE attribute = 'Session-Timeout'";
+    ASSERT_EQ(query_text(h.path, timeout_sql), "3600");
+
+    // SIGHUP with a longer session: no poll, no webhook, yet the group row changes.
+    const auto runs = [&] {
+        return h.metrics.value("radsync_reconcile_runs_total",
+                               {{"mode", "reload"}, {"result", "success"}});
+    };
+    const double before = runs();
+    h.worker->set_config(with_session_timeout(std::chrono::seconds{7200}));
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (runs() < before + 1 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+    }
+    EXPECT_EQ(query_text(h.path, timeout_sql), "7200");
+    // The member keeps the account (a remap is not a removal).
+    EXPECT_EQ(query_text(h.path, "SELECT username FROM radsync_accounts"), "m1@cowork.test");
+}
+
 }  // namespace
 }  // namespace radsync::service

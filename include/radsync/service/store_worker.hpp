@@ -74,6 +74,8 @@ public:
     void submit_full(snapshot::Snapshot snap, reconcile::RunOptions options, FullRunDone done);
 
     /// Thread-safe: the configuration used from the next unit of work on (SIGHUP reload).
+    /// Every member and group row is then re-mapped from the held snapshot at once, so a
+    /// mapping change (a group's bandwidth, a plan's group) needs no API poll to take effect.
     void set_config(std::shared_ptr<const config::Config> config);
 
     /// Thread-safe: false after a store operation failed, until one succeeds again.
@@ -102,6 +104,7 @@ private:
     void run();
     void ingest_batch(std::vector<Pending>& batch);
     void full_run(FullRun& job);
+    void remap_all();
     /// Worker thread: whether the policy wants a processing slice now; else when to ask again.
     sched::ProcessingPolicy::Decision processing_decision(SteadyClock::time_point now);
     /// Applies the oldest pending events (at most one slice). False when nothing more can be
@@ -145,6 +148,7 @@ private:
     std::deque<SteadyClock::time_point> arrivals_;
     std::deque<FullRun> full_runs_;
     bool stopping_ = false;
+    bool remap_requested_ = false;
     std::thread thread_;
 
     std::atomic<bool> healthy_{true};
