@@ -589,10 +589,19 @@ Task<void> accept_loop(std::shared_ptr<Impl> self) {
         ++srv.stats_.connections_accepted;
         const std::uint64_t id = srv.next_id_++;
         srv.log_->debug("connection accepted server={} conn={} peer={}", srv.opts_.name, id, peer);
-        auto conn = std::make_unique<Connection>(self, id, std::move(peer));
-        net::co_spawn(srv.ioc_.get_executor(),
-                      run_session(srv.tls_, std::move(conn), std::move(socket)),
-                      log_escaped(srv.log_, "http session"));
+        // Starting a session allocates; should that throw (out of memory), this connection is
+        // lost but the listener keeps accepting: a daemon that silently stops taking webhooks
+        // while /healthz says ok is the worst failure an operator can get.
+        try {
+            auto conn = std::make_unique<Connection>(self, id, std::move(peer));
+            net::co_spawn(srv.ioc_.get_executor(),
+                          run_session(srv.tls_, std::move(conn), std::move(socket)),
+                          log_escaped(srv.log_, "http session"));
+        } catch (const std::exception& e) {
+            srv.log_->critical("could not start a session server={} error={}", srv.opts_.name,
+                               e.what());
+            socket.close(peer_ec);
+        }
     }
 }
 
