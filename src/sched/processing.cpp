@@ -6,7 +6,7 @@ namespace radsync::sched {
 
 ProcessingPolicy::Decision ProcessingPolicy::decide(const Input& in) const {
     if (!in.oldest_waiting) {
-        return {false, in.now + max_defer};
+        return {false, Clock::time_point::max()};
     }
     const auto overdue_at = *in.oldest_waiting + max_defer;
     if (in.now >= overdue_at) {

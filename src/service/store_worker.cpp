@@ -160,11 +160,7 @@ sched::ProcessingPolicy::Decision StoreWorker::processing_decision(SteadyClock::
             marker = arrivals_.front();
         }
     }
-    auto decision = options_.processing.decide({now, marker, oldest});
-    if (!oldest) {
-        decision.ask_again_at = SteadyClock::time_point::max();
-    }
-    return decision;
+    return options_.processing.decide({now, marker, oldest});
 }
 
 void StoreWorker::run() {

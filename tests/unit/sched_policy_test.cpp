@@ -42,6 +42,7 @@ TEST(ProcessingPolicy, NothingWaitingMeansNothingToDo) {
     const ProcessingPolicy p;
     const auto d = p.decide({at(5s), at(5s), std::nullopt});
     EXPECT_FALSE(d.process_now);
+    EXPECT_EQ(d.ask_again_at, ProcessingPolicy::Clock::time_point::max());
 }
 
 TEST(ProcessingPolicy, QuietTrafficIsAppliedAtOnce) {

@@ -42,7 +42,7 @@ struct ProcessingPolicy {
 
     struct Decision {
         bool process_now = false;
-        /// When to ask again if not processing now (meaningless when nothing is waiting).
+        /// When to ask again if not processing now; time_point::max() when nothing is waiting.
         Clock::time_point ask_again_at{};
     };
 
