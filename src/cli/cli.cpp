@@ -43,6 +43,8 @@ struct Options {
     bool no_processing = false;
     bool allow_mass_removal = false;
     bool standalone = false;
+    std::string event_id;
+    bool all = false;
 };
 
 /// Exit code of a reconcile whose removals the deletion guard held back.
@@ -71,6 +73,28 @@ std::optional<config::Config> load_config(const Options& opt) {
 int fail(const Error& e) {
     std::cerr << "error: " << e.message << "\n";
     return kExitFailure;
+}
+
+enum class StoreAccess { kReadOnly, kReadWrite };
+
+struct ConfiguredStore {
+    config::Config cfg;
+    std::unique_ptr<store::RadiusStore> store;
+};
+
+// Loads the configuration and opens its database; prints what went wrong otherwise.
+std::optional<ConfiguredStore> open_configured_store(const Options& opt, StoreAccess access) {
+    auto cfg = load_config(opt);
+    if (!cfg) {
+        return std::nullopt;
+    }
+    auto st = access == StoreAccess::kReadOnly ? store::open_sqlite_store_read_only(cfg->database)
+                                               : store::open_sqlite_store(cfg->database);
+    if (!st) {
+        fail(st.error());
+        return std::nullopt;
+    }
+    return ConfiguredStore{std::move(*cfg), std::move(*st)};
 }
 
 int check_config(const Options& opt) {
@@ -316,22 +340,31 @@ int reconcile_from_officernd(const Options& opt) {
     return apply_full(*cfg, std::move(*snap), "full", "officernd", opt);
 }
 
+constexpr std::size_t kParkedShown = 5;
+constexpr std::size_t kParkedListed = 1000;
+
+void print_parked(const std::vector<store::ParkedEvent>& parked) {
+    for (const auto& p : parked) {
+        const auto colon = p.result.find(": ");  // "parked: <error>"
+        std::cout << "  " << core::format_instant(p.received_at) << " " << p.event_id << " "
+                  << p.event_type << " after " << p.attempts << " attempts: "
+                  << (colon == std::string::npos ? p.result : p.result.substr(colon + 2)) << "\n";
+    }
+}
+
 int status(const Options& opt) {
-    auto cfg = load_config(opt);
-    if (!cfg) {
+    auto opened = open_configured_store(opt, StoreAccess::kReadOnly);
+    if (!opened) {
         return kExitFailure;
     }
-    auto st = store::open_sqlite_store_read_only(cfg->database);
-    if (!st) {
-        return fail(st.error());
-    }
-    auto runs = (*st)->recent_runs(5);
-    auto inbox = (*st)->inbox_counts();
-    auto accounts = (*st)->load_accounts();
+    auto& [cfg, st] = *opened;
+    auto runs = st->recent_runs(5);
+    auto inbox = st->inbox_counts();
+    auto accounts = st->load_accounts();
     if (!runs || !inbox || !accounts) {
         return fail(!runs ? runs.error() : !inbox ? inbox.error() : accounts.error());
     }
-    auto daemon = loopback_request(*cfg, "GET", "/status", std::chrono::seconds{5});
+    auto daemon = loopback_request(cfg, "GET", "/status", std::chrono::seconds{5});
     if (daemon && daemon->status == 200) {
         auto j = nlohmann::json::parse(daemon->body, nullptr, false);
         std::cout << "daemon:    running";
@@ -346,8 +379,8 @@ int status(const Options& opt) {
         }
         std::cout << "\n";
     } else {
-        std::cout << "daemon:    not answering on " << cfg->metrics.listen_address << ":"
-                  << cfg->metrics.listen_port << "\n";
+        std::cout << "daemon:    not answering on " << cfg.metrics.listen_address << ":"
+                  << cfg.metrics.listen_port << "\n";
     }
     std::size_t active = 0;
     for (const auto& [id, a] : *accounts) {
@@ -363,6 +396,10 @@ int status(const Options& opt) {
         }
     }
     std::cout << " (inbox keeps 8 days)\n";
+    if (auto parked = st->inbox_parked(kParkedShown); parked && !parked->empty()) {
+        std::cout << "parked webhooks (newest first; `radsync inbox requeue` retries them):\n";
+        print_parked(*parked);
+    }
     std::cout << "last runs:\n";
     for (const auto& r : *runs) {
         std::cout << "  #" << r.id << " " << core::format_instant(r.started_at) << " " << r.mode
@@ -376,20 +413,61 @@ int status(const Options& opt) {
     return kExitOk;
 }
 
+int inbox_parked(const Options& opt) {
+    auto opened = open_configured_store(opt, StoreAccess::kReadOnly);
+    if (!opened) {
+        return kExitFailure;
+    }
+    auto& [cfg, st] = *opened;
+    auto parked = st->inbox_parked(kParkedListed);
+    if (!parked) {
+        return fail(parked.error());
+    }
+    if (parked->empty()) {
+        std::cout << "no parked webhooks\n";
+        return kExitOk;
+    }
+    print_parked(*parked);
+    return kExitOk;
+}
+
+int inbox_requeue(const Options& opt) {
+    if (opt.event_id.empty() == !opt.all) {
+        std::cerr << "name one event id, or --all for every parked event\n";
+        return kExitFailure;
+    }
+    auto opened = open_configured_store(opt, StoreAccess::kReadWrite);
+    if (!opened) {
+        return kExitFailure;
+    }
+    auto& [cfg, st] = *opened;
+    auto n =
+        st->inbox_requeue_parked(opt.all ? std::nullopt : std::optional<std::string>(opt.event_id));
+    if (!n) {
+        return fail(n.error());
+    }
+    if (*n == 0) {
+        std::cerr << (opt.all ? "no parked webhooks\n"
+                              : "no parked webhook " + opt.event_id + "\n");
+        return kExitFailure;
+    }
+    std::cout << *n
+              << " webhook(s) pending again; a running daemon applies them within a "
+                 "second, otherwise the next `radsync serve` does\n";
+    return kExitOk;
+}
+
 std::string format_expiry(const std::optional<core::Instant>& t) {
     return t ? core::format_instant(*t) : "never";
 }
 
 int accounts_list(const Options& opt) {
-    auto cfg = load_config(opt);
-    if (!cfg) {
+    auto opened = open_configured_store(opt, StoreAccess::kReadOnly);
+    if (!opened) {
         return kExitFailure;
     }
-    auto st = store::open_sqlite_store_read_only(cfg->database);
-    if (!st) {
-        return fail(st.error());
-    }
-    auto accounts = (*st)->load_accounts();
+    auto& [cfg, st] = *opened;
+    auto accounts = st->load_accounts();
     if (!accounts) {
         return fail(accounts.error());
     }
@@ -420,15 +498,12 @@ int accounts_list(const Options& opt) {
 }
 
 int accounts_show(const Options& opt) {
-    auto cfg = load_config(opt);
-    if (!cfg) {
+    auto opened = open_configured_store(opt, StoreAccess::kReadOnly);
+    if (!opened) {
         return kExitFailure;
     }
-    auto st = store::open_sqlite_store_read_only(cfg->database);
-    if (!st) {
-        return fail(st.error());
-    }
-    auto& store = **st;
+    auto& [cfg, st] = *opened;
+    auto& store = *st;
     auto snap = store.load_snapshot();
     auto accounts = store.load_accounts();
     auto owned = store.load_owned_rows();
@@ -468,7 +543,7 @@ int accounts_show(const Options& opt) {
     // members who have none yet).
     mapping::Context ctx{core::SystemClock().now(), *accounts, *foreign,
                          [](int) { return std::string("(not yet generated)"); }};
-    const auto desired = mapping::map_snapshot(*snap, *cfg, ctx);
+    const auto desired = mapping::map_snapshot(*snap, cfg, ctx);
     const mapping::Decision* decision = nullptr;
     for (const auto& d : desired.decisions) {
         if (d.member_id == member_id) {
@@ -563,6 +638,12 @@ int run(int argc, char** argv) {
     auto* show = accounts->add_subcommand("show", "explain one member's access");
     show->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")->required();
     show->add_flag("--show-password", opt.show_password, "print the generated password");
+    auto* inbox = app.add_subcommand("inbox", "webhooks set aside after failing repeatedly");
+    inbox->require_subcommand(1);
+    auto* parked_cmd = inbox->add_subcommand("parked", "list parked webhooks with their errors");
+    auto* requeue = inbox->add_subcommand("requeue", "make parked webhooks pending again");
+    requeue->add_option("event", opt.event_id, "event id of one parked webhook");
+    requeue->add_flag("--all", opt.all, "every parked webhook");
 
     try {
         app.parse(argc, argv);
@@ -592,6 +673,12 @@ int run(int argc, char** argv) {
         }
         if (show->parsed()) {
             return accounts_show(opt);
+        }
+        if (parked_cmd->parsed()) {
+            return inbox_parked(opt);
+        }
+        if (requeue->parsed()) {
+            return inbox_requeue(opt);
         }
     } catch (const std::exception& e) {
         // Only bugs get here: expected failures are values.

@@ -211,6 +211,15 @@ void StoreWorker::run() {
         if (processing_decision(SteadyClock::now()).process_now) {
             process_slice();
         }
+        // Idle: look for events made pending outside this process (`radsync inbox requeue`).
+        // An indexed count, at most once a second.
+        if (options_.process_events && waiting_.empty() && depth_ == 0 && !process_failed_ &&
+            SteadyClock::now() - last_depth_check_ >= std::chrono::seconds{1}) {
+            last_depth_check_ = SteadyClock::now();
+            if (auto depth = store_->inbox_depth(); depth && *depth > 0) {
+                depth_ = *depth;
+            }
+        }
         if (clock_.now() - last_prune_ >= kPruneEvery) {
             last_prune_ = clock_.now();
             if (auto pruned = store_->inbox_prune(clock_.now() - options_.keep_processed);

@@ -539,6 +539,40 @@ public:
         return mark_processed({{event_id, std::string(result.substr(0, 1000))}}, now);
     }
 
+    Result<std::vector<ParkedEvent>> inbox_parked(std::size_t limit) override {
+        auto st = db_.cached(
+            "SELECT event_id, event_type, received_at, attempts, result FROM radsync_inbox "
+            "WHERE processed_at IS NOT NULL AND result LIKE 'parked:%' ORDER BY seq DESC "
+            "LIMIT ?1");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, static_cast<std::int64_t>(limit));
+        std::vector<ParkedEvent> out;
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            out.push_back({row.text(0), row.text(1), instant(row.integer(2)),
+                           static_cast<int>(row.integer(3)), row.text(4)});
+        }));
+        return out;
+    }
+
+    Result<std::size_t> inbox_requeue_parked(const std::optional<std::string>& event_id) override {
+        auto st = db_.cached(
+            "UPDATE radsync_inbox SET processed_at = NULL, result = '', attempts = 0, "
+            "last_error = '' WHERE processed_at IS NOT NULL AND result LIKE 'parked:%' "
+            "AND (?1 IS NULL OR event_id = ?1)");
+        if (!st) {
+            return st.error();
+        }
+        if (event_id) {
+            st->bind(1, *event_id);
+        } else {
+            st->bind_null(1);
+        }
+        RADSYNC_TRY(st->run());
+        return static_cast<std::size_t>(db_.changes());
+    }
+
     Result<std::size_t> inbox_prune(core::Instant cutoff) override {
         auto st = db_.cached(
             "DELETE FROM radsync_inbox WHERE processed_at IS NOT NULL AND received_at < ?1");

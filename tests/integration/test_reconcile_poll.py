@@ -30,6 +30,7 @@ import json
 import math
 import os
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -401,6 +402,34 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
         print(f"     {run.elapsed:.2f}s: {run.stderr.strip().splitlines()[-1:]}", flush=True)
 
     c("wrong org slug: exit 1 with 'not found', nothing written", wrong_slug)
+
+    def parked_cli():
+        # A parked webhook as the daemon leaves it (StoreWorker unit tests park real ones).
+        con = sqlite3.connect(str(rs.db), timeout=5)
+        try:
+            con.execute("INSERT INTO radsync_inbox (event_id, event_type, t, received_at, body, "
+                        "processed_at, result, attempts, last_error) VALUES ('ev-bad', "
+                        "'member.updated', '1', 1764000000, '{}', 1764000100, "
+                        "'parked: CHECK constraint failed', 5, 'CHECK constraint failed')")
+            con.commit()
+        finally:
+            con.close()
+        listed = rs.run("inbox", "parked").stdout
+        expect_true("ev-bad member.updated after 5 attempts: CHECK constraint failed" in listed,
+                    "inbox parked:\n" + listed)
+        status = rs.run("status").stdout
+        expect_true("1 parked" in status and "ev-bad" in status, "status:\n" + status)
+        none = rs.run("inbox", "requeue", check=False)
+        expect_eq(none.returncode, 1, "requeue with neither an id nor --all")
+        missing = rs.run("inbox", "requeue", "ev-nope", check=False)
+        expect_eq(missing.returncode, 1, "requeue of an unknown id")
+        rs.run("inbox", "requeue", "ev-bad")
+        expect_eq(rs.query("SELECT processed_at, result, attempts FROM radsync_inbox "
+                           "WHERE event_id = 'ev-bad'"), [(None, "", 0)], "requeued row")
+        expect_eq(rs.run("inbox", "parked").stdout.strip(), "no parked webhooks", "inbox parked")
+
+    c("`inbox parked` lists a parked webhook with its error, `status` shows it, `inbox requeue` "
+      "makes it pending again", parked_cli)
 
 
 # --------------------------------------------------------------------------------------

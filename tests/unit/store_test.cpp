@@ -276,6 +276,19 @@ TEST(StoreInbox, FailedAttemptsCountUpAndAParkedEventIsNoLongerPending) {
     // A redelivery of a parked event is still a duplicate (it is in the inbox, with its error).
     EXPECT_EQ(st->inbox_append({{"e1", "member.updated", "1", now, "{}"}}).value(),
               std::vector<bool>{false});
+
+    const auto parked = st->inbox_parked(10).value();
+    ASSERT_EQ(parked.size(), 1U);
+    EXPECT_EQ(parked[0].event_id, "e1");
+    EXPECT_EQ(parked[0].attempts, 2);
+    EXPECT_EQ(parked[0].result, "parked: constraint failed");
+    // Requeued: pending again, first in line (arrival order), attempts from zero.
+    EXPECT_EQ(st->inbox_requeue_parked(std::string("other")).value(), 0U);
+    EXPECT_EQ(st->inbox_requeue_parked(std::nullopt).value(), 1U);
+    EXPECT_EQ(st->inbox_depth().value(), 2U);
+    EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e1");
+    EXPECT_TRUE(st->inbox_parked(10).value().empty());
+    EXPECT_EQ(st->inbox_record_failure("e1", "again").value(), 1);
 }
 
 TEST(StoreInbox, BackgroundCheckpointsKeepTheLogShortWithoutTheWriter) {

@@ -113,6 +113,15 @@ TEST(StoreWorkerProcessing, AnEventThatKeepsFailingIsParkedAndTheOthersGoOn) {
               std::string::npos);
     EXPECT_EQ(h.metrics.value("radsync_inbox_events_total", {{"result", "parked"}}), 1);
     EXPECT_TRUE(h.worker->healthy());
+
+    // The cause is fixed and an operator requeues it from another process (`radsync inbox
+    // requeue`): the running worker notices within a second and applies it.
+    run_sql(h.path, "DROP TRIGGER poison;");
+    auto other = store::open_sqlite_store(h.path).value();
+    ASSERT_EQ(other->inbox_requeue_parked(std::string("ev-m2")).value(), 1U);
+    ASSERT_TRUE(h.worker->wait_processed(4, 10s));
+    EXPECT_EQ(query_text(h.path, "SELECT id FROM radsync_members ORDER BY id"), "m1,m2,m3");
+    EXPECT_EQ(h.counts().at("applied"), 3U);
 }
 
 TEST(StoreWorkerProcessing, NothingIsParkedWhenTheDatabaseCannotRecordTheFailure) {

@@ -137,6 +137,7 @@ private:
     // acknowledgement time: the oldest decides deferral; each gives a processing latency.
     std::deque<std::pair<std::string, SteadyClock::time_point>> waiting_;
     core::Instant last_prune_{};
+    SteadyClock::time_point last_depth_check_{};
     bool process_failed_ = false;
     SteadyClock::time_point retry_at_{};
 

@@ -34,6 +34,15 @@ struct InboxEvent {
     std::string body;  ///< exact verified bytes
 };
 
+/// An inbox event set aside after failing too often (StoreWorker), for `radsync status`.
+struct ParkedEvent {
+    std::string event_id;
+    std::string event_type;
+    core::Instant received_at{};
+    int attempts = 0;
+    std::string result;  ///< "parked: <error>"
+};
+
 /// Marks an inbox event as applied, with a short result ("applied", "stale", "ignored",
 /// "malformed: ...").
 struct ProcessedEvent {
@@ -154,6 +163,12 @@ public:
     /// Deletes processed events received before `cutoff`; returns how many.
     [[nodiscard]] virtual Result<std::size_t> inbox_prune(core::Instant cutoff) = 0;
 
+    /// Parked events, newest first, at most `limit`.
+    [[nodiscard]] virtual Result<std::vector<ParkedEvent>> inbox_parked(std::size_t limit) = 0;
+    /// Makes parked events pending again (all, or the one with `event_id`), attempts reset;
+    /// returns how many. A running daemon picks them up within a second.
+    [[nodiscard]] virtual Result<std::size_t> inbox_requeue_parked(
+        const std::optional<std::string>& event_id) = 0;
     /// From now on the write-ahead log is checkpointed by a background thread on its own
     /// connection, instead of inside whichever commit crosses SQLite's threshold (that commit
     /// is usually a webhook acknowledgement, and a checkpoint includes an fsync). The
