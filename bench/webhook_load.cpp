@@ -276,7 +276,8 @@ int main(int argc, char** argv) {
         else if (k == "--rate-events")
             args.rate_events = std::stoul(v);
         else if (k == "--rounds")
-            args.rounds = std::max<std::size_t>(1, std::stoul(v));
+            // 1..255: the round number is two hex digits of every id.
+            args.rounds = std::clamp<std::size_t>(std::stoul(v), 1, 255);
     }
     if (args.radsync.empty()) {
         std::cerr << "usage: radsync_bench_webhooks --radsync BIN [--source-dir DIR] [--events N] "

@@ -345,10 +345,8 @@ constexpr std::size_t kParkedListed = 1000;
 
 void print_parked(const std::vector<store::ParkedEvent>& parked) {
     for (const auto& p : parked) {
-        const auto colon = p.result.find(": ");  // "parked: <error>"
         std::cout << "  " << core::format_instant(p.received_at) << " " << p.event_id << " "
-                  << p.event_type << " after " << p.attempts << " attempts: "
-                  << (colon == std::string::npos ? p.result : p.result.substr(colon + 2)) << "\n";
+                  << p.event_type << " after " << p.attempts << " attempts: " << p.error << "\n";
     }
 }
 
@@ -396,7 +394,9 @@ int status(const Options& opt) {
         }
     }
     std::cout << " (inbox keeps 8 days)\n";
-    if (auto parked = st->inbox_parked(kParkedShown); parked && !parked->empty()) {
+    if (auto parked = st->inbox_parked(kParkedShown); !parked) {
+        std::cout << "parked webhooks: cannot read (" << parked.error().message << ")\n";
+    } else if (!parked->empty()) {
         std::cout << "parked webhooks (newest first; `radsync inbox requeue` retries them):\n";
         print_parked(*parked);
     }

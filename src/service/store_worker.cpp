@@ -54,7 +54,10 @@ Status StoreWorker::start() {
     if (auto s = reload_snapshot(); !s) {
         return s;
     }
-    store_->checkpoint_in_background();
+    if (auto s = store_->checkpoint_in_background(); !s) {
+        log_->warn("background checkpoints unavailable, SQLite checkpoints inside commits: {}",
+                   s.error().message);
+    }
     if (auto depth = store_->inbox_depth(); depth) {
         depth_ = *depth;
         metrics_.set("radsync_inbox_depth", {}, static_cast<double>(*depth));
@@ -104,16 +107,12 @@ void StoreWorker::remap_all() {
     // deletion guard applies as in any full run.
     reconcile::RunOptions options{false, "reload", "configuration", std::nullopt, false};
     auto report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options, {});
-    const char* result = !report ? "failure" : report->guarded ? "guarded" : "success";
-    metrics_.add("radsync_reconcile_runs_total", {{"mode", "reload"}, {"result", result}});
+    record_full_run(options.mode, report, false);
     if (!report) {
-        metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
         log_->error("remapping after reload failed error={}; the next full run retries",
                     report.error().message);
         return;
     }
-    record_success(*report);
-    metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
     log_->info("remapped after reload rows={} accounts={}", report->row_changes.size(),
                report->account_changes.size());
 }
@@ -216,7 +215,10 @@ void StoreWorker::run() {
         if (options_.process_events && waiting_.empty() && depth_ == 0 && !process_failed_ &&
             SteadyClock::now() - last_depth_check_ >= std::chrono::seconds{1}) {
             last_depth_check_ = SteadyClock::now();
-            if (auto depth = store_->inbox_depth(); depth && *depth > 0) {
+            if (auto depth = store_->inbox_depth(); !depth) {
+                // Not logged: a database that cannot be read is logged by the next write.
+                metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
+            } else if (*depth > 0) {
                 depth_ = *depth;
             }
         }
@@ -255,17 +257,12 @@ void StoreWorker::full_run(FullRun& job) {
     const bool dry_run = job.options.dry_run;
     auto report = reconcile::reconcile_full(*store_, *cfg, std::move(job.snap), clock_, generator_,
                                             job.options);
-    const char* result = !report ? "failure" : report->guarded ? "guarded" : "success";
-    metrics_.add("radsync_reconcile_runs_total", {{"mode", job.options.mode}, {"result", result}});
+    record_full_run(job.options.mode, report, dry_run);
     if (report && !dry_run) {
         healthy_ = true;
         // The stored snapshot was replaced wholesale (tombstones included).
         snapshot_ = std::move(fresh);
         tombstones_.clear();
-        record_success(*report);
-        metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
-    } else if (!report) {
-        metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
     }
     job.done(std::move(report));
 }
@@ -363,8 +360,7 @@ void StoreWorker::handle_failure(const store::InboxEvent& event, const Error& er
         pause_processing();
         return;
     }
-    if (auto parked = store_->inbox_park(event.event_id, "parked: " + error.message, clock_.now());
-        !parked) {
+    if (auto parked = store_->inbox_park(event.event_id, clock_.now()); !parked) {
         log_->error("inbox write failed error={}", parked.error().message);
         pause_processing();
         return;
@@ -472,6 +468,18 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
     }
     settled(events);
     return {};
+}
+
+void StoreWorker::record_full_run(const std::string& mode,
+                                  const Result<reconcile::RunReport>& report, bool dry_run) {
+    const char* result = !report ? "failure" : report->guarded ? "guarded" : "success";
+    metrics_.add("radsync_reconcile_runs_total", {{"mode", mode}, {"result", result}});
+    if (!report) {
+        metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
+    } else if (!dry_run) {
+        record_success(*report);
+        metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
+    }
 }
 
 void StoreWorker::record_success(const reconcile::RunReport& report) {

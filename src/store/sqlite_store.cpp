@@ -155,8 +155,9 @@ class Checkpointer {
 public:
     static constexpr int kThresholdFrames = 1000;  // SQLite's own wal_autocheckpoint default
 
-    explicit Checkpointer(std::string path)
-        : path_(std::move(path)), log_(log::get("store")), thread_([this] { run(); }) {}
+    /// `db`: the checkpointer's own connection, already open on the writer's file.
+    explicit Checkpointer(Database db)
+        : db_(std::move(db)), log_(log::get("store")), thread_([this] { run(); }) {}
     ~Checkpointer() {
         {
             std::lock_guard lock(mu_);
@@ -182,17 +183,6 @@ public:
 
 private:
     void run() {
-        auto db = Database::open(path_, sqlite::OpenMode::kReadWriteCreate);
-        if (!db) {
-            log_->error("checkpointer cannot open the database error={}", db.error().message);
-            return;
-        }
-        // A new connection learns that the file is in WAL mode only when it first reads it;
-        // until then a checkpoint is a silent no-op.
-        if (auto s = db->exec("PRAGMA journal_mode"); !s) {
-            log_->error("checkpointer cannot read the database error={}", s.error().message);
-            return;
-        }
         std::unique_lock lock(mu_);
         for (;;) {
             cv_.wait(lock, [&] { return stopping_ || due_; });
@@ -201,14 +191,14 @@ private:
             }
             due_ = false;
             lock.unlock();
-            if (auto s = db->checkpoint(); !s) {
+            if (auto s = db_.checkpoint(); !s) {
                 log_->warn("checkpoint failed error={}", s.error().message);
             }
             lock.lock();
         }
     }
 
-    std::string path_;
+    Database db_;
     std::shared_ptr<spdlog::logger> log_;
     std::mutex mu_;
     std::condition_variable cv_;
@@ -505,12 +495,22 @@ public:
         return static_cast<std::size_t>(st->integer(0));
     }
 
-    void checkpoint_in_background() override {
+    Status checkpoint_in_background() override {
         if (checkpointer_) {
-            return;
+            return {};
         }
-        checkpointer_ = std::make_unique<Checkpointer>(db_.path());
+        // Opened here, so that a failure leaves SQLite's own checkpoints in place instead of a
+        // log that nobody checkpoints.
+        auto db = Database::open(db_.path(), sqlite::OpenMode::kReadWriteCreate);
+        if (!db) {
+            return db.error();
+        }
+        // A new connection learns that the file is in WAL mode only when it first reads it;
+        // until then a checkpoint is a silent no-op.
+        RADSYNC_TRY(db->exec("PRAGMA journal_mode"));
+        checkpointer_ = std::make_unique<Checkpointer>(std::move(*db));
         db_.on_wal_commit([c = checkpointer_.get()](int frames) { c->committed(frames); });
+        return {};
     }
 
     Result<int> inbox_record_failure(const std::string& event_id, std::string_view error) override {
@@ -534,14 +534,20 @@ public:
         return attempts;
     }
 
-    Status inbox_park(const std::string& event_id, std::string_view result,
-                      core::Instant now) override {
-        return mark_processed({{event_id, std::string(result.substr(0, 1000))}}, now);
+    Status inbox_park(const std::string& event_id, core::Instant now) override {
+        auto st = db_.cached(
+            "UPDATE radsync_inbox SET processed_at = ?2, result = 'parked: ' || last_error "
+            "WHERE event_id = ?1");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, event_id).bind(2, seconds(now));
+        return st->run();
     }
 
     Result<std::vector<ParkedEvent>> inbox_parked(std::size_t limit) override {
         auto st = db_.cached(
-            "SELECT event_id, event_type, received_at, attempts, result FROM radsync_inbox "
+            "SELECT event_id, event_type, received_at, attempts, last_error FROM radsync_inbox "
             "WHERE processed_at IS NOT NULL AND result LIKE 'parked:%' ORDER BY seq DESC "
             "LIMIT ?1");
         if (!st) {

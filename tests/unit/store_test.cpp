@@ -267,7 +267,7 @@ TEST(StoreInbox, FailedAttemptsCountUpAndAParkedEventIsNoLongerPending) {
     // Still pending: attempts alone change nothing about the order.
     EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e1");
 
-    ASSERT_TRUE(st->inbox_park("e1", "parked: constraint failed", now));
+    ASSERT_TRUE(st->inbox_park("e1", now));  // with the error of its last attempt
     EXPECT_EQ(st->inbox_depth().value(), 1U);
     EXPECT_EQ(st->inbox_pending(10).value().at(0).event_id, "e2");
     const auto counts = st->inbox_counts().value();
@@ -281,7 +281,7 @@ TEST(StoreInbox, FailedAttemptsCountUpAndAParkedEventIsNoLongerPending) {
     ASSERT_EQ(parked.size(), 1U);
     EXPECT_EQ(parked[0].event_id, "e1");
     EXPECT_EQ(parked[0].attempts, 2);
-    EXPECT_EQ(parked[0].result, "parked: constraint failed");
+    EXPECT_EQ(parked[0].error, "constraint failed");
     // Requeued: pending again, first in line (arrival order), attempts from zero.
     EXPECT_EQ(st->inbox_requeue_parked(std::string("other")).value(), 0U);
     EXPECT_EQ(st->inbox_requeue_parked(std::nullopt).value(), 1U);
@@ -295,7 +295,7 @@ TEST(StoreInbox, BackgroundCheckpointsKeepTheLogShortWithoutTheWriter) {
     test::TempDir dir;
     const auto path = (dir.path() / "r.db").string();
     auto st = open_sqlite_store(path).value();
-    st->checkpoint_in_background();
+    ASSERT_TRUE(st->checkpoint_in_background());
     const auto now = at("2026-11-22T12:00:00Z");
     const auto db_size = [&] { return std::filesystem::file_size(path); };
     const auto before = db_size();

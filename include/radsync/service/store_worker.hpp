@@ -119,6 +119,9 @@ private:
     void pause_processing();
     void settled(const std::vector<store::InboxEvent>& events);
     Status reload_snapshot();
+    /// Metrics of a full run or a remap: its outcome, and on success what record_success sets.
+    void record_full_run(const std::string& mode, const Result<reconcile::RunReport>& report,
+                         bool dry_run);
     /// Metrics every successful run (webhook or full) updates.
     void record_success(const reconcile::RunReport& report);
     void set_account_gauges(const std::vector<mapping::Decision>& decisions);

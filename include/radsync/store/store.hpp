@@ -40,7 +40,7 @@ struct ParkedEvent {
     std::string event_type;
     core::Instant received_at{};
     int attempts = 0;
-    std::string result;  ///< "parked: <error>"
+    std::string error;  ///< of the last attempt
 };
 
 /// Marks an inbox event as applied, with a short result ("applied", "stale", "ignored",
@@ -156,10 +156,9 @@ public:
     /// Records a failed attempt to process one event on its own; returns its attempt count.
     [[nodiscard]] virtual Result<int> inbox_record_failure(const std::string& event_id,
                                                            std::string_view error) = 0;
-    /// Sets an event aside as processed with `result` (e.g. "parked: <error>"), applying
-    /// nothing.
-    [[nodiscard]] virtual Status inbox_park(const std::string& event_id, std::string_view result,
-                                            core::Instant now) = 0;
+    /// Sets an event aside, applying nothing: processed, with the result "parked: <the error
+    /// of its last recorded attempt>" (inbox_counts() counts it as "parked").
+    [[nodiscard]] virtual Status inbox_park(const std::string& event_id, core::Instant now) = 0;
     /// Deletes processed events received before `cutoff`; returns how many.
     [[nodiscard]] virtual Result<std::size_t> inbox_prune(core::Instant cutoff) = 0;
 
@@ -172,8 +171,9 @@ public:
     /// From now on the write-ahead log is checkpointed by a background thread on its own
     /// connection, instead of inside whichever commit crosses SQLite's threshold (that commit
     /// is usually a webhook acknowledgement, and a checkpoint includes an fsync). The
-    /// checkpoint changes no data: every write still goes through this store's owner.
-    virtual void checkpoint_in_background() = 0;
+    /// checkpoint changes no data: every write still goes through this store's owner. On
+    /// error (the second connection cannot be opened) SQLite's own checkpoints stay.
+    [[nodiscard]] virtual Status checkpoint_in_background() = 0;
 
     /// Latest runs, newest first.
     [[nodiscard]] virtual Result<std::vector<RunRecord>> recent_runs(std::size_t limit) = 0;
