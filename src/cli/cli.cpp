@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "radsync/config/loader.hpp"
+#include "radsync/core/json.hpp"
 #include "radsync/core/timezone.hpp"
 #include "radsync/log/log.hpp"
 #include "radsync/mapping/credentials.hpp"
@@ -364,7 +365,8 @@ int status(const Options& opt) {
     }
     auto daemon = loopback_request(cfg, "GET", "/status", std::chrono::seconds{5});
     if (daemon && daemon->status == 200) {
-        auto j = nlohmann::json::parse(daemon->body, nullptr, false);
+        auto parsed = core::parse_json(daemon->body);
+        const nlohmann::json j = parsed ? std::move(*parsed) : nlohmann::json();
         std::cout << "daemon:    running";
         if (j.is_object() && j.value("polling", false)) {
             std::cout << ", next full reconcile " << j.value("next_run", std::string("now"));

@@ -34,6 +34,8 @@ const char* to_string(Errc code) {
             return "api_unauthorized";
         case Errc::kIoFailed:
             return "io_failed";
+        case Errc::kIncomplete:
+            return "incomplete";
     }
     return "unknown";
 }

@@ -6,9 +6,12 @@
 #include <exception>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <openssl/ssl.h>
 #include <spdlog/fmt/fmt.h>
@@ -42,8 +45,16 @@ constexpr std::size_t kBufferSlack = 64 * 1024;
 /// Request targets are cut to this length in log lines.
 constexpr std::size_t kLoggedTargetChars = 200;
 
-/// Where a connection is; shutdown() closes everything that is not kBusy at once.
-enum class Phase { kStarting, kHandshake, kIdle, kBusy, kClosing };
+/// Where a connection is. shutdown() closes at once everything with no request in progress
+/// (kStarting, kHandshake, kIdle); at the connection cap the accept loop evicts the connection
+/// that has waited longest without a request in progress, then one still reading its request,
+/// never one whose request is being handled (kBusy) or answered.
+enum class Phase { kStarting, kHandshake, kIdle, kReading, kBusy, kClosing };
+
+/// Whether shutdown() may close a connection in this phase without losing a request.
+constexpr bool is_quiet(Phase p) {
+    return p == Phase::kStarting || p == Phase::kHandshake || p == Phase::kIdle;
+}
 
 template <class Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, SslStream>;
@@ -69,6 +80,11 @@ public:
 
     /// Closes every connection's socket now; their pending operations fail and they unwind.
     void force_close_all();
+    /// At the connection cap: closes the connection that has waited longest without a request
+    /// being handled. False when every connection is handling a request.
+    bool evict_one();
+    /// Connections counted in sessions_ that are not evicted (and so still hold a slot).
+    [[nodiscard]] std::size_t live_connections() const { return sessions_.size() - evicting_; }
 
     net::io_context& ioc_;
     const ServerOptions opts_;
@@ -80,6 +96,7 @@ public:
     ServerStats stats_;
     std::unordered_map<std::uint64_t, Connection*> sessions_;
     std::uint64_t next_id_ = 1;
+    std::size_t evicting_ = 0;  // evicted connections whose coroutines have not ended yet
     bool started_ = false;
     bool stopping_ = false;  // shutdown() began: no new requests, Connection: close on answers
     bool draining_ = false;  // shutdown() is waiting on drain_timer_ for sessions_ to empty
@@ -96,6 +113,9 @@ struct Server::Impl::Connection {
     }
     ~Connection() {
         server->sessions_.erase(id);
+        if (evicted) {
+            --server->evicting_;
+        }
         if (server->draining_) {
             server->drain_timer_.cancel();  // wakes shutdown() to re-check sessions_
         }
@@ -108,7 +128,15 @@ struct Server::Impl::Connection {
     std::string peer;
     TcpStream* tcp = nullptr;  // the lowest layer, set once the stream exists
     Phase phase = Phase::kStarting;
+    /// When `phase` last changed: the eviction order at the connection cap.
+    std::chrono::steady_clock::time_point phase_since = std::chrono::steady_clock::now();
+    bool evicted = false;  // closed to make room; its socket is gone, the coroutine unwinding
     std::size_t requests = 0;
+
+    void enter(Phase p) {
+        phase = p;
+        phase_since = std::chrono::steady_clock::now();
+    }
 };
 
 void Server::Impl::force_close_all() {
@@ -117,6 +145,38 @@ void Server::Impl::force_close_all() {
             conn->tcp->close();
         }
     }
+}
+
+bool Server::Impl::evict_one() {
+    // Longest without a request in progress first (a silent new connection, a handshake that
+    // never finishes, an idle keep-alive), else the longest still reading its request (a
+    // trickle). A request already being handled is never cut off.
+    Connection* victim = nullptr;
+    auto rank = [](const Connection& c) { return is_quiet(c.phase) ? 0 : 1; };
+    for (auto& [id, conn] : sessions_) {
+        if (conn->evicted || conn->tcp == nullptr ||
+            !(is_quiet(conn->phase) || conn->phase == Phase::kReading)) {
+            continue;
+        }
+        if (victim == nullptr || std::pair(rank(*conn), conn->phase_since) <
+                                     std::pair(rank(*victim), victim->phase_since)) {
+            victim = conn;
+        }
+    }
+    if (victim == nullptr) {
+        return false;
+    }
+    victim->evicted = true;
+    ++evicting_;
+    if (is_quiet(victim->phase)) {
+        ++stats_.connections_evicted_idle;
+    } else {
+        ++stats_.connections_evicted_reading;
+    }
+    log_->debug("connection evicted server={} conn={} peer={} phase={}", opts_.name, victim->id,
+                victim->peer, is_quiet(victim->phase) ? "idle" : "reading");
+    victim->tcp->close();
+    return true;
 }
 
 namespace {
@@ -355,6 +415,61 @@ ReadOutcome classify_read_error(const ErrorCode& ec) {
     return ReadOutcome::kClosed;
 }
 
+/// Why a request's body cannot be delimited safely, with the status to answer; nullopt when
+/// it can. RFC 9112 §6: a request whose Transfer-Encoding does not end in `chunked` has no
+/// reliable length (400), `chunked` applied twice is invalid (400), a coding before `chunked`
+/// (gzip, compress...) is one we do not implement (501), and HTTP/1.0 has no Transfer-Encoding
+/// at all (400). Beast itself refuses chunked together with Content-Length, and differing
+/// Content-Lengths. Every refusal closes the connection.
+std::optional<std::pair<bhttp::status, std::string>> framing_refusal(const BeastRequest& req) {
+    std::vector<std::string_view> codings;
+    bool present = false;
+    // Every Transfer-Encoding field, in arrival order: repeated fields form one list.
+    for (const auto& field : req) {
+        if (field.name() != bhttp::field::transfer_encoding) {
+            continue;
+        }
+        present = true;
+        std::string_view list = field.value();
+        while (!list.empty()) {
+            const auto comma = list.find(',');
+            std::string_view item = list.substr(0, comma);
+            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+                item.remove_prefix(1);
+            }
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+                item.remove_suffix(1);
+            }
+            if (!item.empty()) {
+                codings.push_back(item);
+            }
+        }
+    }
+    if (!present) {
+        return std::nullopt;
+    }
+    using Refusal = std::pair<bhttp::status, std::string>;
+    if (req.version() < 11) {
+        return Refusal{bhttp::status::bad_request, "Transfer-Encoding in an HTTP/1.0 request"};
+    }
+    if (codings.empty() || !beast::iequals(codings.back(), "chunked")) {
+        return Refusal{bhttp::status::bad_request,
+                       "Transfer-Encoding must end in chunked for a request"};
+    }
+    for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+        if (beast::iequals(codings[i], "chunked")) {
+            return Refusal{bhttp::status::bad_request, "chunked applied more than once"};
+        }
+    }
+    if (codings.size() > 1) {
+        return Refusal{
+            bhttp::status::not_implemented,
+            "transfer coding not implemented: " + std::string(codings.front().substr(0, 40))};
+    }
+    return std::nullopt;
+}
+
 bool expects_continue(const BeastRequest& req) {
     return req.version() >= 11 && beast::iequals(req[bhttp::field::expect], "100-continue");
 }
@@ -372,7 +487,7 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
     const auto& name = srv.opts_.name;
 
     if constexpr (kIsTls<Stream>) {
-        conn.phase = Phase::kHandshake;
+        conn.enter(Phase::kHandshake);
         tcp.expires_after(limits.handshake_timeout);
         auto [ec] = co_await stream.async_handshake(ssl::stream_base::server);
         if (ec) {
@@ -397,7 +512,7 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
     tcp.expires_after(limits.read_timeout);
 
     for (;;) {
-        conn.phase = Phase::kIdle;
+        conn.enter(Phase::kIdle);
         if (srv.stopping_) {
             co_return;  // nothing in progress: close at once
         }
@@ -419,7 +534,7 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
         }
 
         // From the first byte on, the whole request must arrive within read_timeout.
-        conn.phase = Phase::kBusy;
+        conn.enter(Phase::kReading);
         const auto started = SteadyClock::now();
         if (conn.requests > 0) {
             tcp.expires_after(limits.read_timeout);
@@ -430,6 +545,23 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
         parser.body_limit(static_cast<std::uint64_t>(limits.body_bytes));
 
         auto [read_ec, header_bytes] = co_await bhttp::async_read_header(stream, buffer, parser);
+        // How the body is delimited is decided before any of it is read: a framing that Beast
+        // would quietly read as "no body" leaves the body in the stream, to be taken for the
+        // next request (request smuggling behind a proxy).
+        if (!read_ec) {
+            if (const auto refusal = framing_refusal(parser.get())) {
+                ++srv.stats_.bad_requests;
+                srv.log_->debug("request refused server={} conn={} reason=\"{}\"", name, conn.id,
+                                refusal->second);
+                tcp.expires_after(limits.write_timeout);
+                auto [write_ec, n] = co_await bhttp::async_write(
+                    stream, error_response(refusal->first, refusal->second));
+                if (write_ec) {
+                    co_return;
+                }
+                break;  // and close: what follows on this connection cannot be delimited
+            }
+        }
         if (!read_ec && !parser.is_done()) {
             if (expects_continue(parser.get())) {
                 bhttp::response<bhttp::empty_body> interim{bhttp::status::continue_, 11};
@@ -480,6 +612,7 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
 
         ++conn.requests;
         ++srv.stats_.requests;
+        conn.enter(Phase::kBusy);
         BeastRequest req = parser.release();
         const bool head = req.method() == bhttp::verb::head;
         const unsigned version = req.version();
@@ -524,7 +657,7 @@ Task<void> serve(Impl& srv, Connection& conn, Stream& stream) {
         }
     }
 
-    conn.phase = Phase::kClosing;
+    conn.enter(Phase::kClosing);
     co_await close_after_response(stream);
     srv.log_->debug("connection closed server={} conn={} requests={}", name, conn.id,
                     conn.requests);
@@ -579,7 +712,10 @@ Task<void> accept_loop(std::shared_ptr<Impl> self) {
         ErrorCode peer_ec;
         const auto remote = socket.remote_endpoint(peer_ec);
         std::string peer = peer_ec ? std::string("unknown") : endpoint_text(remote);
-        if (srv.sessions_.size() >= srv.opts_.limits.max_connections) {
+        // At the cap, make room rather than turn the newcomer away: otherwise a flood of
+        // connections that never send anything locks every real client out for as long as
+        // the flood lasts. Only when every connection is handling a request is it refused.
+        if (srv.live_connections() >= srv.opts_.limits.max_connections && !srv.evict_one()) {
             ++srv.stats_.connections_rejected;
             srv.log_->debug("connection rejected server={} peer={} reason=max_connections",
                             srv.opts_.name, peer);
@@ -618,7 +754,7 @@ Task<void> shutdown_impl(std::shared_ptr<Impl> self, std::chrono::seconds grace)
 
     // Connections without a request in progress have nothing to lose: wake them so they close.
     for (auto& [id, conn] : srv.sessions_) {
-        if (conn->phase != Phase::kBusy && conn->tcp != nullptr) {
+        if (is_quiet(conn->phase) && conn->tcp != nullptr) {
             conn->tcp->socket().cancel(ec);
         }
     }

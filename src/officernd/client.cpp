@@ -284,10 +284,10 @@ struct Client::Impl {
         }
     }
 
-    // Every page of one list. A malformed 200 page is not retried: it fails the whole fetch,
-    // so the caller applies nothing rather than a snapshot missing that page's entities (which
-    // the reconciler would read as "these members are gone"). The next scheduled poll tries
-    // again from the first page.
+    // Every page of one list. A malformed 200 page, or a walk whose pages do not add up (one
+    // skipped, one empty mid-list), is not retried: it fails the whole fetch, so the caller
+    // applies nothing rather than a snapshot missing that page's entities (which the reconciler
+    // would read as "these members are gone"). The poller tries again from the first page.
     template <class Entity>
     Status fetch_list(const std::string& kind, const QueryParams& filters,
                       Result<Entity> (*parse)(const std::string&), std::vector<Entity>& out,
@@ -324,7 +324,7 @@ struct Client::Impl {
                     out[it->second] = std::move(*entity);
                 }
             }
-            auto step = walk.advance(page->cursor_next);
+            auto step = walk.advance(*page);
             if (!step) {
                 return Error(step.error().code, kind + ": " + step.error().message);
             }

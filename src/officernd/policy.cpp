@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "radsync/core/json.hpp"
+
 namespace radsync::officernd {
 
 namespace {
@@ -334,8 +336,9 @@ Verdict classify_transport(TransportFailure failure, std::string_view detail) {
 }
 
 std::string server_message(std::string_view body) {
-    const json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_object()) {
+    const auto parsed = core::parse_json(body);
+    if (parsed && parsed->is_object()) {
+        const json& doc = *parsed;
         std::string text;
         if (auto it = doc.find("message"); it != doc.end()) {
             if (it->is_string()) {
@@ -399,29 +402,54 @@ Result<std::string> build_page_query(const QueryParams& filters, std::string_vie
     return query;
 }
 
-Result<PageStep> PageWalk::advance(const std::string& cursor_next) {
+Result<PageStep> PageWalk::advance(const Page& page) {
     ++pages_;
-    if (cursor_next.empty()) {
+    const std::string where = "page " + std::to_string(pages_);
+    const auto count = static_cast<std::int64_t>(page.results.size());
+    if (count == 0) {
+        // An empty page ends a list (or is the whole of an empty one); one that hands out a
+        // cursor is a page lost in transit, not the end.
+        if (page.range_start != 0 || page.range_end != 0) {
+            return Error(Errc::kIncomplete, where + " is empty but claims items " +
+                                                std::to_string(page.range_start) + "-" +
+                                                std::to_string(page.range_end));
+        }
+        if (!page.cursor_next.empty()) {
+            return Error(Errc::kIncomplete,
+                         where + " is empty but the cursor continues after item " +
+                             std::to_string(items_) + "; the list would be incomplete");
+        }
+        return PageStep::kDone;
+    }
+    if (page.range_start != items_ + 1 || page.range_end - page.range_start + 1 != count) {
+        return Error(Errc::kIncomplete,
+                     where + " holds items " + std::to_string(page.range_start) + "-" +
+                         std::to_string(page.range_end) + " (" + std::to_string(count) +
+                         " results) but item " + std::to_string(items_ + 1) +
+                         " was next; a page was skipped or cut short, so the list is incomplete");
+    }
+    items_ = page.range_end;
+    if (page.cursor_next.empty()) {
         return PageStep::kDone;
     }
     if (pages_ >= max_pages_) {
         return Error(Errc::kMalformedPayload, "more than " + std::to_string(max_pages_) +
                                                   " pages; the server keeps handing out cursors");
     }
-    if (cursor_next == cursor_ || !seen_.insert(cursor_next).second) {
+    if (page.cursor_next == cursor_ || !seen_.insert(page.cursor_next).second) {
         return Error(Errc::kMalformedPayload,
-                     "page " + std::to_string(pages_) +
-                         " repeats an earlier cursorNext; the server's paging loops");
+                     where + " repeats an earlier cursorNext; the server's paging loops");
     }
-    cursor_ = cursor_next;
+    cursor_ = page.cursor_next;
     return PageStep::kMore;
 }
 
 Result<Page> parse_page(std::string_view body) {
-    const json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) {
-        return Error(Errc::kMalformedPayload, "list page is not valid JSON");
+    auto parsed = core::parse_json(body);
+    if (!parsed) {
+        return Error(Errc::kMalformedPayload, "list page: " + parsed.error().message);
     }
+    const json& doc = *parsed;
     if (!doc.is_object()) {
         return Error(Errc::kMalformedPayload, "list page is not a JSON object");
     }
@@ -445,11 +473,22 @@ Result<Page> parse_page(std::string_view body) {
         }
         page.cursor_next = it->get<std::string>();
     }
+    // Where the page sits in the list is what lets the walk prove it missed nothing.
+    for (auto [name, field] :
+         {std::pair{"rangeStart", &page.range_start}, std::pair{"rangeEnd", &page.range_end}}) {
+        const auto it = doc.find(name);
+        if (it == doc.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0) {
+            return Error(Errc::kMalformedPayload,
+                         std::string("list page has no non-negative integer \"") + name + "\"");
+        }
+        *field = it->get<std::int64_t>();
+    }
     return page;
 }
 
 bool is_json_object(std::string_view body) {
-    return json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false).is_object();
+    auto doc = core::parse_json(body);
+    return doc && doc->is_object();
 }
 
 std::string format_iso_millis(core::Instant t) {
@@ -473,10 +512,11 @@ QueryParams booking_window(core::Instant now) {
 // ---------------------------------------------------------------------------------------------
 
 Result<TokenGrant> parse_token_response(std::string_view body) {
-    const json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object()) {
+    const auto parsed = core::parse_json(body);
+    if (!parsed || !parsed->is_object()) {
         return Error(Errc::kMalformedPayload, "token response is not a JSON object");
     }
+    const json& doc = *parsed;
     TokenGrant grant;
     if (auto it = doc.find("access_token"); it != doc.end() && it->is_string()) {
         grant.access_token = it->get<std::string>();

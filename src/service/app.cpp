@@ -358,7 +358,7 @@ private:
             co_return status_only(401);  // empty body: the reason is never echoed
         }
         const std::string t = webhook::signed_timestamp(header);
-        auto envelope = webhook::parse_envelope(req.body, t);
+        auto envelope = webhook::parse_envelope(req.body);
         if (!envelope) {
             metrics_.add("radsync_webhooks_total", {{"result", "malformed"}});
             rejected_log_.warn(webhook_log_, "webhook malformed reason=\"{}\" peer={}",

@@ -401,7 +401,7 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
     try {
         for (const auto& e : events) {
             std::string result;
-            auto envelope = webhook::parse_envelope(e.body, e.t);
+            auto envelope = webhook::parse_envelope(e.body);
             if (!envelope) {
                 result = "malformed: " + envelope.error().message;
             } else if (envelope->action == webhook::Action::kIgnore) {

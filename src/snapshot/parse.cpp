@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "radsync/core/json.hpp"
 #include "radsync/snapshot/entities.hpp"
 
 namespace radsync::snapshot {
@@ -214,11 +215,11 @@ const Filler<Booking> kBooking = [](FieldReader& r, Booking& b) {
 
 template <class Entity>
 Result<Entity> parse_text(const std::string& text, const Filler<Entity>& fill) {
-    json obj = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (obj.is_discarded()) {
-        return Error(Errc::kMalformedPayload, "not valid JSON");
+    auto obj = core::parse_json(text);
+    if (!obj) {
+        return obj.error();
     }
-    return parse_object(obj, fill);
+    return parse_object(*obj, fill);
 }
 
 template <class Entity>
@@ -298,19 +299,21 @@ Result<Snapshot> parse_snapshot(const std::string& json_text) {
         return Error(Errc::kMalformedPayload,
                      "snapshot larger than " + std::to_string(kMaxSnapshotBytes) + " bytes");
     }
-    json doc = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded()) {
-        return Error(Errc::kMalformedPayload, "snapshot is not valid JSON");
+    auto parsed = core::parse_json(json_text);
+    if (!parsed) {
+        return Error(Errc::kMalformedPayload, "snapshot: " + parsed.error().message);
     }
+    const json& doc = *parsed;
     if (!doc.is_object()) {
         return Error(Errc::kMalformedPayload, "snapshot must be a JSON object of entity lists");
     }
     static const char* const kKnown[] = {"members",   "companies", "memberships", "plans",
                                          "locations", "passes",    "bookings"};
     std::vector<std::string> errors;
-    for (const auto& [key, value] : doc.items()) {
+    for (const auto& item : doc.items()) {
+        const std::string& key = item.key();
         if (std::find_if(std::begin(kKnown), std::end(kKnown),
-                         [&](const char* k) { return key == k; }) == std::end(kKnown)) {
+                         [&key](const char* k) { return key == k; }) == std::end(kKnown)) {
             errors.push_back("unknown list \"" + key + "\"");
         }
     }

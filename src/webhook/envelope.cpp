@@ -6,6 +6,8 @@
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
+#include "radsync/core/json.hpp"
+
 namespace radsync::webhook {
 
 namespace {
@@ -22,16 +24,12 @@ constexpr std::array<std::pair<std::string_view, snapshot::Kind>, 5> kHandled = 
     {"booking", snapshot::Kind::kBooking},
 }};
 
-std::string body_digest(std::string_view body, std::string_view t) {
+std::string body_digest(std::string_view body) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-    EVP_DigestUpdate(ctx, body.data(), body.size());
-    EVP_DigestUpdate(ctx, ".", 1);
-    EVP_DigestUpdate(ctx, t.data(), t.size());
-    EVP_DigestFinal_ex(ctx, digest, &len);
-    EVP_MD_CTX_free(ctx);
+    if (EVP_Digest(body.data(), body.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
+        len = 0;  // cannot happen with the default provider; an empty digest still dedupes
+    }
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out = "sha256:";
     for (unsigned int i = 0; i < len; ++i) {
@@ -43,9 +41,13 @@ std::string body_digest(std::string_view body, std::string_view t) {
 
 }  // namespace
 
-Result<Envelope> parse_envelope(std::string_view body, std::string_view t) {
-    const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !doc.is_object()) {
+Result<Envelope> parse_envelope(std::string_view body) {
+    auto parsed = core::parse_json(body);
+    if (!parsed) {
+        return Error(Errc::kMalformedPayload, "body: " + parsed.error().message);
+    }
+    const json& doc = *parsed;
+    if (!doc.is_object()) {
         return Error(Errc::kMalformedPayload, "body is not a JSON object");
     }
     Envelope e;
@@ -62,9 +64,9 @@ Result<Envelope> parse_envelope(std::string_view body, std::string_view t) {
         id->get<std::string>().size() <= 128) {
         e.event_id = id->get<std::string>();
     } else {
-        // No event id: the signed bytes themselves identify a delivery; a redelivery of the
-        // same request dedupes, a genuinely new event differs in body or t.
-        e.event_id = body_digest(body, t);
+        // No event id: the body identifies the event. Not the signature's t: a redelivery is
+        // signed afresh, and the same event with a new t must not be applied twice.
+        e.event_id = body_digest(body);
     }
 
     const auto dot = e.event_type.rfind('.');

@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -14,6 +16,8 @@ namespace {
 constexpr std::size_t kHexDigestLength = 64;
 // Real headers are ~90 bytes; anything far longer is not OfficeRnD.
 constexpr std::size_t kMaxHeaderLength = 1024;
+// Signatures checked per request: enough for a rotation (one per secret) with room to spare.
+constexpr std::size_t kMaxCandidates = 8;
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
@@ -27,15 +31,15 @@ std::string_view trim(std::string_view s) {
 
 struct ParsedHeader {
     std::string_view t;
-    std::string_view signature;
+    /// Every signature the header offers, in order: each `signature=` and `v1=` value, or, when
+    /// there is none, the second pair's value (OfficeRnD's own samples read it by position).
+    std::vector<std::string_view> candidates;
 };
 
-// "t=<digits>,signature=<hex>". The key of the signature is "signature" per the current
-// integrations, "v1" in older Stripe-like code, and OfficeRnD's own samples only ever read
-// the second pair by position: accept all three, in that order of preference.
+// "t=<digits>,signature=<hex>[,signature=<hex>...]". A sender may list several signatures
+// (Stripe-style schemes do, one per secret during a rotation), under the key "signature" as
+// current integrations send it or "v1" as older code did: every one of them is a candidate.
 bool parse_header(std::string_view header, ParsedHeader& out) {
-    std::string_view named;
-    std::string_view v1;
     std::string_view second;
     std::size_t index = 0;
     bool t_seen = false;
@@ -55,21 +59,40 @@ bool parse_header(std::string_view header, ParsedHeader& out) {
             }
             t_seen = true;
             out.t = value;
-        } else if (key == "signature") {
-            if (!named.empty()) {
-                return false;
+        } else if (key == "signature" || key == "v1") {
+            if (out.candidates.size() == kMaxCandidates) {
+                return false;  // bounded work per request, whatever the header holds
             }
-            named = value;
-        } else if (key == "v1") {
-            v1 = value;
+            if (!value.empty()) {
+                out.candidates.push_back(value);
+            }
         }
         if (index == 1) {
             second = value;
         }
         ++index;
     }
-    out.signature = !named.empty() ? named : !v1.empty() ? v1 : second;
-    return t_seen && !out.t.empty() && !out.signature.empty();
+    if (out.candidates.empty() && !second.empty()) {
+        out.candidates.push_back(second);
+    }
+    return t_seen && !out.t.empty() && !out.candidates.empty();
+}
+
+// A candidate as 64 lower-case hex digits; empty if it is not a SHA-256 hex digest. Node's
+// digest('hex') is lower-case; upper-case is accepted rather than fail a delivery over case.
+std::string normalised_digest(std::string_view candidate) {
+    if (candidate.size() != kHexDigestLength) {
+        return {};
+    }
+    std::string out(candidate);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'F') {
+            c = static_cast<char>(c - 'A' + 'a');
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return {};
+        }
+    }
+    return out;
 }
 
 std::string to_hex(const unsigned char* data, std::size_t n) {
@@ -136,31 +159,32 @@ Verdict Verifier::verify(std::string_view header, std::string_view raw_body,
     }
     std::int64_t t = 0;
     const auto [end, ec] = std::from_chars(parsed.t.data(), parsed.t.data() + parsed.t.size(), t);
-    if (ec != std::errc{} || end != parsed.t.data() + parsed.t.size() ||
-        parsed.signature.size() != kHexDigestLength) {
+    if (ec != std::errc{} || end != parsed.t.data() + parsed.t.size()) {
         return Verdict::kMalformedHeader;
     }
-    // Node's digest('hex') is lower-case; accept upper-case too rather than fail a delivery
-    // over letter case (the bytes compared are still the full digest).
-    std::string given(parsed.signature);
-    for (char& c : given) {
-        if (c >= 'A' && c <= 'F') {
-            c = static_cast<char>(c - 'A' + 'a');
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return Verdict::kMalformedHeader;
+    std::vector<std::string> given;
+    given.reserve(parsed.candidates.size());
+    for (const auto candidate : parsed.candidates) {
+        if (auto digest = normalised_digest(candidate); !digest.empty()) {
+            given.push_back(std::move(digest));
         }
+    }
+    if (given.empty()) {
+        return Verdict::kMalformedHeader;  // nothing that could be an HMAC-SHA256 digest
     }
     const std::int64_t now_s = now.time_since_epoch().count();
     if (t < now_s - past_.count() || t > now_s + future_.count()) {
         return Verdict::kStaleTimestamp;
     }
+    // Every secret against every candidate, with no early exit, so timing reveals neither
+    // which secret nor which candidate matched.
     bool match = false;
     for (const auto& secret : secrets_) {
         const std::string expected = sign(secret.bytes(), raw_body, parsed.t);
-        // Every secret is tried (no early exit) so timing does not reveal which one matched.
-        if (expected.size() == given.size() &&
-            CRYPTO_memcmp(expected.data(), given.data(), given.size()) == 0) {
-            match = true;
+        for (const auto& g : given) {
+            const bool equal = expected.size() == g.size() &&
+                               CRYPTO_memcmp(expected.data(), g.data(), g.size()) == 0;
+            match = match || equal;
         }
     }
     return match ? Verdict::kValid : Verdict::kBadSignature;

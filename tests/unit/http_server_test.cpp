@@ -508,30 +508,163 @@ TEST(HttpServer, SlowlorisIsCutOffAtReadTimeoutWithoutDelayingOthers) {
     EXPECT_TRUE(eventually([&] { return h.stats().timeouts == 1; }));
 }
 
-TEST(HttpServer, ConnectionsOverMaxAreClosedAtOnce) {
+// Regression (trust issue, item 14): 256 connections that sent nothing locked every webhook
+// out for 10 s, renewable forever, and no counter moved. Now the newcomer takes the slot of the
+// connection that has waited longest without a request, over plain HTTP and over TLS.
+void idle_flood_does_not_lock_out(bool tls) {
+    Recorder recorder;
+    auto opts = options(tls);
+    opts.limits.max_connections = 4;
+    opts.limits.handshake_timeout = 30s;  // the flood must not simply time out during the test
+    opts.limits.read_timeout = 30s;
+    Harness h(std::move(opts), echo_handler(recorder));
+
+    std::vector<RawSocket> flood;
+    for (int i = 0; i < 4; ++i) {
+        auto s = RawSocket::connect(h.port());
+        ASSERT_TRUE(s);
+        flood.push_back(std::move(*s));
+        // Accepted one by one, so "oldest" is well defined.
+        ASSERT_TRUE(eventually([&] { return h.stats().connections_accepted == flood.size(); }));
+    }
+    const auto started = SteadyClock::now();
+    HttpClient client(client_options(h.port(), tls));
+    const auto res = client.request("POST", "/hook", {}, "real");
+    EXPECT_EQ(res.status, 200U);
+    EXPECT_LT(since(started), 1000ms);
+    EXPECT_TRUE(flood.front().closed_within(2000ms)) << "the oldest silent connection goes";
+    const auto stats = h.stats();
+    EXPECT_EQ(stats.connections_evicted_idle, 1U);
+    EXPECT_EQ(stats.connections_rejected, 0U);
+    EXPECT_EQ(recorder.snapshot().size(), 1U);
+
+    // A flood that keeps coming evicts its own oldest members, never the client in a request.
+    for (int i = 0; i < 8; ++i) {
+        ASSERT_TRUE(RawSocket::connect(h.port()));
+    }
+    EXPECT_EQ(client.request("POST", "/hook", {}, "again").status, 200U);
+}
+
+TEST(HttpServer, IdleFloodCannotLockOutARealClientPlain) {
+    idle_flood_does_not_lock_out(/*tls=*/false);
+}
+
+TEST(HttpServer, IdleFloodCannotLockOutARealClientTls) {
+    idle_flood_does_not_lock_out(/*tls=*/true);
+}
+
+TEST(HttpServer, AtTheCapATrickleIsEvictedBeforeAnyoneIsRefused) {
     Recorder recorder;
     auto opts = options(/*tls=*/false);
     opts.limits.max_connections = 2;
+    opts.limits.read_timeout = 30s;
     Harness h(std::move(opts), echo_handler(recorder));
 
     auto first = RawSocket::connect(h.port());
+    ASSERT_TRUE(first);
+    ASSERT_TRUE(first->send("POST / HTTP/1.1\r\nHost: x\r\n"));  // and then nothing
     auto second = RawSocket::connect(h.port());
-    auto third = RawSocket::connect(h.port());
-    ASSERT_TRUE(first && second && third);
+    ASSERT_TRUE(second);
+    ASSERT_TRUE(second->send("POST / HTTP/1.1\r\n"));
+    ASSERT_TRUE(eventually([&] { return h.stats().connections_accepted == 2; }));
 
-    EXPECT_TRUE(third->closed_within(2000ms));
-    EXPECT_FALSE(first->closed_within(0ms));
-    EXPECT_FALSE(second->closed_within(0ms));
-    auto stats = h.stats();
-    EXPECT_EQ(stats.connections_rejected, 1U);
-    EXPECT_EQ(stats.connections_accepted, 2U);
-    EXPECT_EQ(h.active_connections(), 2U);
-
-    // Once a slot frees up, new clients are served again.
-    first.reset();
-    ASSERT_TRUE(eventually([&] { return h.active_connections() == 1; }));
     HttpClient client(client_options(h.port(), /*tls=*/false));
     EXPECT_EQ(client.request("GET", "/").status, 200U);
+    EXPECT_TRUE(first->closed_within(2000ms));
+    EXPECT_EQ(h.stats().connections_evicted_reading, 1U);
+}
+
+TEST(HttpServer, AtTheCapWithEveryRequestInProgressTheNewcomerIsRefusedAndCounted) {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<int> waiting{0};
+    auto opts = options(/*tls=*/false);
+    opts.limits.max_connections = 2;
+    Harness h(std::move(opts), [&](Request) -> Task<Response> {
+        ++waiting;
+        // Keep this request in progress (the io thread stays free) until the test lets go.
+        SteadyTimer timer(co_await net::this_coro::executor);
+        while (released.wait_for(0s) != std::future_status::ready) {
+            timer.expires_after(5ms);
+            co_await timer.async_wait();
+        }
+        co_return Response{};
+    });
+
+    std::vector<RawSocket> busy;
+    for (int i = 0; i < 2; ++i) {
+        auto s = RawSocket::connect(h.port());
+        ASSERT_TRUE(s);
+        ASSERT_TRUE(s->send("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        busy.push_back(std::move(*s));
+    }
+    ASSERT_TRUE(eventually([&] { return waiting.load() == 2; }));
+    auto third = RawSocket::connect(h.port());
+    ASSERT_TRUE(third);
+    EXPECT_TRUE(third->closed_within(2000ms));
+    EXPECT_EQ(h.stats().connections_rejected, 1U);
+    release.set_value();
+    for (auto& s : busy) {
+        EXPECT_TRUE(s.read_until(2000ms, [](const std::string& r) {
+            return r.find("\r\n\r\n") != std::string::npos;
+        }) || s.received().rfind("HTTP/1.1 200", 0) == 0);
+    }
+}
+
+// Regression (trust issue, item 9): a Transfer-Encoding that does not end in chunked was read
+// as "no body", the connection stayed open, and the body was parsed as a second request: a
+// signed request smuggled that way was applied. Each must get 400 (501 for a coding we do not
+// implement) and a closed connection, and the handler must see nothing.
+TEST(HttpServer, TransferEncodingThatCannotBeDelimitedIsRefusedAndCloses) {
+    const std::string smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    const std::string body = "0\r\n\r\n" + smuggled;
+    struct Case {
+        std::string headers;
+        std::string version;
+        const char* status;
+    };
+    const std::vector<Case> cases = {
+        {"Transfer-Encoding: xchunked\r\n", "1.1", "400"},
+        {"Transfer-Encoding: gzip\r\n", "1.1", "400"},
+        {"Transfer-Encoding: identity\r\n", "1.1", "400"},
+        {"Transfer-Encoding: chunked, gzip\r\n", "1.1", "400"},
+        {"Transfer-Encoding: chunked, chunked\r\n", "1.1", "400"},
+        {"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "1.1", "400"},
+        {"Transfer-Encoding: chunked;ext\r\n", "1.1", "400"},
+        {"Transfer-Encoding:\r\n", "1.1", "400"},
+        {"Transfer-Encoding: chunked\r\n", "1.0", "400"},
+        {"Transfer-Encoding: gzip, chunked\r\n", "1.1", "501"},
+        {"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "1.1", "501"},
+        {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "1.1", "400"},
+        {"Content-Length: 5\r\nContent-Length: 6\r\n", "1.1", "400"},
+    };
+    for (const auto& c : cases) {
+        Recorder recorder;
+        Harness h(options(/*tls=*/false), echo_handler(recorder));
+        auto sock = RawSocket::connect(h.port());
+        ASSERT_TRUE(sock);
+        ASSERT_TRUE(sock->send("POST /hook HTTP/" + c.version + "\r\nHost: x\r\n" + c.headers +
+                               "\r\n" + body));
+        EXPECT_TRUE(sock->closed_within(3000ms)) << c.headers;
+        EXPECT_EQ(sock->received().rfind(std::string("HTTP/1.1 ") + c.status + " ", 0), 0U)
+            << c.headers << " -> " << sock->received();
+        EXPECT_EQ(sock->received().find("smuggled"), std::string::npos) << c.headers;
+        EXPECT_TRUE(recorder.snapshot().empty()) << c.headers;
+    }
+}
+
+TEST(HttpServer, ChunkedBodiesStillWork) {
+    Recorder recorder;
+    Harness h(options(/*tls=*/false), echo_handler(recorder));
+    for (const char* te : {"chunked", "Chunked", " chunked "}) {
+        auto sock = RawSocket::connect(h.port());
+        ASSERT_TRUE(sock);
+        ASSERT_TRUE(sock->send(std::string("POST /hook HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:") +
+                               te + "\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+        EXPECT_TRUE(sock->closed_within(3000ms));
+        EXPECT_EQ(sock->received().rfind("HTTP/1.1 200 ", 0), 0U) << sock->received();
+        EXPECT_NE(sock->received().find("POST /hook hello"), std::string::npos);
+    }
 }
 
 TEST(HttpServer, ShutdownFinishesInFlightRequestAndClosesIdleConnections) {

@@ -84,8 +84,6 @@ TEST(Verifier, MissingDuplicatedAndGarbledParts) {
     EXPECT_EQ(v.verify("t=1772352000", kBody, kT), Verdict::kMalformedHeader);
     EXPECT_EQ(v.verify("t=1772352000,t=1772352001,signature=" + sig, kBody, kT),
               Verdict::kMalformedHeader);
-    EXPECT_EQ(v.verify("t=1772352000,signature=" + sig + ",signature=" + sig, kBody, kT),
-              Verdict::kMalformedHeader);
     EXPECT_EQ(v.verify("t=17723520xx,signature=" + sig, kBody, kT), Verdict::kMalformedHeader);
     EXPECT_EQ(v.verify("t=1772352000,signature=" + sig.substr(1), kBody, kT),
               Verdict::kMalformedHeader);
@@ -93,6 +91,48 @@ TEST(Verifier, MissingDuplicatedAndGarbledParts) {
               Verdict::kMalformedHeader);
     EXPECT_EQ(v.verify("garbage", kBody, kT), Verdict::kMalformedHeader);
     EXPECT_EQ(v.verify("t=1772352000,signature=" + sig + std::string(2000, 'a'), kBody, kT),
+              Verdict::kMalformedHeader);
+}
+
+// Regression (trust issue, item 10): only one candidate used to be checked, so a header listing
+// a wrong signature before the right one, or one signature per secret during a rotation, got 401.
+TEST(Verifier, EveryCandidateIsCheckedAgainstEverySecret) {
+    const auto v = make();
+    const std::string sig(kSignature);
+    const std::string wrong(kStripeOrderSignature);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + wrong + ",signature=" + sig, kBody, kT),
+              Verdict::kValid);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + wrong + ",v1=" + sig, kBody, kT),
+              Verdict::kValid);
+    EXPECT_EQ(v.verify("t=1772352000,v1=" + sig + ",signature=" + wrong, kBody, kT),
+              Verdict::kValid);
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + sig + ",signature=" + sig, kBody, kT),
+              Verdict::kValid);
+    // A rotation: one signature per secret, the receiver knows only the new secret (or only
+    // the old one); either order works.
+    const std::string old_sig = sign("old-secret", kBody, "1772352000");
+    EXPECT_EQ(make({"old-secret"})
+                  .verify("t=1772352000,signature=" + sig + ",signature=" + old_sig, kBody, kT),
+              Verdict::kValid);
+    EXPECT_EQ(make({std::string(kSecret)})
+                  .verify("t=1772352000,signature=" + old_sig + ",signature=" + sig, kBody, kT),
+              Verdict::kValid);
+    // No candidate right: still 401, also with a garbled one among them.
+    EXPECT_EQ(v.verify("t=1772352000,signature=" + wrong + ",signature=" + old_sig, kBody, kT),
+              Verdict::kBadSignature);
+    EXPECT_EQ(v.verify("t=1772352000,signature=zz,signature=" + sig, kBody, kT), Verdict::kValid);
+    EXPECT_EQ(v.verify("t=1772352000,signature=zz,v1=short", kBody, kT), Verdict::kMalformedHeader);
+}
+
+TEST(Verifier, CandidatesAreBounded) {
+    const auto v = make();
+    const std::string sig(kSignature);
+    std::string eight = "t=1772352000";
+    for (int i = 0; i < 7; ++i) {
+        eight += ",signature=" + std::string(kStripeOrderSignature);
+    }
+    EXPECT_EQ(v.verify(eight + ",signature=" + sig, kBody, kT), Verdict::kValid);
+    EXPECT_EQ(v.verify(eight + ",v1=" + sig + ",signature=" + sig, kBody, kT),
               Verdict::kMalformedHeader);
 }
 
@@ -109,7 +149,7 @@ TEST(Verifier, SignedTimestamp) {
 }
 
 TEST(Envelope, ParsesTheE1Envelope) {
-    auto e = parse_envelope(kBody, "1772352000").value();
+    auto e = parse_envelope(kBody).value();
     EXPECT_EQ(e.event_id, "65f1c0ffee0000000000abcd");
     EXPECT_EQ(e.event_type, "membership.updated");
     EXPECT_EQ(e.action, Action::kUpsert);
@@ -119,33 +159,64 @@ TEST(Envelope, ParsesTheE1Envelope) {
 
 TEST(Envelope, EventNamesAndIgnoredTypes) {
     auto removed = parse_envelope(
-        R"({"event":"e1","eventType":"member.removed","data":{"object":{"_id":"m1","status":"former"}}})",
-        "1");
+        R"({"event":"e1","eventType":"member.removed","data":{"object":{"_id":"m1","status":"former"}}})");
     ASSERT_TRUE(removed);
     EXPECT_EQ(removed->action, Action::kRemove);
     EXPECT_EQ(removed->kind, snapshot::Kind::kMember);
     for (const char* type : {"invoice.created", "fee.updated", "company.paymentdetails.removed",
                              "checkin.created", "member.deleted", "team.updated"}) {
-        auto e = parse_envelope(std::string(R"({"event":"e","eventType":")") + type + R"("})", "1");
+        auto e = parse_envelope(std::string(R"({"event":"e","eventType":")") + type + R"("})");
         ASSERT_TRUE(e) << type;
         EXPECT_EQ(e->action, Action::kIgnore) << type;
     }
 }
 
 TEST(Envelope, MalformedBodies) {
-    EXPECT_FALSE(parse_envelope("not json", "1"));
-    EXPECT_FALSE(parse_envelope("[]", "1"));
-    EXPECT_FALSE(parse_envelope(R"({"event":"e"})", "1"));
-    EXPECT_FALSE(parse_envelope(R"({"eventType":"member.updated","data":{}})", "1"));
-    EXPECT_FALSE(parse_envelope(R"({"eventType":"member.updated","data":{"object":{}}})", "1"));
+    EXPECT_FALSE(parse_envelope("not json"));
+    EXPECT_FALSE(parse_envelope("[]"));
+    EXPECT_FALSE(parse_envelope(R"({"event":"e"})"));
+    EXPECT_FALSE(parse_envelope(R"({"eventType":"member.updated","data":{}})"));
+    EXPECT_FALSE(parse_envelope(R"({"eventType":"member.updated","data":{"object":{}}})"));
 }
 
-TEST(Envelope, MissingEventIdFallsBackToADigestOfBodyAndT) {
+// Regression (trust issue, item 11): the key used to hash body + t, so the same event re-signed
+// with a new t got a second inbox row and was applied twice.
+TEST(Envelope, MissingEventIdFallsBackToADigestOfTheBodyAlone) {
     const std::string body = R"({"eventType":"member.updated","data":{"object":{"_id":"m"}}})";
-    const auto a = parse_envelope(body, "100").value();
+    const auto a = parse_envelope(body).value();
     EXPECT_EQ(a.event_id.rfind("sha256:", 0), 0U);
-    EXPECT_EQ(a.event_id, parse_envelope(body, "100").value().event_id);
-    EXPECT_NE(a.event_id, parse_envelope(body, "101").value().event_id);
+    EXPECT_EQ(a.event_id.size(), 7U + 64U);
+    EXPECT_EQ(a.event_id, parse_envelope(body).value().event_id);
+    const std::string other = R"({"eventType":"member.updated","data":{"object":{"_id":"n"}}})";
+    EXPECT_NE(a.event_id, parse_envelope(other).value().event_id);
+}
+
+// Regression (trust issue, item 7): ~31k nested arrays in data.object crashed the daemon in
+// dump(); now the parse stops at the depth bound before anything recursive runs.
+TEST(Envelope, DeepNestingIsMalformedNotACrash) {
+    std::string deep = R"({"eventType":"member.updated","data":{"object":{"_id":"m","x":)";
+    deep += std::string(100000, '[') + std::string(100000, ']') + "}}}";
+    auto e = parse_envelope(deep);
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code, Errc::kMalformedPayload);
+    EXPECT_NE(e.error().message.find("nested deeper than 64"), std::string::npos)
+        << e.error().message;
+    // Within the bound it parses.
+    std::string ok = R"({"eventType":"member.updated","data":{"object":{"_id":"m","x":)";
+    ok += std::string(60, '[') + std::string(60, ']') + "}}}";
+    EXPECT_TRUE(parse_envelope(ok));
+}
+
+// Regression (trust issue, item 8): nlohmann's lexer takes NUL for the end of input, so a
+// valid envelope followed by NUL and garbage was accepted and applied.
+TEST(Envelope, BytesAfterTheDocumentAreMalformed) {
+    std::string body(kBody);
+    EXPECT_TRUE(parse_envelope(body));
+    EXPECT_FALSE(parse_envelope(body + std::string(1, '\0') + "garbage"));
+    EXPECT_FALSE(parse_envelope(body + std::string(1, '\0')));
+    EXPECT_FALSE(parse_envelope(body + "{}"));
+    EXPECT_FALSE(parse_envelope(body + " x"));
+    EXPECT_TRUE(parse_envelope(body + " \n"));  // trailing whitespace is still one document
 }
 
 }  // namespace

@@ -26,6 +26,8 @@ enum class Errc {
     kApiRateLimited,
     kApiUnauthorized,
     kIoFailed,
+    /// Data that does not add up (a list page skipped or empty mid-walk): nothing is applied.
+    kIncomplete,
 };
 
 /// Short stable name of an error code, for logs and metric labels.

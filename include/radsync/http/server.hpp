@@ -57,8 +57,10 @@ struct Limits {
     std::chrono::seconds read_timeout{10};
     std::chrono::seconds write_timeout{10};  ///< whole response written
     std::chrono::seconds idle_timeout{
-        30};                            ///< keep-alive: response sent → next request's first byte
-    std::size_t max_connections = 256;  ///< more are accepted, closed at once, and counted
+        30};  ///< keep-alive: response sent → next request's first byte
+    /// At the cap a newcomer takes the slot of the connection that has waited longest without
+    /// a request being handled; only when all are handling one is it refused. Both counted.
+    std::size_t max_connections = 256;
     std::size_t max_requests_per_connection = 1000;  ///< the last one is answered with close
 };
 
@@ -79,13 +81,19 @@ struct ServerOptions {
 /// Counters since create(). Read them on the io thread only.
 struct ServerStats {
     std::uint64_t connections_accepted = 0;  ///< connections that got a session
-    std::uint64_t connections_rejected = 0;  ///< over max_connections: closed at once
-    std::uint64_t handshake_failures = 0;    ///< TLS handshakes that failed (timeouts included)
-    std::uint64_t timeouts = 0;              ///< handshake, read or write deadline hit
-    std::uint64_t too_large = 0;             ///< answered 413 or 431
-    std::uint64_t bad_requests = 0;          ///< malformed HTTP, answered 400
-    std::uint64_t requests = 0;              ///< requests passed to the handler
-    std::uint64_t handler_errors = 0;        ///< handler threw or returned a bad status: 500
+    /// At max_connections with every connection handling a request: the newcomer is closed.
+    std::uint64_t connections_rejected = 0;
+    /// At max_connections: a connection without a request in progress (silent, handshaking,
+    /// idle keep-alive) closed to make room for a newcomer.
+    std::uint64_t connections_evicted_idle = 0;
+    /// At max_connections with no quiet connection: one still reading its request closed.
+    std::uint64_t connections_evicted_reading = 0;
+    std::uint64_t handshake_failures = 0;  ///< TLS handshakes that failed (timeouts included)
+    std::uint64_t timeouts = 0;            ///< handshake, read or write deadline hit
+    std::uint64_t too_large = 0;           ///< answered 413 or 431
+    std::uint64_t bad_requests = 0;    ///< malformed HTTP or unsafe framing, answered 400 (or 501)
+    std::uint64_t requests = 0;        ///< requests passed to the handler
+    std::uint64_t handler_errors = 0;  ///< handler threw or returned a bad status: 500
 };
 
 /// An HTTP/1.1 server on one listening socket. All members run on the io thread except

@@ -152,9 +152,22 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 /// Whether another page follows.
 enum class PageStep { kMore, kDone };
 
-/// Walks one list's cursors. Starts with an empty cursor (the first page); after each page,
-/// advance() with the page's cursorNext says whether to continue. Guards a misbehaving server:
-/// a cursor seen before (a loop) or more than `max_pages` pages -> Errc::kMalformedPayload.
+/// One v2 list page: each result as its JSON object text, cursorNext ("" when absent) and the
+/// page's place in the list (`rangeStart`/`rangeEnd`, 1-based and inclusive; 0/0 for none).
+struct Page {
+    std::vector<std::string> results;
+    std::string cursor_next;
+    std::int64_t range_start = 0;
+    std::int64_t range_end = 0;
+};
+
+/// Walks one list's cursors and checks that the pages add up. Starts with an empty cursor (the
+/// first page); after each page, advance() says whether to continue. A page must continue
+/// exactly where the previous one ended (rangeStart = previous rangeEnd + 1, the first at 1),
+/// hold rangeEnd - rangeStart + 1 results, and an empty page must not hand out a cursor: a
+/// skipped page or one that came back empty mid-list would otherwise read as "those members
+/// left" (Errc::kIncomplete). A misbehaving server is caught too: a cursor seen before (a loop)
+/// or more than `max_pages` pages -> Errc::kMalformedPayload.
 class PageWalk {
 public:
     explicit PageWalk(std::size_t max_pages = kMaxPages) : max_pages_(max_pages) {}
@@ -163,25 +176,23 @@ public:
     [[nodiscard]] const std::string& cursor() const { return cursor_; }
     /// Pages accepted so far.
     [[nodiscard]] std::size_t pages() const { return pages_; }
-    /// Accepts a page whose `cursorNext` was `cursor_next` (empty when absent).
-    [[nodiscard]] Result<PageStep> advance(const std::string& cursor_next);
+    /// Results accepted so far (the last rangeEnd).
+    [[nodiscard]] std::int64_t items() const { return items_; }
+    /// Accepts the next page, or says why the walk cannot be trusted.
+    [[nodiscard]] Result<PageStep> advance(const Page& page);
 
 private:
     std::size_t max_pages_;
     std::size_t pages_ = 0;
+    std::int64_t items_ = 0;
     std::string cursor_;
     std::set<std::string> seen_;
 };
 
-/// One v2 list page: each result as its JSON object text, plus cursorNext ("" when absent).
-struct Page {
-    std::vector<std::string> results;
-    std::string cursor_next;
-};
-
-/// Parses a v2 list envelope {"results": [...], "cursorNext": "...", ...}.
-/// Errc::kMalformedPayload when the body is not JSON, `results` is missing or not an array of
-/// objects, or `cursorNext` is present but not a string (null counts as absent).
+/// Parses a v2 list envelope {"results": [...], "cursorNext": "...", "rangeStart": 1,
+/// "rangeEnd": 50}. Errc::kMalformedPayload when the body is not JSON, `results` is missing or
+/// not an array of objects, `cursorNext` is present but not a string (null counts as absent),
+/// or `rangeStart`/`rangeEnd` are missing or not non-negative integers.
 [[nodiscard]] Result<Page> parse_page(std::string_view body);
 
 /// True when `body` is one JSON object (what a single-item GET returns).

@@ -15,7 +15,7 @@ enum class Action { kUpsert, kRemove, kIgnore };
 
 /// A verified OfficeRnD webhook, reduced to what processing needs (officernd-api.md §1.8).
 struct Envelope {
-    std::string event_id;    ///< `event`; or "sha256:<hex of body.t>" when OfficeRnD sent none
+    std::string event_id;    ///< `event`; or "sha256:<hex of the body>" when OfficeRnD sent none
     std::string event_type;  ///< e.g. "membership.removed"
     Action action = Action::kIgnore;
     snapshot::Kind kind = snapshot::Kind::kMember;  ///< meaningful unless action is kIgnore
@@ -23,10 +23,11 @@ struct Envelope {
     std::string object_id;    ///< data.object._id
 };
 
-/// Parses the body of a request whose signature already verified. Errc::kMalformedPayload if
-/// it is not a JSON object with a string `eventType` and, for event types radsync handles, a
-/// `data.object` with an `_id`. Event types radsync does not handle (invoices, fees,
-/// check-ins...) parse fine with action kIgnore, so they can be acknowledged.
-[[nodiscard]] Result<Envelope> parse_envelope(std::string_view body, std::string_view t);
+/// Parses the body of a request whose signature already verified: exactly one JSON document,
+/// nested at most core::kMaxJsonDepth deep. Errc::kMalformedPayload if it is not a JSON object with
+/// a string `eventType` and, for event types radsync handles, a `data.object` with an `_id`. Event
+/// types radsync does not handle (invoices, fees, check-ins...) parse fine with action kIgnore, so
+/// they can be acknowledged.
+[[nodiscard]] Result<Envelope> parse_envelope(std::string_view body);
 
 }  // namespace radsync::webhook

@@ -1,0 +1,27 @@
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "radsync/core/error.hpp"
+
+namespace radsync::core {
+
+/// Deepest nesting of arrays and objects radsync accepts in any JSON it reads. OfficeRnD's
+/// entities nest a handful of levels; a document far deeper than that is an attack on the
+/// recursive parts of nlohmann_json (dump(), comparison, copies), which would exhaust the stack.
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
+/// Parses `text` as exactly one JSON document, the only way radsync turns outside bytes into
+/// JSON (webhook bodies, API pages, snapshot files, stored rows, the daemon's own answers).
+///
+/// The depth bound is enforced while parsing (a SAX pass building the DOM), before anything
+/// recursive touches the document. A NUL byte anywhere is refused: nlohmann's lexer takes NUL
+/// for the end of input, so "{...}\0garbage" would otherwise parse as the object alone.
+/// Errc::kMalformedPayload with the byte offset of the problem on any failure.
+[[nodiscard]] Result<nlohmann::json> parse_json(std::string_view text,
+                                                std::size_t max_depth = kMaxJsonDepth);
+
+}  // namespace radsync::core
