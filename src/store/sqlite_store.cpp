@@ -508,6 +508,7 @@ public:
         // A new connection learns that the file is in WAL mode only when it first reads it;
         // until then a checkpoint is a silent no-op.
         RADSYNC_TRY(db->exec("PRAGMA journal_mode"));
+        RADSYNC_TRY(db->exec("PRAGMA synchronous = FULL"));
         checkpointer_ = std::make_unique<Checkpointer>(std::move(*db));
         db_.on_wal_commit([c = checkpointer_.get()](int frames) { c->committed(frames); });
         return {};
@@ -1052,7 +1053,11 @@ Result<Database> open_for_writing(const std::string& path) {
     // WAL lets FreeRADIUS read while radsync writes, and the setting is persistent in the
     // file, so FreeRADIUS's driver (which sets no journal mode) inherits it (freeradius.md §7).
     RADSYNC_TRY(db->exec("PRAGMA journal_mode = WAL"));
-    RADSYNC_TRY(db->exec("PRAGMA synchronous = NORMAL"));
+    // FULL: every commit fsyncs the write-ahead log before it returns. With NORMAL a WAL commit
+    // reaches the disk only at the next checkpoint, so an OS crash or a disk gone read-only
+    // loses webhooks that were already acknowledged. The store worker's group commit keeps the
+    // cost to one fsync per batch, not per event.
+    RADSYNC_TRY(db->exec("PRAGMA synchronous = FULL"));
     RADSYNC_TRY(db->exec("PRAGMA foreign_keys = ON"));
     if (created) {
         // FreeRADIUS runs as another user in radsync's group and must be able to write the

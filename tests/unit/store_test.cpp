@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "radsync/store/store.hpp"
+#include "support/crash_vfs.hpp"
 #include "support/temp_dir.hpp"
 
 namespace radsync::store {
@@ -359,6 +360,52 @@ TEST(StoreSchema, ReadOnlyStatusReportsVersionsWithoutChangingAnything) {
     EXPECT_EQ(sql(path, "SELECT count(*) FROM sqlite_master WHERE name = 'radcheck'"), "0\n");
     ASSERT_TRUE(migrate_sqlite(path));
     EXPECT_EQ(read_schema_status(path).value().database_version, before.binary_version);
+}
+
+// Regression (trust issue, item 12): with synchronous = NORMAL a WAL commit is not fsynced, so
+// webhooks acknowledged just before an OS crash or a disk gone read-only were lost (28 of them
+// in the campaign). Every commit radsync acknowledges must survive power loss.
+TEST(StoreDurability, AnAcknowledgedInboxCommitSurvivesPowerLoss) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    test::CrashSimulation machine;
+    {
+        auto st = open_sqlite_store(path);
+        ASSERT_TRUE(st) << st.error().message;
+        const auto t = at("2026-03-01T08:00:00Z");
+        std::vector<InboxEvent> batch = {{"e1", "member.updated", "1", t, "{}"},
+                                         {"e2", "member.updated", "1", t, "{}"}};
+        ASSERT_TRUE((*st)->inbox_append(batch));  // the point where the 2xx goes out
+        ASSERT_TRUE((*st)->inbox_append({{"e3", "member.removed", "1", t, "{}"}}));
+        machine.power_loss();
+    }  // the connection goes down with the machine
+    machine.restart();
+    auto st = open_sqlite_store(path);
+    ASSERT_TRUE(st) << st.error().message;
+    auto pending = (*st)->inbox_pending(10);
+    ASSERT_TRUE(pending) << pending.error().message;
+    std::vector<std::string> ids;
+    for (const auto& e : *pending) {
+        ids.push_back(e.event_id);
+    }
+    EXPECT_EQ(ids, (std::vector<std::string>{"e1", "e2", "e3"}));
+}
+
+TEST(StoreDurability, AnAppliedRunSurvivesPowerLoss) {
+    test::TempDir dir;
+    const auto path = (dir.path() / "r.db").string();
+    test::CrashSimulation machine;
+    {
+        auto st = open_sqlite_store(path);
+        ASSERT_TRUE(st);
+        WriteSet w;
+        w.run_mode = "file";
+        w.rows = {insert(Table::kRadcheck, "ada", "NT-Password", "00")};
+        ASSERT_TRUE((*st)->apply(w, at("2026-03-01T08:00:00Z")));
+        machine.power_loss();
+    }
+    machine.restart();
+    EXPECT_EQ(sql(path, "SELECT username FROM radcheck"), "ada\n");
 }
 
 }  // namespace
