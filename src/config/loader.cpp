@@ -9,12 +9,15 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "node_reader.hpp"
@@ -654,26 +657,73 @@ private:
 // ---------------------------------------------------------------------------------------------
 // Files and documents
 
+/// Notes where each document starts and nothing else: enough to count documents without
+/// building nodes.
+class DocumentStarts final : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+};
+
+Origin origin_at(const std::string& file, const YAML::Mark& mark) {
+    return mark.is_null() ? Origin{file, 0, 0} : Origin{file, mark.line + 1, mark.column + 1};
+}
+
 /// Parses one YAML document; a syntax error becomes a Problem at its position.
+///
+/// Not YAML::LoadAll: in yaml-cpp 0.7 (Debian 12) a token the parser cannot place, such as a
+/// stray ',' at the start of a line, is never consumed, and LoadAll keeps collecting empty
+/// documents at that spot until memory runs out (fixed upstream in 2024, jbeder/yaml-cpp#1319).
+/// Here the parser is asked for at most three documents: a second one is an error, and a
+/// document that starts where the previous one did is that stuck token, reported as such.
+/// Only then is the one document built into nodes.
 std::optional<YAML::Node> parse_document(Diagnostics& d, const std::string& file,
                                          const std::string& text) {
     try {
-        std::vector<YAML::Node> documents = YAML::LoadAll(text);
-        if (documents.empty()) {
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        DocumentStarts events;
+        for (int i = 0; i < 3 && parser.HandleNextDocument(events); ++i) {
+        }
+        const auto& starts = events.starts;
+        if (starts.empty()) {
             return YAML::Node();  // an empty file: every default
         }
-        if (documents.size() > 1) {
-            const YAML::Mark mark = documents[1].Mark();
-            d.problems.push_back(Problem{Origin{file, mark.is_null() ? 0 : mark.line + 1,
-                                                mark.is_null() ? 0 : mark.column + 1},
-                                         "", "expected one YAML document, found a second one"});
+        for (std::size_t i = 1; i < starts.size(); ++i) {
+            if (starts[i].pos == starts[i - 1].pos) {
+                const auto at = static_cast<std::size_t>(std::max(starts[i].pos, 0));
+                const std::string what =
+                    at < text.size() ? "'" + std::string(1, text[at]) + "'" : "end of input";
+                d.problems.push_back(
+                    Problem{origin_at(file, starts[i]), "", "invalid YAML: unexpected " + what});
+                return std::nullopt;
+            }
+        }
+        if (starts.size() > 1) {
+            d.problems.push_back(Problem{origin_at(file, starts[1]), "",
+                                         "expected one YAML document, found a second one"});
             return std::nullopt;
         }
-        return documents.front();
+        return YAML::Load(text);
+    } catch (const YAML::DeepRecursion& e) {
+        d.problems.push_back(Problem{
+            origin_at(file, e.mark), "",
+            "invalid YAML: nested more than " + std::to_string(e.depth()) + " levels deep"});
+        return std::nullopt;
     } catch (const YAML::Exception& e) {
-        const Origin at = e.mark.is_null() ? Origin{file, 0, 0}
-                                           : Origin{file, e.mark.line + 1, e.mark.column + 1};
-        d.problems.push_back(Problem{at, "", "invalid YAML: " + e.msg});
+        d.problems.push_back(Problem{origin_at(file, e.mark), "", "invalid YAML: " + e.msg});
         return std::nullopt;
     }
 }

@@ -49,8 +49,8 @@ std::string read_whole(const std::string& path) {
 
 int shim_close(sqlite3_file* f) {
     auto* s = shim(f);
-    const int rc = s->real()->pMethods != nullptr ? s->real()->pMethods->xClose(s->real())
-                                                  : SQLITE_OK;
+    const int rc =
+        s->real()->pMethods != nullptr ? s->real()->pMethods->xClose(s->real()) : SQLITE_OK;
     delete s->path;
     s->path = nullptr;
     return rc;

@@ -308,6 +308,31 @@ TEST(ConfigExample, ShippedExamplesLoadWithoutProblems) {
     EXPECT_EQ(r.config->mapping.locations.size(), 2u);
 }
 
+// The campaign's case: one comma before the '#' on line 5 of the shipped example. It must be
+// an error at 5:1, promptly, with bounded memory (yaml-cpp's LoadAll would never return).
+TEST(ConfigExample, AStrayCommaInTheExampleIsAnErrorAtItsPosition) {
+    const std::filesystem::path source = std::filesystem::path(RADSYNC_SOURCE_DIR) / "config";
+    std::string text = read_file(source / "radsync.example.yaml");
+    std::size_t line_start = 0;
+    for (int line = 1; line < 5; ++line) {
+        line_start = text.find('\n', line_start) + 1;
+    }
+    ASSERT_EQ(text[line_start], '#');
+    text.insert(line_start, ",");
+    const auto r = load_from_strings("radsync.example.yaml", text, {});
+    ASSERT_FALSE(r.config.has_value());
+    EXPECT_EQ(messages(r.problems),
+              std::vector<std::string>{"radsync.example.yaml:5:1: invalid YAML: unexpected ','"});
+}
+
+TEST(ConfigExample, DeepYamlNestingIsAnErrorNotAStackOverflow) {
+    const auto r = load_from_strings("radsync.yaml", std::string(100'000, '['), {});
+    ASSERT_FALSE(r.config.has_value());
+    ASSERT_EQ(r.problems.size(), 1U);
+    EXPECT_NE(r.problems[0].to_string().find("invalid YAML: nested more than"), std::string::npos)
+        << r.problems[0].to_string();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad configurations: each case lists the exact messages, in the order reported.
 
@@ -571,10 +596,21 @@ locations:
       "mapping.yaml:12:5: locations[0].key: required key is missing",
       "mapping.yaml:13:11: locations[0].vlan: must be between 1 and 4094, got 0",
       R"(mapping.yaml:14:12: locations[0].ssids: expected a list, got "CoWork")"}},
+    // Regression (trust issue, item 13): yaml-cpp 0.7's LoadAll never consumes a stray comma
+    // and allocates empty documents until memory runs out; Load alone read it as an empty file.
+    {"StrayCommaIsTheWholeFile", ",#", {}, {"radsync.yaml:1:1: invalid YAML: unexpected ','"}},
+    {"StrayCommaBeforeACommentInAMappingFile",
+     kMinimalMain,
+     {{"mapping.yaml", "# access groups\n,# oops\n" + std::string(kMinimalMapping)}},
+     {"mapping.yaml:2:1: invalid YAML: unexpected ','"}},
+    {"StrayCommaAfterADocument",
+     kMinimalMain,
+     {{"mapping.yaml", std::string(kMinimalMapping) + "...\n,\n"}},
+     {"mapping.yaml:7:1: invalid YAML: unexpected ','"}},
     {"TwoYamlDocuments",
      kMinimalMain,
      {{"mapping.yaml", std::string(kMinimalMapping) + "---\nroaming: all\n"}},
-     {"mapping.yaml:7:1: expected one YAML document, found a second one"}},
+     {"mapping.yaml:6:1: expected one YAML document, found a second one"}},
 };
 
 class ConfigBadCase : public ConfigTest, public ::testing::WithParamInterface<BadCase> {};
