@@ -176,6 +176,27 @@ Result<std::string> normalise_login_name(std::string_view raw, bool lower_case) 
     return name;
 }
 
+Status check_usable_password(std::string_view utf8_password) {
+    if (utf8_password.empty()) {
+        return Error(Errc::kMalformedPayload, "password is empty");
+    }
+    for (std::size_t i = 0; i < utf8_password.size();) {
+        const std::size_t len = utf8_sequence_length(utf8_password, i);
+        if (len == 0) {
+            return Error(Errc::kMalformedPayload, "password is not valid UTF-8");
+        }
+        // A 4-byte sequence is exactly a code point above U+FFFF.
+        if (len == 4) {
+            return Error(Errc::kMalformedPayload,
+                         "password contains a character outside the Basic Multilingual Plane "
+                         "(such as an emoji), which FreeRADIUS and WiFi clients cannot hash for "
+                         "MS-CHAP/PEAP: it could never log in");
+        }
+        i += len;
+    }
+    return {};
+}
+
 Result<std::string> nt_hash_hex(std::string_view utf8_password) {
     std::vector<unsigned char> utf16;
     if (!utf8_to_utf16le(utf8_password, utf16)) {

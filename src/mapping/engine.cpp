@@ -95,6 +95,8 @@ struct MembershipGrant {
 // Access decided for one member before usernames are assigned.
 struct Evaluation {
     bool granted = false;
+    /// Not granted only because an active membership's plan, or a location, is not mapped.
+    bool unmapped = false;
     std::string reason;
     const AccessGroup* group = nullptr;
     bool unrestricted = false;                   // no location rules apply
@@ -127,36 +129,48 @@ public:
             return ev;
         }
         std::vector<const snapshot::Membership*> candidates;
+        std::vector<std::string> notes;
         if (auto it = personal_.find(member.id); it != personal_.end()) {
             candidates = it->second;
         }
         if (!member.company.empty()) {
-            if (auto it = by_company_.find(member.company); it != by_company_.end()) {
+            auto it = by_company_.find(member.company);
+            if (find_by_id(snap_.companies, member.company) == nullptr) {
+                // A company that is gone (company.removed, or no longer listed) takes its
+                // memberships' access with it; the member's personal memberships still count.
+                if (it != by_company_.end()) {
+                    notes.push_back("company " + member.company +
+                                    " is no longer in OfficeRnD, so its memberships do not count");
+                }
+            } else if (it != by_company_.end()) {
                 candidates.insert(candidates.end(), it->second.begin(), it->second.end());
             }
         }
         if (candidates.empty()) {
-            ev.reason = "no membership (personal or company)";
+            notes.insert(notes.begin(), "no membership (personal or company)");
+            ev.reason = join(notes, "; ");
             return ev;
         }
 
         std::vector<MembershipGrant> granting;
-        std::vector<std::string> notes;
+        bool unmapped_plan = false;
         for (const auto* m : candidates) {
             const std::string label = describe_membership(*m);
             const PlanRule* rule = plan_rule(m->plan);
-            if (rule == nullptr) {
-                notes.push_back(label + ": plan " + describe_plan(m->plan) + " is not mapped");
-                continue;
-            }
-            const AccessGroup* group = group_by_name(rule->group);
-            if (group == nullptr) {
-                continue;  // the loader rejects plans naming unknown groups; be defensive
-            }
+            const AccessGroup* group = rule == nullptr ? nullptr : group_by_name(rule->group);
             MembershipGrant g{m, rule, group, zone_for(m->location, member)};
+            // Whether it runs today comes first: an ended membership is not a mapping gap.
             if (auto why_not = inactive_reason(*m, g.zone)) {
                 notes.push_back(label + ": " + *why_not);
                 continue;
+            }
+            if (rule == nullptr) {
+                notes.push_back(label + ": plan " + describe_plan(m->plan) + " is not mapped");
+                unmapped_plan = true;
+                continue;
+            }
+            if (group == nullptr) {
+                continue;  // the loader rejects plans naming unknown groups; be defensive
             }
             if (!group->access) {
                 notes.push_back(label + ": group " + group->name + " has access: none");
@@ -165,6 +179,7 @@ public:
             granting.push_back(g);
         }
         if (granting.empty()) {
+            ev.unmapped = unmapped_plan;
             ev.reason = join(notes, "; ");
             return ev;
         }
@@ -201,6 +216,7 @@ public:
         } else {
             ev.locations = allowed_locations(member, granting, roaming);
             if (ev.locations.empty()) {
+                ev.unmapped = true;
                 ev.reason = "roaming " + std::string(config::to_string(roaming)) + ": " +
                             home_location_note(member, granting);
                 return ev;
@@ -535,6 +551,22 @@ const char* to_string(Decision::Outcome o) {
     return "unknown";
 }
 
+const char* to_string(Decision::Problem p) {
+    switch (p) {
+        case Decision::Problem::kNone:
+            return "";
+        case Decision::Problem::kConflict:
+            return "conflict";
+        case Decision::Problem::kNoUsername:
+            return "username";
+        case Decision::Problem::kUnusablePassword:
+            return "password";
+        case Decision::Problem::kUnmapped:
+            return "unmapped";
+    }
+    return "unknown";
+}
+
 std::string candidate_username(const snapshot::Member& member, const config::Accounts& accounts) {
     auto login = login_name_for(member, accounts);
     return login ? radius_escape(*login) : std::string();
@@ -638,8 +670,8 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         std::string login;      // empty if no username could be formed
         std::string username;   // escaped form, as stored
         std::string refusal;    // why a granted member still gets no account
-        std::string note;       // a soft problem worth showing (kept previous username)
-        bool conflict = false;  // refused because another holder has the username
+        std::string note;  // a soft problem worth showing (kept previous username)
+        Decision::Problem problem = Decision::Problem::kNone;  // why a refusal happened
     };
     std::vector<Candidate> candidates;
     std::vector<const snapshot::Member*> members;  // to map, in id order
@@ -658,14 +690,17 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     candidates.reserve(members.size());
     for (const auto* mp : members) {
         const snapshot::Member& m = *mp;
-        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, false};
+        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, Decision::Problem::kNone};
         if (c.ev.granted) {
             if (auto login = login_name_for(m, cfg.accounts); login) {
                 c.login = *login;
                 c.username = radius_escape(*login);
             } else {
                 c.refusal = login.error().message;
+                c.problem = Decision::Problem::kNoUsername;
             }
+        } else if (c.ev.unmapped) {
+            c.problem = Decision::Problem::kUnmapped;
         }
         candidates.push_back(std::move(c));
     }
@@ -693,42 +728,81 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         }
         return earlier_claim(a->member, b->member);
     });
+    const auto retention_over = [&](const store::AccountRecord& acc) {
+        return acc.state == store::AccountState::kRevoked &&
+               ctx.now - acc.state_since >= cfg.sync.revoked_retention;
+    };
+    // Every account holds its username until it is finally removed: a disabled one for the whole
+    // retention, so that a returning member gets their own name back and nobody else is handed
+    // it meanwhile (a scoped run also counts every account outside its scope as a holder).
     std::map<std::string, std::string> claimed;  // username -> member id
     for (const auto& [member_id, acc] : ctx.accounts) {
-        if (!in_scope(member_id)) {
+        if (!in_scope(member_id) || !retention_over(acc)) {
             claimed.emplace(acc.username, member_id);
         }
     }
+    const auto claimed_by = [&](const std::string& username) -> const std::string* {
+        const auto it = claimed.find(username);
+        return it == claimed.end() ? nullptr : &it->second;
+    };
+    std::set<std::string> claimant_ids;
+    for (const auto* c : claimants) {
+        claimant_ids.insert(c->member->id);
+    }
+    const auto held_by_text = [&](const std::string& login, const std::string& holder) {
+        const auto* acc = existing(holder);
+        // The holder has no access (any more, or from this run on): its disabled account keeps
+        // the name until the retention ends.
+        if (acc != nullptr &&
+            (acc->state == store::AccountState::kRevoked || claimant_ids.count(holder) == 0)) {
+            const auto since =
+                acc->state == store::AccountState::kRevoked ? acc->state_since : ctx.now;
+            const auto released =
+                std::chrono::floor<std::chrono::days>(since + cfg.sync.revoked_retention);
+            return "username '" + login + "' is held by member " + holder +
+                   "'s disabled account until " +
+                   core::format_date(core::Date{released}) + " (retention)";
+        }
+        return "username '" + login + "' is already used by member " + holder;
+    };
     for (auto* c : claimants) {
-        const auto* acc = existing(c->member->id);
+        const std::string& self = c->member->id;
+        const auto* acc = existing(self);
         std::string conflict;
         if (!(acc && acc->username == c->username) && ctx.foreign_usernames.count(c->username)) {
             conflict =
                 "username '" + c->login + "' already has FreeRADIUS rows radsync does not own";
-        } else if (auto it = claimed.find(c->username); it != claimed.end()) {
-            conflict = "username '" + c->login + "' is already used by member " + it->second;
+        } else if (const auto* holder = claimed_by(c->username); holder && *holder != self) {
+            conflict = held_by_text(c->login, *holder);
         }
         if (conflict.empty()) {
-            claimed.emplace(c->username, c->member->id);
-        } else if (acc && acc->username != c->username && claimed.count(acc->username) == 0 &&
+            if (acc && acc->username != c->username) {
+                // Moving to a new name gives the old one up.
+                if (const auto* old_holder = claimed_by(acc->username);
+                    old_holder && *old_holder == self) {
+                    claimed.erase(acc->username);
+                }
+            }
+            claimed[c->username] = self;
+        } else if (acc && acc->username != c->username &&
+                   (claimed_by(acc->username) == nullptr || *claimed_by(acc->username) == self) &&
                    ctx.foreign_usernames.count(acc->username) == 0) {
             // A member whose new name collides keeps the name they already have.
             c->note = conflict + "; keeping previous username";
             c->username = acc->username;
-            claimed.emplace(c->username, c->member->id);
+            claimed[c->username] = self;
         } else {
             c->refusal = conflict;
-            c->conflict = true;
+            c->problem = Decision::Problem::kConflict;
         }
     }
 
     // Members without (usable) access lose an existing account in two steps: disabled now,
     // deleted after the retention, so one who comes back keeps their credentials.
     auto disable_or_remove = [&](const store::AccountRecord& acc, Decision& d) {
-        const bool name_taken = claimed.count(acc.username) > 0;
-        const bool retention_over = acc.state == store::AccountState::kRevoked &&
-                                    ctx.now - acc.state_since >= cfg.sync.revoked_retention;
-        if (name_taken || retention_over) {
+        const auto* holder = claimed_by(acc.username);
+        const bool name_taken = holder != nullptr && *holder != acc.member_id;
+        if (name_taken || retention_over(acc)) {
             if (d.outcome != Decision::Outcome::kConflict) {
                 d.outcome = Decision::Outcome::kRemoved;
             }
@@ -775,6 +849,14 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                                : ctx.generate_password(cfg.accounts.password_length);
                 secret = password;
             }
+            if (c.refusal.empty()) {
+                if (auto usable = check_usable_password(secret); !usable) {
+                    c.refusal = cfg.accounts.password_source == config::PasswordSource::kProperty
+                                    ? "custom property '" + cfg.accounts.password_property +
+                                          "': " + usable.error().message
+                                    : usable.error().message;
+                }
+            }
             std::string row_value = secret;
             if (c.refusal.empty() &&
                 cfg.accounts.password_storage == config::PasswordStorage::kNtHash) {
@@ -784,6 +866,9 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                 } else {
                     c.refusal = hash.error().message;
                 }
+            }
+            if (!c.refusal.empty()) {
+                c.problem = Decision::Problem::kUnusablePassword;
             }
             if (c.refusal.empty()) {
                 store::AccountRecord rec;
@@ -805,8 +890,10 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                 continue;
             }
         }
+        d.problem = c.problem;
         if (c.ev.granted) {
-            d.outcome = c.conflict ? Decision::Outcome::kConflict : Decision::Outcome::kNoAccess;
+            const bool conflict = c.problem == Decision::Problem::kConflict;
+            d.outcome = conflict ? Decision::Outcome::kConflict : Decision::Outcome::kNoAccess;
             d.reason = c.ev.reason + "; refused: " + c.refusal;
         }
         if (acc) {

@@ -58,5 +58,17 @@ TEST(GeneratePassword, LengthAlphabetAndVariety) {
     EXPECT_EQ(seen.size(), 50U);
 }
 
+TEST(Credentials, UsablePasswordsStayInsideTheBmp) {
+    EXPECT_TRUE(check_usable_password("plain"));
+    EXPECT_TRUE(check_usable_password("\xE2\x82\xAC uro \xC3\xA9"));
+    EXPECT_FALSE(check_usable_password(""));
+    EXPECT_FALSE(check_usable_password("\xF0\x9F\x98\x80"));  // U+1F600
+    EXPECT_FALSE(check_usable_password("ab\xFF"));
+    // Generated passwords never need the check, but must pass it.
+    for (int i = 0; i < 200; ++i) {
+        EXPECT_TRUE(check_usable_password(generate_password(16)));
+    }
+}
+
 }  // namespace
 }  // namespace radsync::mapping

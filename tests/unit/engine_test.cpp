@@ -128,8 +128,17 @@ struct World {
         snap.memberships.push_back(ms);
         return snap.memberships.back();
     }
+    /// A company membership; the company itself is added to the snapshot if it is not there.
     snapshot::Membership& company_membership(const std::string& company,
                                              const std::string& plan_id) {
+        if (std::none_of(snap.companies.begin(), snap.companies.end(),
+                         [&](const snapshot::Company& c) { return c.id == company; })) {
+            snapshot::Company c;
+            c.id = company;
+            c.name = company;
+            c.status = "active";
+            snap.companies.push_back(c);
+        }
         auto& ms = membership("", plan_id);
         ms.member.clear();
         ms.company = company;
@@ -591,6 +600,145 @@ TEST(Engine, DeterministicForTheSameInput) {
         w->company_membership("c", "p-hot");
     }
     EXPECT_EQ(a.map().rows, b.map().rows);
+}
+
+// Regression (trust issue, item 2): after company.removed, members still authenticated through
+// the company's membership. Company-derived access ends; personal memberships stay.
+TEST(Engine, ARemovedCompanyTakesItsMembershipsAccessWithIt) {
+    World w;
+    w.member("m", "active", "l-up", "c1");
+    w.member("p", "active", "l-down", "c1");
+    w.company_membership("c1", "p-ded");
+    w.membership("p", "p-hot");  // p also has a personal membership
+    ASSERT_EQ(decision_for(w.map(), "m").outcome, Outcome::kGranted);
+    ASSERT_EQ(decision_for(w.map(), "p").account->group, "pro");
+
+    w.snap.companies.clear();  // the company is tombstoned / no longer listed
+    const auto state = w.map();
+    const auto& m = decision_for(state, "m");
+    EXPECT_EQ(m.outcome, Outcome::kNoAccess);
+    EXPECT_NE(m.reason.find("company c1 is no longer in OfficeRnD"), std::string::npos)
+        << m.reason;
+    const auto& p = decision_for(state, "p");
+    EXPECT_EQ(p.outcome, Outcome::kGranted);
+    EXPECT_EQ(p.account->group, "basic");  // the personal plan, not the company's
+}
+
+// Regression (trust issue, item 3): member A lost access, the next run deleted A's account at
+// once (skipping the retention) and gave A's username to member B, whose e-mail differed from
+// A's only in case.
+TEST(Engine, ADisabledAccountHoldsItsUsernameForTheWholeRetention) {
+    World w;
+    w.member("a", "former").email = "wendy@cowork.test";
+    w.member("b").email = "Wendy@Cowork.TEST";
+    w.snap.members.back().created_at = at("2020-01-01T00:00:00Z");  // b even predates a
+    w.membership("b", "p-hot");
+    store::AccountRecord a;
+    a.member_id = "a";
+    a.username = "wendy@cowork.test";
+    a.password = "a-pw";
+    a.state = store::AccountState::kActive;
+    a.state_since = at("2025-06-01T00:00:00Z");
+    w.ctx.accounts["a"] = a;
+
+    auto state = w.map();
+    const auto& da = decision_for(state, "a");
+    EXPECT_EQ(da.outcome, Outcome::kRevoked);
+    ASSERT_TRUE(da.account);
+    EXPECT_EQ(da.account->username, "wendy@cowork.test");
+    const auto& db = decision_for(state, "b");
+    EXPECT_EQ(db.outcome, Outcome::kConflict);
+    EXPECT_EQ(db.problem, Decision::Problem::kConflict);
+    EXPECT_NE(db.reason.find("held by member a's disabled account until 2026-12-22"),
+              std::string::npos)
+        << db.reason;
+    EXPECT_FALSE(db.account);
+
+    // Through the retention the name stays with a; the day it ends, b gets it in the same run.
+    w.ctx.accounts["a"] = *da.account;
+    w.ctx.now += days{29};
+    EXPECT_EQ(decision_for(w.map(), "b").outcome, Outcome::kConflict);
+    w.ctx.now += days{1};
+    state = w.map();
+    EXPECT_EQ(decision_for(state, "a").outcome, Outcome::kRemoved);
+    EXPECT_EQ(decision_for(state, "b").outcome, Outcome::kGranted);
+    EXPECT_EQ(decision_for(state, "b").account->username, "wendy@cowork.test");
+}
+
+TEST(Engine, AReturningMemberGetsTheirHeldUsernameBack) {
+    World w;
+    w.member("a").email = "wendy@cowork.test";
+    w.membership("a", "p-hot");
+    w.member("b").email = "WENDY@cowork.test";
+    w.membership("b", "p-hot");
+    w.snap.members.back().created_at = at("2020-01-01T00:00:00Z");
+    store::AccountRecord a;
+    a.member_id = "a";
+    a.username = "wendy@cowork.test";
+    a.password = "a-pw";
+    a.state = store::AccountState::kRevoked;
+    a.state_since = w.ctx.now - days{3};
+    w.ctx.accounts["a"] = a;
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, "a").outcome, Outcome::kGranted);
+    EXPECT_EQ(decision_for(state, "a").account->password, "a-pw");
+    EXPECT_EQ(decision_for(state, "b").outcome, Outcome::kConflict);
+}
+
+TEST(Engine, AScopedRunHonoursTheHoldToo) {
+    World w;
+    w.member("b").email = "wendy@cowork.test";
+    w.membership("b", "p-hot");
+    store::AccountRecord a;
+    a.member_id = "a";  // not in the snapshot any more, but inside the scope
+    a.username = "wendy@cowork.test";
+    a.state = store::AccountState::kRevoked;
+    a.state_since = w.ctx.now - days{1};
+    w.ctx.accounts["a"] = a;
+    const std::set<std::string> scope = {"a", "b"};
+    w.ctx.scope = &scope;
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, "a").outcome, Outcome::kRevoked);
+    EXPECT_EQ(decision_for(state, "b").outcome, Outcome::kConflict);
+}
+
+// Regression (trust issue, item 5): a password with a character outside the BMP was stored as
+// an NT hash that neither FreeRADIUS nor eapol_test could ever match.
+TEST(Engine, APasswordOutsideTheBmpIsRefusedWithAReason) {
+    World w;
+    w.cfg.accounts.password_source = config::PasswordSource::kProperty;
+    w.cfg.accounts.password_property = "wifi_password";
+    w.member("m").properties["wifi_password"] = "party\xF0\x9F\x8E\x89time";  // U+1F389
+    w.membership("m", "p-hot");
+    w.member("ok").properties["wifi_password"] = "caf\xC3\xA9-\xE2\x82\xAC";  // BMP: fine
+    w.membership("ok", "p-hot");
+    const auto state = w.map();
+    const auto& m = decision_for(state, "m");
+    EXPECT_EQ(m.outcome, Outcome::kNoAccess);
+    EXPECT_EQ(m.problem, Decision::Problem::kUnusablePassword);
+    EXPECT_NE(m.reason.find("outside the Basic Multilingual Plane"), std::string::npos)
+        << m.reason;
+    EXPECT_EQ(m.reason.find("party"), std::string::npos) << "the password is never quoted";
+    EXPECT_TRUE(rows_of(state, "m@cowork.test").empty());
+    EXPECT_EQ(decision_for(state, "ok").outcome, Outcome::kGranted);
+}
+
+TEST(Engine, ProblemsAreCategorised) {
+    World w;
+    w.member("unmapped");
+    w.membership("unmapped", "p-x");  // Meeting Credits: not mapped
+    w.member("nomail").email.clear();
+    w.membership("nomail", "p-hot");
+    w.member("ended");
+    w.membership("ended", "p-x", "2026-01-01", "2026-02-01");  // unmapped and ended: not a gap
+    w.member("elsewhere", "active", "l-elsewhere");
+    w.membership("elsewhere", "p-hot", "2026-01-01", std::nullopt, "l-elsewhere");
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, "unmapped").problem, Decision::Problem::kUnmapped);
+    EXPECT_EQ(decision_for(state, "nomail").problem, Decision::Problem::kNoUsername);
+    EXPECT_EQ(decision_for(state, "ended").problem, Decision::Problem::kNone);
+    EXPECT_NE(decision_for(state, "ended").reason.find("ended 2026-02-01"), std::string::npos);
+    EXPECT_EQ(decision_for(state, "elsewhere").problem, Decision::Problem::kUnmapped);
 }
 
 }  // namespace

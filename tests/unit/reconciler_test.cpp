@@ -149,7 +149,8 @@ TEST(Reconciler, ScopedRunsAgreeWithFullRuns) {
     EXPECT_EQ(full_changes(), 0U);
 
     // A new member arrives with Bob's e-mail: Bob's disabled account is pulled into the scope
-    // and removed, so its Reject row cannot shadow the newcomer.
+    // and keeps the name for its retention (the trust issue, item 3): the newcomer is refused,
+    // with the reason, rather than handed Bob's username.
     snapshot::Member carol = snap.members[1];
     carol.id = "m3";
     snap.members.push_back(carol);
@@ -161,14 +162,17 @@ TEST(Reconciler, ScopedRunsAgreeWithFullRuns) {
     auto r2 = scoped({"m3"});
     ASSERT_TRUE(r2) << r2.error().message;
     const auto accounts = h.store->load_accounts().value();
-    EXPECT_EQ(accounts.count("m2"), 0U);
-    EXPECT_EQ(accounts.at("m3").username, "bob@cowork.test");
-    EXPECT_EQ(accounts.at("m3").state, store::AccountState::kActive);
-    for (const auto& o : h.store->load_owned_rows().value()) {
-        if (o.row.table == store::Table::kRadcheck) {
-            EXPECT_NE(o.row.attribute, "Auth-Type") << "a Reject row survived for " << o.row.name;
+    EXPECT_EQ(accounts.at("m2").state, store::AccountState::kRevoked);
+    EXPECT_EQ(accounts.at("m2").username, "bob@cowork.test");
+    EXPECT_EQ(accounts.count("m3"), 0U);
+    bool refused = false;
+    for (const auto& d : r2->decisions) {
+        if (d.member_id == "m3") {
+            refused = d.outcome == mapping::Decision::Outcome::kConflict &&
+                      d.reason.find("held by member m2's disabled account") != std::string::npos;
         }
     }
+    EXPECT_TRUE(refused);
     EXPECT_EQ(full_changes(), 0U);
 }
 

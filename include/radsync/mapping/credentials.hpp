@@ -28,6 +28,14 @@ inline constexpr std::size_t kMaxUsernameBytes = 64;
 /// password is not valid UTF-8; Errc::kIoFailed if the legacy provider cannot be loaded.
 [[nodiscard]] Result<std::string> nt_hash_hex(std::string_view utf8_password);
 
+/// Whether FreeRADIUS and WiFi clients can use `utf8_password` at all. MS-CHAP and PEAP hash
+/// the password as UCS-2, which has no room for characters outside the Basic Multilingual
+/// Plane (emoji, many historic scripts): FreeRADIUS and wpa_supplicant both refuse such a
+/// password, so an account carrying one could never log in. Errc::kMalformedPayload, with a
+/// message that never quotes the password, if it is empty, not valid UTF-8 or has such a
+/// character.
+[[nodiscard]] Status check_usable_password(std::string_view utf8_password);
+
 /// Produces a new random password of the given length.
 using PasswordGenerator = std::function<std::string(int length)>;
 

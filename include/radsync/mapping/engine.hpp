@@ -37,6 +37,15 @@ struct Decision {
         kNoAccess,  ///< never had an account and gets none
         kConflict,  ///< would collide with another member's or an operator's username
     };
+    /// Why a member who is (or would be) entitled to access still gets no working account, for
+    /// reconcile output, `accounts show` and the radsync_members_refused metric.
+    enum class Problem {
+        kNone,
+        kConflict,           ///< the username is held by another member or an operator's rows
+        kNoUsername,         ///< no usable username (no e-mail, empty template field...)
+        kUnusablePassword,   ///< the password cannot log in (empty, invalid, outside the BMP)
+        kUnmapped,           ///< an active membership's plan, or the member's location, is unmapped
+    };
     std::string member_id;
     std::string member_name;
     std::string member_email;
@@ -44,9 +53,12 @@ struct Decision {
     std::string reason;  ///< one line an operator understands
     /// The account record to persist; absent for kRemoved / kNoAccess / refused conflicts.
     std::optional<store::AccountRecord> account;
+    Problem problem = Problem::kNone;
 };
 
 [[nodiscard]] const char* to_string(Decision::Outcome o);
+/// "conflict", "username", "password", "unmapped" ("" for kNone): the metric label.
+[[nodiscard]] const char* to_string(Decision::Problem p);
 
 /// Inputs besides the snapshot and configuration.
 struct Context {
