@@ -180,7 +180,8 @@ Result<std::string> read_bounded(const std::string& path, std::size_t limit) {
     return text.str();
 }
 
-// The summary (guard verdict and counts), or every change with --verbose / --dry-run.
+// Every change with --verbose / --dry-run; otherwise everything but the per-change lines (the
+// guard's verdict, problems with their first few members, the counts).
 int print_report(const std::string& text, const Options& opt) {
     const bool guarded = text.find("deletion guard:") != std::string::npos;
     if (opt.dry_run || opt.verbose) {
@@ -188,11 +189,17 @@ int print_report(const std::string& text, const Options& opt) {
     } else {
         std::istringstream lines(text);
         std::string line;
+        bool in_change = false;
         while (std::getline(lines, line)) {
-            if (line.rfind("deletion guard", 0) == 0 || line.rfind("rows:", 0) == 0 ||
-                line.rfind("accounts:", 0) == 0) {
-                std::cout << line << "\n";
+            if (line.rfind("account ", 0) == 0 || line.rfind("row ", 0) == 0) {
+                in_change = true;
+                continue;
             }
+            if (in_change && line.rfind("    ", 0) == 0) {
+                continue;  // the reason line under an account change
+            }
+            in_change = false;
+            std::cout << line << "\n";
         }
     }
     return guarded && !opt.dry_run ? kExitGuarded : kExitOk;
@@ -269,10 +276,12 @@ std::optional<LoopbackAnswer> loopback_request(const config::Config& cfg, const 
     return answer;
 }
 
-// A full run in this process (no daemon involved): open, map, diff, apply, print.
+// A full run in this process (no daemon involved): open, map, diff, apply, print. A dry run
+// plans against an in-memory copy of the database: it neither creates nor migrates the file.
 int apply_full(const config::Config& cfg, snapshot::Snapshot snap, const char* mode,
                const std::string& source, const Options& opt) {
-    auto st = store::open_sqlite_store(cfg.database);
+    auto st = opt.dry_run ? store::open_sqlite_store_scratch_copy(cfg.database)
+                          : store::open_sqlite_store(cfg.database);
     if (!st) {
         return fail(st.error());
     }

@@ -667,10 +667,10 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     struct Candidate {
         const snapshot::Member* member;
         Evaluation ev;
-        std::string login;      // empty if no username could be formed
-        std::string username;   // escaped form, as stored
-        std::string refusal;    // why a granted member still gets no account
-        std::string note;  // a soft problem worth showing (kept previous username)
+        std::string login;     // empty if no username could be formed
+        std::string username;  // escaped form, as stored
+        std::string refusal;   // why a granted member still gets no account
+        std::string note;      // a soft problem worth showing (kept previous username)
         Decision::Problem problem = Decision::Problem::kNone;  // why a refusal happened
     };
     std::vector<Candidate> candidates;
@@ -760,8 +760,8 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
             const auto released =
                 std::chrono::floor<std::chrono::days>(since + cfg.sync.revoked_retention);
             return "username '" + login + "' is held by member " + holder +
-                   "'s disabled account until " +
-                   core::format_date(core::Date{released}) + " (retention)";
+                   "'s disabled account until " + core::format_date(core::Date{released}) +
+                   " (retention)";
         }
         return "username '" + login + "' is already used by member " + holder;
     };

@@ -26,6 +26,53 @@ std::vector<store::AccountChange> account_changes(
     return out;
 }
 
+// Members who would have access but get none, by kind of problem: counts, then the first few
+// of each with their reasons. A run that quietly leaves members out ("changed=0" while a
+// template's property is missing) is the worst kind of silence for an operator.
+void describe_problems(const std::vector<mapping::Decision>& decisions, std::ostream& out) {
+    using Problem = mapping::Decision::Problem;
+    constexpr std::size_t kShownPerKind = 5;
+    constexpr Problem kKinds[] = {Problem::kConflict, Problem::kNoUsername,
+                                  Problem::kUnusablePassword, Problem::kUnmapped};
+    std::map<Problem, std::vector<const mapping::Decision*>> by_kind;
+    for (const auto& d : decisions) {
+        if (d.problem != Problem::kNone) {
+            by_kind[d.problem].push_back(&d);
+        }
+    }
+    if (by_kind.empty()) {
+        return;
+    }
+    out << "problems:";
+    const char* sep = " ";
+    for (const Problem p : kKinds) {
+        if (auto it = by_kind.find(p); it != by_kind.end()) {
+            out << sep << it->second.size() << " " << mapping::to_string(p);
+            sep = ", ";
+        }
+    }
+    out << " (members refused an account or left without access)\n";
+    for (const Problem p : kKinds) {
+        const auto it = by_kind.find(p);
+        if (it == by_kind.end()) {
+            continue;
+        }
+        const auto& list = it->second;
+        for (std::size_t i = 0; i < list.size() && i < kShownPerKind; ++i) {
+            const auto& d = *list[i];
+            out << "  " << mapping::to_string(p) << " member=" << d.member_id;
+            if (!d.member_email.empty()) {
+                out << " <" << d.member_email << ">";
+            }
+            out << ": " << d.reason << "\n";
+        }
+        if (list.size() > kShownPerKind) {
+            out << "  ... and " << list.size() - kShownPerKind << " more " << mapping::to_string(p)
+                << " (radsync accounts show MEMBER explains each)\n";
+        }
+    }
+}
+
 }  // namespace
 
 Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
@@ -223,6 +270,7 @@ std::string describe(const RunReport& report) {
         }
         out << "\n";
     }
+    describe_problems(report.decisions, out);
     std::size_t inserts = 0;
     std::size_t updates = 0;
     std::size_t deletes = 0;

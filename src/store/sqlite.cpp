@@ -188,6 +188,22 @@ Status Database::checkpoint() {
     return {};
 }
 
+Status Database::copy_into(Database& target) {
+    sqlite3_backup* backup = sqlite3_backup_init(target.db_, "main", db_, "main");
+    if (backup == nullptr) {
+        return classify(target.db_, sqlite3_errcode(target.db_), "copy database");
+    }
+    const int step = sqlite3_backup_step(backup, -1);
+    const int finish = sqlite3_backup_finish(backup);
+    if (step != SQLITE_DONE) {
+        return classify(db_, step, "copy database");
+    }
+    if (finish != SQLITE_OK) {
+        return classify(target.db_, finish, "copy database");
+    }
+    return {};
+}
+
 Result<Transaction> Transaction::begin(Database& db) {
     // Prepared once per connection: a webhook burst begins and commits thousands of times.
     auto begin = db.cached("BEGIN IMMEDIATE");

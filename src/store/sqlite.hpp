@@ -162,6 +162,9 @@ public:
     /// A passive checkpoint: copies what no reader still needs back into the database file,
     /// without waiting for readers or blocking the writer.
     [[nodiscard]] Status checkpoint();
+    /// Copies this whole database into `target` (SQLite's online backup), replacing what
+    /// `target` held. Reads only: a consistent snapshot even while another process writes.
+    [[nodiscard]] Status copy_into(Database& target);
 
 private:
     Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

@@ -1128,6 +1128,28 @@ Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::stri
     return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(opened->first)));
 }
 
+Result<std::unique_ptr<RadiusStore>> open_sqlite_store_scratch_copy(const std::string& path) {
+    auto scratch = Database::open(":memory:", sqlite::OpenMode::kReadWriteCreate);
+    if (!scratch) {
+        return scratch.error();
+    }
+    if (std::filesystem::exists(path)) {
+        auto opened = open_existing_read_only(path);
+        if (!opened) {
+            return opened.error();
+        }
+        if (opened->second > binary_version()) {
+            return too_new(path, opened->second);
+        }
+        RADSYNC_TRY(opened->first.copy_into(*scratch));
+    }
+    // An older schema is brought up to date in the copy only; the file stays as it is.
+    if (auto m = migrate(*scratch); !m) {
+        return m.error();
+    }
+    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*scratch)));
+}
+
 Result<SchemaStatus> read_schema_status(const std::string& path) {
     auto opened = open_existing_read_only(path);
     if (!opened) {

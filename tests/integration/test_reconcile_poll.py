@@ -646,9 +646,16 @@ def main() -> int:
         def setup_cli():
             rs.write_config(config["text"])
             rs.run("check-config")
+            # Regression (trust issue, item 6): a dry run created and migrated the database.
+            run = rs.reconcile_api("--dry-run").expect(0, "dry run against no database")
+            expect_true("dry run, nothing written" in run.stdout, run.output())
+            expect_true(run.rows is not None and run.rows[0] > 0, f"planned rows {run.rows}")
+            left = sorted(p.name for p in rs.work.iterdir() if p.name.startswith(rs.db.name))
+            expect_eq(left, [], "files a dry run left behind")
             rs.run("migrate")
 
-        if c("[cli] check-config accepts officernd + sync sections; migrate", setup_cli):
+        if c("[cli] check-config accepts officernd + sync sections; --dry-run before any database "
+             "plans every row and creates no file; migrate", setup_cli):
             cli_checks(c, sim, rs, model, config)
 
         # --- the daemon ------------------------------------------------------------------

@@ -617,8 +617,7 @@ TEST(Engine, ARemovedCompanyTakesItsMembershipsAccessWithIt) {
     const auto state = w.map();
     const auto& m = decision_for(state, "m");
     EXPECT_EQ(m.outcome, Outcome::kNoAccess);
-    EXPECT_NE(m.reason.find("company c1 is no longer in OfficeRnD"), std::string::npos)
-        << m.reason;
+    EXPECT_NE(m.reason.find("company c1 is no longer in OfficeRnD"), std::string::npos) << m.reason;
     const auto& p = decision_for(state, "p");
     EXPECT_EQ(p.outcome, Outcome::kGranted);
     EXPECT_EQ(p.account->group, "basic");  // the personal plan, not the company's
@@ -716,8 +715,7 @@ TEST(Engine, APasswordOutsideTheBmpIsRefusedWithAReason) {
     const auto& m = decision_for(state, "m");
     EXPECT_EQ(m.outcome, Outcome::kNoAccess);
     EXPECT_EQ(m.problem, Decision::Problem::kUnusablePassword);
-    EXPECT_NE(m.reason.find("outside the Basic Multilingual Plane"), std::string::npos)
-        << m.reason;
+    EXPECT_NE(m.reason.find("outside the Basic Multilingual Plane"), std::string::npos) << m.reason;
     EXPECT_EQ(m.reason.find("party"), std::string::npos) << "the password is never quoted";
     EXPECT_TRUE(rows_of(state, "m@cowork.test").empty());
     EXPECT_EQ(decision_for(state, "ok").outcome, Outcome::kGranted);

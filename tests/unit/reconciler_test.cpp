@@ -283,5 +283,43 @@ TEST(DeletionGuard, PureVerdict) {
     EXPECT_FALSE(deletion_guard(decisions, current, 100, 0.10, 5).tripped);
 }
 
+// Regression (trust issue, item 6): members left out by a problem (a template whose property
+// is missing, a collision) never appeared in the output; it just said changed=0.
+TEST(Reconciler, TheReportListsProblemsWithCountsAndReasons) {
+    Harness h;
+    h.cfg.accounts.username_format = config::UsernameFormat::kTemplate;
+    h.cfg.accounts.username_template = "{properties.wifi_user}";
+    std::string json = R"({
+      "plans": [{"_id": "p1", "name": "Hot Desk"}, {"_id": "p9", "name": "Lounge"}],
+      "locations": [{"_id": "l1", "name": "Downtown", "timezone": "Europe/Berlin"}],
+      "members": [)";
+    for (int i = 0; i < 7; ++i) {
+        json += (i ? "," : "") + std::string(R"({"_id": "m)") + std::to_string(i) +
+                R"(", "email": "x@y", "status": "active", "location": "l1"})";
+    }
+    json += R"(, {"_id": "u1", "status": "active", "location": "l1"}],
+      "memberships": [)";
+    for (int i = 0; i < 7; ++i) {
+        json += (i ? "," : "") + std::string(R"({"_id": "ms)") + std::to_string(i) +
+                R"(", "member": "m)" + std::to_string(i) +
+                R"(", "plan": "p1", "location": "l1", "startDate": "2026-01-01"})";
+    }
+    json += R"(, {"_id": "msu", "member": "u1", "plan": "p9", "location": "l1",
+                  "startDate": "2026-01-01"}]})";
+    auto report = h.run(json, /*dry_run=*/true);
+    ASSERT_TRUE(report) << report.error().message;
+    const std::string text = describe(*report);
+    EXPECT_NE(text.find("problems: 7 username, 1 unmapped"), std::string::npos) << text;
+    EXPECT_NE(text.find("  username member=m0 <x@y>: membership 'ms0' -> group basic"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("username template field {properties.wifi_user} is empty"),
+              std::string::npos);
+    EXPECT_NE(text.find("... and 2 more username"), std::string::npos) << text;
+    EXPECT_NE(text.find("  unmapped member=u1: membership 'msu': plan 'Lounge' is not mapped"),
+              std::string::npos)
+        << text;
+}
+
 }  // namespace
 }  // namespace radsync::reconcile

@@ -41,10 +41,10 @@ struct Decision {
     /// reconcile output, `accounts show` and the radsync_members_refused metric.
     enum class Problem {
         kNone,
-        kConflict,           ///< the username is held by another member or an operator's rows
-        kNoUsername,         ///< no usable username (no e-mail, empty template field...)
-        kUnusablePassword,   ///< the password cannot log in (empty, invalid, outside the BMP)
-        kUnmapped,           ///< an active membership's plan, or the member's location, is unmapped
+        kConflict,          ///< the username is held by another member or an operator's rows
+        kNoUsername,        ///< no usable username (no e-mail, empty template field...)
+        kUnusablePassword,  ///< the password cannot log in (empty, invalid, outside the BMP)
+        kUnmapped,          ///< an active membership's plan, or the member's location, is unmapped
     };
     std::string member_id;
     std::string member_name;

@@ -195,6 +195,13 @@ public:
 [[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(
     const std::string& path);
 
+/// An in-memory copy of the database at `path` (an empty one if there is no file yet), brought
+/// to the current schema in memory: what a dry run plans against. Nothing is written to `path`
+/// or next to it, and nothing the copy is given reaches the disk.
+/// Errc::kStoreSchemaTooNew / kStoreFailed as open_sqlite_store.
+[[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store_scratch_copy(
+    const std::string& path);
+
 /// Schema version of the database (PRAGMA user_version) and the newest this binary knows.
 struct SchemaStatus {
     int database_version = 0;
