@@ -8,7 +8,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +23,7 @@
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/mapping/engine.hpp"
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/reconcile/vanished.hpp"
 #include "radsync/service/app.hpp"
 #include "radsync/service/officernd_fetch.hpp"
 #include "radsync/snapshot/entities.hpp"
@@ -276,16 +279,29 @@ std::optional<LoopbackAnswer> loopback_request(const config::Config& cfg, const 
     return answer;
 }
 
+/// Last step before a full run: may adjust the snapshot and options against the store.
+using PrepareRun =
+    std::function<Status(store::RadiusStore&, snapshot::Snapshot&, reconcile::RunOptions&)>;
+
 // A full run in this process (no daemon involved): open, map, diff, apply, print. A dry run
 // plans against an in-memory copy of the database: it neither creates nor migrates the file.
 int apply_full(const config::Config& cfg, snapshot::Snapshot snap, const char* mode,
-               const std::string& source, const Options& opt) {
+               const std::string& source, const Options& opt, const PrepareRun& prepare = {}) {
     auto st = opt.dry_run ? store::open_sqlite_store_scratch_copy(cfg.database)
                           : store::open_sqlite_store(cfg.database);
     if (!st) {
         return fail(st.error());
     }
-    reconcile::RunOptions run{opt.dry_run, mode, source, std::nullopt, opt.allow_mass_removal};
+    reconcile::RunOptions run;
+    run.dry_run = opt.dry_run;
+    run.mode = mode;
+    run.source = source;
+    run.allow_mass_removal = opt.allow_mass_removal;
+    if (prepare) {
+        if (auto s = prepare(**st, snap, run); !s) {
+            return fail(s.error());
+        }
+    }
     auto report = reconcile::reconcile_full(**st, cfg, std::move(snap), core::SystemClock(),
                                             mapping::generate_password, run);
     if (!report) {
@@ -339,15 +355,39 @@ int reconcile_from_officernd(const Options& opt) {
         }
     }
     core::SystemClock clock;
-    auto fetch = service::make_officernd_fetch(*cfg, clock, [] { return false; });
-    if (!fetch) {
-        return fail(fetch.error());
+    auto access = service::make_officernd_access(*cfg, clock, [] { return false; });
+    if (!access) {
+        return fail(access.error());
     }
-    auto snap = (*fetch)();
+    auto snap = access->fetch();
     if (!snap) {
         return fail(snap.error());
     }
-    return apply_full(*cfg, std::move(*snap), "full", "officernd", opt);
+    // As the daemon does: whatever vanished from the lists since the stored snapshot is
+    // confirmed by id before anyone loses access over it.
+    const auto settle = [&](store::RadiusStore& st, snapshot::Snapshot& fetched,
+                            reconcile::RunOptions& run) -> Status {
+        auto previous = st.load_snapshot();
+        if (!previous) {
+            return previous.error();
+        }
+        auto accounts = st.load_accounts();
+        if (!accounts) {
+            return accounts.error();
+        }
+        std::set<std::string> active;
+        for (const auto& [id, acc] : *accounts) {
+            if (acc.state == store::AccountState::kActive) {
+                active.insert(id);
+            }
+        }
+        fetched.normalise();
+        run.vanished = reconcile::settle_vanished(
+            fetched, reconcile::find_vanished(*previous, fetched, active), access->confirm,
+            static_cast<std::size_t>(cfg->sync.confirm_vanished), opt.allow_mass_removal);
+        return {};
+    };
+    return apply_full(*cfg, std::move(*snap), "full", "officernd", opt, settle);
 }
 
 constexpr std::size_t kParkedShown = 5;

@@ -265,9 +265,11 @@ private:
     void read_sync(const Field& f, Sync& out) {
         const Section s(r_, f, {"interval", "deletion_guard", "revoked_retention"});
         set_if(r_.duration(s["interval"], seconds(60)), out.interval);
-        const Section guard(r_, s["deletion_guard"], {"max_share", "min_count"});
+        const Section guard(r_, s["deletion_guard"],
+                            {"max_share", "min_count", "confirm_vanished"});
         set_if(r_.share(guard["max_share"]), out.deletion_guard_share);
         set_if(r_.small_integer(guard["min_count"], 0), out.deletion_guard_min_count);
+        set_if(r_.small_integer(guard["confirm_vanished"], 0, 1000), out.confirm_vanished);
         set_if(r_.duration(s["revoked_retention"], seconds(0)), out.revoked_retention);
     }
 

@@ -171,7 +171,25 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
                 verdict.reason);
             report.guarded = std::move(verdict);
         }
+        if (options.vanished && options.vanished->hold_reason) {
+            // Their previous copies are already back in `snap`: nothing to hold in the changes,
+            // but the run must say that removals wait for an operator.
+            const std::string& hold = *options.vanished->hold_reason;
+            log->error(
+                "{}; their access is kept, approve with "
+                "`radsync reconcile --allow-mass-removal`",
+                hold);
+            if (report.guarded) {
+                report.guarded->reason += "; " + hold;
+            } else {
+                GuardVerdict held;
+                held.tripped = true;
+                held.reason = hold;
+                report.guarded = std::move(held);
+            }
+        }
     }
+    report.vanished = options.vanished;
 
     if (!options.dry_run) {
         store::WriteSet writes;
@@ -271,6 +289,17 @@ std::string describe(const RunReport& report) {
         out << "\n";
     }
     describe_problems(report.decisions, out);
+    if (report.vanished && report.vanished->vanished > 0) {
+        constexpr std::size_t kNotesShown = 10;
+        out << describe(*report.vanished) << "\n";
+        const auto& notes = report.vanished->notes;
+        for (std::size_t i = 0; i < notes.size() && i < kNotesShown; ++i) {
+            out << "  " << notes[i] << "\n";
+        }
+        if (notes.size() > kNotesShown) {
+            out << "  ... and " << notes.size() - kNotesShown << " more\n";
+        }
+    }
     std::size_t inserts = 0;
     std::size_t updates = 0;
     std::size_t deletes = 0;
@@ -280,8 +309,10 @@ std::string describe(const RunReport& report) {
         deletes += c.op == RowChange::Op::kDelete ? 1 : 0;
     }
     if (report.guarded) {
+        const std::size_t kept_vanished =
+            report.vanished && report.vanished->hold_reason ? report.vanished->kept : 0;
         out << "deletion guard: " << report.guarded->reason << "; "
-            << report.guarded->held_members.size()
+            << report.guarded->held_members.size() + kept_vanished
             << " removal(s) held back (approve with --allow-mass-removal)\n";
     }
     out << (report.dry_run ? "dry run, nothing written\n" : "");

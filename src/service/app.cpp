@@ -215,16 +215,18 @@ public:
         // Polling is the fallback that repairs lost webhooks. Without an `officernd` section the
         // daemon still serves webhooks (and says so).
         if (!config_->officernd.org_slug.empty()) {
-            auto fetch =
-                make_officernd_fetch(*config_, clock_, [this] { return stopping_.load(); });
-            if (!fetch) {
-                log_->error("start-up failed: {}", fetch.error().message);
+            auto access =
+                make_officernd_access(*config_, clock_, [this] { return stopping_.load(); });
+            if (!access) {
+                log_->error("start-up failed: {}", access.error().message);
                 worker_->stop();
                 return 1;
             }
             sched::Policy policy;
             policy.interval = config_->sync.interval;
-            poller_ = std::make_unique<Poller>(std::move(*fetch), *worker_, policy, metrics_);
+            Poller::Source source{std::move(access->fetch), std::move(access->confirm),
+                                  static_cast<std::size_t>(config_->sync.confirm_vanished)};
+            poller_ = std::make_unique<Poller>(std::move(source), *worker_, policy, metrics_);
         } else {
             log_->warn("no officernd section: webhooks only, no initial import or polling");
         }

@@ -12,8 +12,32 @@
 
 namespace radsync::service {
 
-Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
-    const config::Config& cfg, const core::Clock& clock, std::function<bool()> cancelled) {
+namespace {
+
+const char* api_path(snapshot::Kind kind) {
+    switch (kind) {
+        case snapshot::Kind::kMember:
+            return "members";
+        case snapshot::Kind::kCompany:
+            return "companies";
+        case snapshot::Kind::kMembership:
+            return "memberships";
+        case snapshot::Kind::kPlan:
+            return "plans";
+        case snapshot::Kind::kLocation:
+            return "locations";
+        case snapshot::Kind::kPass:
+            return "passes";
+        case snapshot::Kind::kBooking:
+            return "bookings";
+    }
+    return "";
+}
+
+}  // namespace
+
+Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const core::Clock& clock,
+                                              std::function<bool()> cancelled) {
     const auto& o = cfg.officernd;
     if (o.org_slug.empty()) {
         return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
@@ -42,7 +66,8 @@ Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
             }
         },
         [rng] { return std::uniform_real_distribution<double>(0, 1)(*rng); });
-    return std::function<Result<snapshot::Snapshot>()>([client]() -> Result<snapshot::Snapshot> {
+    OfficeRndAccess access;
+    access.fetch = [client]() -> Result<snapshot::Snapshot> {
         officernd::FetchReport report;
         auto snap = client->fetch_snapshot(report);
         log::get("officernd")
@@ -50,7 +75,19 @@ Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
                    snap ? "complete" : "failed", report.requests, report.pages, report.retries,
                    report.token_requests);
         return snap;
-    });
+    };
+    access.confirm = [client](snapshot::Kind kind, const std::string& id) {
+        using Presence = reconcile::Confirmation::Presence;
+        auto object = client->fetch_object(api_path(kind), id);
+        if (object) {
+            return reconcile::Confirmation{Presence::kPresent, std::move(*object), {}};
+        }
+        if (object.error().code == Errc::kNotFound) {
+            return reconcile::Confirmation{Presence::kGone, {}, {}};
+        }
+        return reconcile::Confirmation{Presence::kUnknown, {}, object.error().message};
+    };
+    return access;
 }
 
 }  // namespace radsync::service

@@ -6,8 +6,8 @@
 
 namespace radsync::service {
 
-Poller::Poller(Fetch fetch, StoreWorker& worker, sched::Policy policy, metrics::Registry& metrics)
-    : fetch_(std::move(fetch)),
+Poller::Poller(Source source, StoreWorker& worker, sched::Policy policy, metrics::Registry& metrics)
+    : source_(std::move(source)),
       worker_(worker),
       policy_(policy),
       metrics_(metrics),
@@ -107,24 +107,34 @@ void Poller::run() {
 
 Result<reconcile::RunReport> Poller::run_once(const Request& request) {
     const auto started = std::chrono::steady_clock::now();
-    auto snap = fetch_();
-    if (!snap) {
+    auto fail = [&](const Error& e, const char* what) -> Result<reconcile::RunReport> {
         // Nothing is applied: the accounts radsync already wrote stay as they are.
-        metrics_.add("radsync_officernd_fetch_failures_total",
-                     {{"error", to_string(snap.error().code)}});
+        metrics_.add("radsync_officernd_fetch_failures_total", {{"error", to_string(e.code)}});
         metrics_.add("radsync_reconcile_runs_total", {{"mode", "full"}, {"result", "failure"}});
-        log_->warn("full reconcile skipped: OfficeRnD fetch failed error={}", snap.error().message);
-        return snap.error();
+        log_->warn("full reconcile skipped: {} error={}", what, e.message);
+        return e;
+    };
+    const auto fetch_started = worker_.begin_fetch();
+    auto snap = source_.fetch();
+    if (!snap) {
+        return fail(snap.error(), "OfficeRnD fetch failed");
+    }
+    auto vanished = worker_.vanished(*snap, fetch_started);
+    if (!vanished) {
+        return fail(vanished.error(), "cannot compare with the held snapshot");
     }
     reconcile::RunOptions options;
     options.dry_run = request.dry_run;
     options.mode = "full";
     options.source = "officernd";
     options.allow_mass_removal = request.allow_mass_removal;
+    options.vanished = reconcile::settle_vanished(*snap, *vanished, source_.confirm,
+                                                  source_.max_confirm, request.allow_mass_removal);
+    record_vanished(*options.vanished);
     std::promise<Result<reconcile::RunReport>> promise;
     auto future = promise.get_future();
     worker_.submit_full(
-        std::move(*snap), std::move(options),
+        std::move(*snap), std::move(options), fetch_started,
         [&promise](Result<reconcile::RunReport> r) { promise.set_value(std::move(r)); });
     auto report = future.get();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -140,6 +150,22 @@ Result<reconcile::RunReport> Poller::run_once(const Request& request) {
         log_->error("full reconcile failed error={}", report.error().message);
     }
     return report;
+}
+
+void Poller::record_vanished(const reconcile::VanishedReport& v) {
+    if (v.vanished == 0) {
+        return;
+    }
+    metrics_.add("radsync_officernd_vanished_total", {{"outcome", "gone"}},
+                 static_cast<double>(v.gone));
+    metrics_.add("radsync_officernd_vanished_total", {{"outcome", "listed_late"}},
+                 static_cast<double>(v.listed_late));
+    metrics_.add("radsync_officernd_vanished_total", {{"outcome", "kept"}},
+                 static_cast<double>(v.kept));
+    log_->warn("{}", reconcile::describe(v));
+    for (const auto& note : v.notes) {
+        log_->warn("vanished {}", note);
+    }
 }
 
 }  // namespace radsync::service

@@ -1,6 +1,7 @@
 #include "radsync/service/store_worker.hpp"
 
 #include <algorithm>
+#include <future>
 #include <set>
 #include <utility>
 
@@ -13,6 +14,9 @@ namespace radsync::service {
 namespace {
 
 constexpr std::chrono::seconds kPruneEvery{3600};
+// Entity changes remembered for merging into a poll under way: a poll fetches for seconds to
+// minutes, a burst applies a few thousand events a second.
+constexpr std::size_t kMaxRecentWrites = 200'000;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -105,7 +109,9 @@ void StoreWorker::remap_all() {
     // Every member and every group row against the new mapping, from the snapshot already
     // held: no API call, and the stored snapshot and its tombstones stay as they are. The
     // deletion guard applies as in any full run.
-    reconcile::RunOptions options{false, "reload", "configuration", std::nullopt, false};
+    reconcile::RunOptions options;
+    options.mode = "reload";
+    options.source = "configuration";
     auto report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options, {});
     record_full_run(options.mode, report, false);
     if (!report) {
@@ -169,6 +175,7 @@ void StoreWorker::run() {
         const auto decision = processing_decision(SteadyClock::now());
         std::vector<Pending> batch;
         std::optional<FullRun> full;
+        std::deque<std::function<void()>> calls;
         bool remap = false;
         {
             std::unique_lock lock(mu_);
@@ -177,14 +184,20 @@ void StoreWorker::run() {
                 const auto wake =
                     std::min(decision.ask_again_at, SteadyClock::now() + std::chrono::seconds{1});
                 cv_.wait_until(lock, wake, [&] {
-                    return stopping_ || !queue_.empty() || !full_runs_.empty() || remap_requested_;
+                    return stopping_ || !queue_.empty() || !full_runs_.empty() ||
+                           remap_requested_ || !calls_.empty();
                 });
             }
+            calls.swap(calls_);
             if (stopping_ && queue_.empty()) {
                 for (auto& job : full_runs_) {
                     job.done(Error(Errc::kStoreBusy, "shutting down"));
                 }
                 full_runs_.clear();
+                lock.unlock();
+                for (auto& call : calls) {
+                    call();  // a waiting caller is answered; calls check nothing about state
+                }
                 return;
             }
             while (!queue_.empty() && batch.size() < options_.max_batch) {
@@ -199,6 +212,9 @@ void StoreWorker::run() {
         }
         if (!batch.empty()) {
             ingest_batch(batch);
+        }
+        for (auto& call : calls) {
+            call();
         }
         if (full) {
             full_run(*full);
@@ -233,16 +249,91 @@ void StoreWorker::run() {
 }
 
 void StoreWorker::submit_full(snapshot::Snapshot snap, reconcile::RunOptions options,
-                              FullRunDone done) {
+                              std::optional<std::uint64_t> fetch_started, FullRunDone done) {
     {
         std::lock_guard lock(mu_);
         if (!stopping_) {
-            full_runs_.push_back({std::move(snap), std::move(options), std::move(done)});
+            full_runs_.push_back(
+                {std::move(snap), std::move(options), fetch_started, std::move(done)});
             cv_.notify_one();
             return;
         }
     }
     done(Error(Errc::kStoreBusy, "shutting down"));
+}
+
+void StoreWorker::call_on_worker(std::function<void()> call) {
+    std::promise<void> finished;
+    auto future = finished.get_future();
+    {
+        std::lock_guard lock(mu_);
+        if (stopping_) {
+            return;  // the thread may be gone; the caller's default answer stands
+        }
+        calls_.push_back([&call, &finished] {
+            call();
+            finished.set_value();
+        });
+    }
+    cv_.notify_one();
+    future.wait();
+}
+
+Result<std::vector<reconcile::Vanished>> StoreWorker::vanished(const snapshot::Snapshot& fetched,
+                                                               std::uint64_t fetch_started) {
+    Result<std::vector<reconcile::Vanished>> out = Error(Errc::kStoreBusy, "shutting down");
+    call_on_worker([&] {
+        auto accounts = store_->load_accounts();
+        if (!accounts) {
+            out = accounts.error();
+            return;
+        }
+        std::set<std::string> active;
+        for (const auto& [id, acc] : *accounts) {
+            if (acc.state == store::AccountState::kActive) {
+                active.insert(id);
+            }
+        }
+        auto found = reconcile::find_vanished(snapshot_, fetched, active);
+        const auto recent = written_since(fetch_started);
+        std::erase_if(found, [&](const reconcile::Vanished& v) {
+            return recent.count({v.kind, v.id}) > 0;  // merged by submit_full instead
+        });
+        out = std::move(found);
+    });
+    return out;
+}
+
+std::set<StoreWorker::EntityKey> StoreWorker::written_since(std::uint64_t seq) const {
+    std::set<EntityKey> out;
+    for (auto it = recent_writes_.rbegin(); it != recent_writes_.rend() && it->first > seq; ++it) {
+        out.insert(it->second);
+    }
+    return out;
+}
+
+void StoreWorker::merge_recent_writes(snapshot::Snapshot& snap, std::uint64_t seq,
+                                      snapshot::Tombstones& removed) const {
+    for (const auto& key : written_since(seq)) {
+        // What the webhooks left is what radsync holds now: the current copy, or its tombstone.
+        std::string raw;
+        bool is_removal = false;
+        if (auto t = tombstones_.find(key); t != tombstones_.end()) {
+            raw = t->second.raw;
+            is_removal = true;
+        } else if (auto copy = snapshot::raw_of(snapshot_, key.first, key.second)) {
+            raw = std::move(*copy);
+        } else {
+            continue;
+        }
+        // The usual ordering rules decide against the fetched copy, if any; a stale write is
+        // simply not applied.
+        if (auto merged = snapshot::merge_event(snap, removed, key.first, raw, is_removal);
+            !merged) {
+            log_->warn("could not merge a webhook change into the poll kind={} id={} error={}",
+                       snapshot::to_string(key.first), key.second, merged.error().message);
+        }
+    }
 }
 
 void StoreWorker::full_run(FullRun& job) {
@@ -252,17 +343,38 @@ void StoreWorker::full_run(FullRun& job) {
         cfg = config_;
     }
     job.snap.normalise();
+    const bool dry_run = job.options.dry_run;
+    snapshot::Tombstones removed;
+    if (job.fetch_started) {
+        if (*job.fetch_started < dropped_through_) {
+            // More webhooks arrived during this poll than can be merged into it: applying it
+            // could undo some of them. Nothing is applied; the poller retries.
+            Error e(Errc::kIncomplete,
+                    "webhooks changed more entities during the poll than can be merged into "
+                    "it; the poll is retried");
+            record_full_run(job.options.mode, e, dry_run);
+            job.done(std::move(e));
+            return;
+        }
+        merge_recent_writes(job.snap, *job.fetch_started, removed);
+    }
     // Kept for the in-memory snapshot: the run consumes its own copy.
     snapshot::Snapshot fresh = job.snap;
-    const bool dry_run = job.options.dry_run;
-    auto report = reconcile::reconcile_full(*store_, *cfg, std::move(job.snap), clock_, generator_,
-                                            job.options);
+    reconcile::SnapshotChanges changes;
+    changes.replace = std::move(job.snap);
+    for (const auto& [key, version] : removed) {
+        changes.entities.push_back({key.first, key.second, version});
+    }
+    auto report = reconcile::reconcile(*store_, *cfg, *changes.replace, clock_, generator_,
+                                       job.options, std::move(changes));
     record_full_run(job.options.mode, report, dry_run);
     if (report && !dry_run) {
         healthy_ = true;
-        // The stored snapshot was replaced wholesale (tombstones included).
+        // The stored snapshot was replaced wholesale; its only tombstones are the removals
+        // webhooks made while the poll ran.
         snapshot_ = std::move(fresh);
-        tombstones_.clear();
+        tombstones_ = std::move(removed);
+        recent_writes_.clear();
     }
     job.done(std::move(report));
 }
@@ -397,6 +509,7 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
     reconcile::SnapshotChanges changes;
     std::map<std::string, std::size_t> results;
     std::set<std::string> affected;
+    std::vector<EntityKey> written;
     Result<reconcile::RunReport> report = Error(Errc::kStoreFailed, "not run");
     try {
         for (const auto& e : events) {
@@ -422,6 +535,7 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
                     result = "stale";
                 } else {
                     result = "applied";
+                    written.emplace_back(envelope->kind, envelope->object_id);
                     changes.entities.push_back(std::move(merged->second));
                 }
             }
@@ -437,7 +551,10 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
             std::lock_guard lock(mu_);
             cfg = config_;
         }
-        reconcile::RunOptions options{false, "webhook", "inbox", std::move(affected)};
+        reconcile::RunOptions options;
+        options.mode = "webhook";
+        options.source = "inbox";
+        options.scope = std::move(affected);
         report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options,
                                       std::move(changes));
     } catch (const std::exception& ex) {
@@ -460,6 +577,13 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
     }
     healthy_ = true;
     process_failed_ = false;
+    for (auto& key : written) {
+        recent_writes_.emplace_back(++write_seq_, std::move(key));
+    }
+    while (recent_writes_.size() > kMaxRecentWrites) {
+        dropped_through_ = recent_writes_.front().first;
+        recent_writes_.pop_front();
+    }
     metrics_.add("radsync_reconcile_runs_total", {{"mode", "webhook"}, {"result", "success"}});
     record_success(*report);
     for (const auto& [result, count] : results) {

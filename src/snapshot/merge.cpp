@@ -107,6 +107,60 @@ Result<std::pair<MergeOutcome, EntityWrite>> merge_event(Snapshot& snap, Tombsto
     return Error(Errc::kMalformedPayload, "unknown entity kind");
 }
 
+namespace {
+
+template <class Entity>
+Status put_into(std::vector<Entity>& list, Result<Entity> parsed) {
+    if (!parsed) {
+        return parsed.error();
+    }
+    upsert(list, std::move(*parsed));
+    return {};
+}
+
+}  // namespace
+
+Status put_entity(Snapshot& snap, Kind kind, const std::string& json) {
+    switch (kind) {
+        case Kind::kMember:
+            return put_into(snap.members, parse_member(json));
+        case Kind::kCompany:
+            return put_into(snap.companies, parse_company(json));
+        case Kind::kMembership:
+            return put_into(snap.memberships, parse_membership(json));
+        case Kind::kPlan:
+            return put_into(snap.plans, parse_plan(json));
+        case Kind::kLocation:
+            return put_into(snap.locations, parse_location(json));
+        case Kind::kPass:
+            return put_into(snap.passes, parse_pass(json));
+        case Kind::kBooking:
+            return put_into(snap.bookings, parse_booking(json));
+    }
+    return Error(Errc::kMalformedPayload, "unknown entity kind");
+}
+
+std::optional<std::string> raw_of(const Snapshot& snap, Kind kind, const std::string& id) {
+    auto raw = [](const auto* e) { return e ? std::optional<std::string>(e->raw) : std::nullopt; };
+    switch (kind) {
+        case Kind::kMember:
+            return raw(find(snap.members, id));
+        case Kind::kCompany:
+            return raw(find(snap.companies, id));
+        case Kind::kMembership:
+            return raw(find(snap.memberships, id));
+        case Kind::kPlan:
+            return raw(find(snap.plans, id));
+        case Kind::kLocation:
+            return raw(find(snap.locations, id));
+        case Kind::kPass:
+            return raw(find(snap.passes, id));
+        case Kind::kBooking:
+            return raw(find(snap.bookings, id));
+    }
+    return std::nullopt;
+}
+
 void collect_affected_members(const Snapshot& snap, Kind kind, const std::string& id,
                               std::set<std::string>& out) {
     auto company_members = [&](const std::string& company) {

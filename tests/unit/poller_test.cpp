@@ -46,13 +46,22 @@ struct PollerHarness {
     }
     ~PollerHarness() { worker->stop(); }
 
-    Poller::Fetch fetch() {
-        return [this]() -> Result<snapshot::Snapshot> {
+    Poller::Source source() {
+        Poller::Source s;
+        s.fetch = [this]() -> Result<snapshot::Snapshot> {
             ++fetches;
             std::lock_guard lock(mu);
             return next;
         };
+        s.confirm = [this](snapshot::Kind, const std::string& id) {
+            std::lock_guard lock(mu);
+            confirmed.push_back(id);
+            return answer;
+        };
+        return s;
     }
+    std::vector<std::string> confirmed;
+    reconcile::Confirmation answer{reconcile::Confirmation::Presence::kGone, {}, {}};
 
     // Waits for one requested run to end (the promise is set by the poller's thread).
     static Result<reconcile::RunReport> run_now(Poller& p, bool dry_run = false) {
@@ -66,7 +75,7 @@ struct PollerHarness {
 
 TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
     PollerHarness h;
-    Poller poller(h.fetch(), *h.worker, sched::Policy{15min, 0.1, 30s}, h.metrics);
+    Poller poller(h.source(), *h.worker, sched::Policy{15min, 0.1, 30s}, h.metrics);
     poller.start();  // queues the initial import
 
     auto first = PollerHarness::run_now(poller);  // runs after the initial import
@@ -106,6 +115,75 @@ TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
     EXPECT_EQ(poller.state().consecutive_failures, 0);
     poller.stop();
     EXPECT_EQ(h.fetches.load(), 5);
+}
+
+// Regression (trust issue, item 1): a member simply missing from a complete-looking list was
+// disabled at once. Now the poller asks OfficeRnD about them by id first.
+TEST(Poller, AMemberMissingFromTheListIsConfirmedByIdBeforeLosingAccess) {
+    PollerHarness h;
+    Poller poller(h.source(), *h.worker, sched::Policy{15min, 0.1, 30s}, h.metrics);
+    poller.start();
+    ASSERT_TRUE(PollerHarness::run_now(poller));  // three members, all active
+
+    auto without = [](int drop) {
+        auto s = make_snapshot(3);
+        s.members.erase(s.members.begin() + drop);
+        s.memberships.erase(s.memberships.begin() + drop);
+        return s;
+    };
+    {
+        std::lock_guard lock(h.mu);
+        h.next = without(0);  // m100 is missing, with its membership
+        h.answer = {reconcile::Confirmation::Presence::kUnknown, {}, "timed out"};
+    }
+    auto kept = PollerHarness::run_now(poller);
+    ASSERT_TRUE(kept) << kept.error().message;
+    ASSERT_TRUE(kept->vanished);
+    EXPECT_EQ(kept->vanished->kept, 2U);  // the member and the membership
+    EXPECT_EQ(h.confirmed, (std::vector<std::string>{"m100", "msm100"}));
+    EXPECT_TRUE(kept->account_changes.empty()) << "nobody loses access on an unconfirmed gap";
+    EXPECT_NE(reconcile::describe(*kept).find("vanished from the lists: 2"), std::string::npos);
+    EXPECT_EQ(h.metrics.value("radsync_officernd_vanished_total", {{"outcome", "kept"}}), 2);
+
+    {
+        std::lock_guard lock(h.mu);
+        h.answer = {reconcile::Confirmation::Presence::kGone, {}, {}};
+        h.confirmed.clear();
+    }
+    auto gone = PollerHarness::run_now(poller);
+    ASSERT_TRUE(gone) << gone.error().message;
+    EXPECT_EQ(gone->vanished->gone, 2U);
+    ASSERT_EQ(gone->account_changes.size(), 1U);
+    EXPECT_EQ(gone->account_changes[0].record.state, store::AccountState::kRevoked);
+    EXPECT_EQ(gone->account_changes[0].record.member_id, "m100");
+    // Once revoked, the member no longer counts: nothing more is asked.
+    h.confirmed.clear();
+    ASSERT_TRUE(PollerHarness::run_now(poller));
+    EXPECT_TRUE(h.confirmed.empty());
+    poller.stop();
+}
+
+TEST(Poller, MoreMissingThanTheBoundHoldsThemAllAndGuardsTheRun) {
+    PollerHarness h;
+    auto source = h.source();
+    source.max_confirm = 1;
+    Poller poller(std::move(source), *h.worker, sched::Policy{15min, 0.1, 30s}, h.metrics);
+    poller.start();
+    ASSERT_TRUE(PollerHarness::run_now(poller));
+    {
+        std::lock_guard lock(h.mu);
+        h.next = make_snapshot(1);  // two of three members (and memberships) missing
+    }
+    auto held = PollerHarness::run_now(poller);
+    ASSERT_TRUE(held) << held.error().message;
+    ASSERT_TRUE(held->guarded);
+    EXPECT_NE(held->guarded->reason.find("4 members, companies or memberships vanished"),
+              std::string::npos)
+        << held->guarded->reason;
+    EXPECT_TRUE(h.confirmed.empty());
+    EXPECT_TRUE(held->account_changes.empty());
+    EXPECT_EQ(h.metrics.value("radsync_deletion_guard_tripped", {}), 1);
+    poller.stop();
 }
 
 }  // namespace

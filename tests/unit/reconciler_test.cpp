@@ -11,6 +11,18 @@ core::Instant at(const char* iso) {
     return core::parse_instant(iso).value();
 }
 
+RunOptions run_options(bool dry_run, const char* mode,
+                       std::optional<std::set<std::string>> scope = std::nullopt,
+                       bool allow_mass_removal = false) {
+    RunOptions o;
+    o.dry_run = dry_run;
+    o.mode = mode;
+    o.source = "test";
+    o.scope = std::move(scope);
+    o.allow_mass_removal = allow_mass_removal;
+    return o;
+}
+
 config::Config make_config(const std::string& db) {
     config::Config cfg;
     cfg.database = db;
@@ -54,7 +66,7 @@ struct Harness {
 
     Result<RunReport> run(const std::string& json, bool dry_run = false) {
         return reconcile_full(*store, cfg, snapshot::parse_snapshot(json).value(), clock, generator,
-                              RunOptions{dry_run, "file", "test", std::nullopt});
+                              run_options(dry_run, "file"));
     }
 };
 
@@ -132,11 +144,11 @@ TEST(Reconciler, ScopedRunsAgreeWithFullRuns) {
     auto snap = snapshot::parse_snapshot(kSnapshot).value();
     auto scoped = [&](std::set<std::string> scope) {
         return reconcile(*h.store, h.cfg, snap, h.clock, h.generator,
-                         RunOptions{false, "webhook", "test", std::move(scope)}, {});
+                         run_options(false, "webhook", std::move(scope)), {});
     };
     auto full_changes = [&] {
-        auto r = reconcile(*h.store, h.cfg, snap, h.clock, h.generator,
-                           RunOptions{true, "file", "test", std::nullopt}, {});
+        auto r =
+            reconcile(*h.store, h.cfg, snap, h.clock, h.generator, run_options(true, "file"), {});
         return r ? r->row_changes.size() + r->account_changes.size() : 999U;
     };
 
@@ -246,7 +258,7 @@ TEST(DeletionGuard, HoldsBackMassRemovalsUntilApproved) {
     // Approved: the operator says the removals are real.
     auto approved =
         reconcile_full(*h.store, h.cfg, snapshot::parse_snapshot(members_snapshot(2)).value(),
-                       h.clock, h.generator, RunOptions{false, "file", "test", std::nullopt, true});
+                       h.clock, h.generator, run_options(false, "file", std::nullopt, true));
     ASSERT_TRUE(approved);
     EXPECT_FALSE(approved->guarded);
     EXPECT_EQ(active_accounts(*h.store), 2U);

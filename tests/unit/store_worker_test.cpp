@@ -16,6 +16,13 @@
 namespace radsync::service {
 namespace {
 
+reconcile::RunOptions seed_options() {
+    reconcile::RunOptions o;
+    o.mode = "test";
+    o.source = "seed";
+    return o;
+}
+
 using namespace std::chrono_literals;
 
 store::InboxEvent member_created(const std::string& id) {
@@ -170,7 +177,7 @@ TEST(StoreWorkerProcessing, AReloadedMappingIsAppliedToEveryMemberAndGroupAtOnce
             R"("members":[{"_id":"m1","email":"m1@cowork.test","status":"active"}],)"
             R"("memberships":[{"_id":"ms1","member":"m1","plan":"p1","startDate":"2026-01-01"}]})")
             .value(),
-        {false, "test", "seed", std::nullopt, false},
+        seed_options(), std::nullopt,
         [&seeded](Result<reconcile::RunReport> r) { seeded.set_value(std::move(r)); });
     ASSERT_TRUE(seeded.get_future().get());
     const std::string timeout_sql =
@@ -192,6 +199,71 @@ TEST(StoreWorkerProcessing, AReloadedMappingIsAppliedToEveryMemberAndGroupAtOnce
               1);
     // The member keeps the account (a remap is not a removal).
     EXPECT_EQ(query_text(h.path, "SELECT username FROM radsync_accounts"), "m1@cowork.test");
+}
+
+store::InboxEvent event(const std::string& id, const std::string& type, const std::string& object) {
+    const std::string body = R"({"event":")" + id + R"(","eventType":")" + type +
+                             R"(","data":{"object":)" + object + "}}";
+    return {id, type, "1764000000", core::SystemClock().now(), body};
+}
+
+Result<reconcile::RunReport> full_run(StoreWorker& worker, const std::string& json,
+                                      std::optional<std::uint64_t> fetch_started) {
+    std::promise<Result<reconcile::RunReport>> done;
+    auto f = done.get_future();
+    worker.submit_full(snapshot::parse_snapshot(json).value(), seed_options(), fetch_started,
+                       [&done](Result<reconcile::RunReport> r) { done.set_value(std::move(r)); });
+    return f.get();
+}
+
+// Found while fixing the trust issue (same class as item 1): a poll takes seconds to minutes;
+// a member who joined by webhook meanwhile was missing from the fetched lists and lost access
+// at the full run (until the next poll), and one who left came back.
+TEST(StoreWorkerProcessing, APollUnderWayCannotUndoWebhooksThatArrivedMeanwhile) {
+    WorkerHarness h("SELECT 1;");
+    const std::string plans = R"("plans":[{"_id":"p1","name":"Hot Desk"}])";
+    const std::string old_ada = R"({"_id":"ada","email":"ada@cowork.test","status":"active",)"
+                                R"("modifiedAt":"2026-11-01T08:00:00.000Z"})";
+    const std::string ada_ms =
+        R"({"_id":"ms-ada","member":"ada","plan":"p1","startDate":"2026-01-01",)"
+        R"("modifiedAt":"2026-11-01T08:00:00.000Z"})";
+    const std::string before =
+        "{" + plans + R"(,"members":[)" + old_ada + R"(],"memberships":[)" + ada_ms + "]}";
+    ASSERT_TRUE(full_run(*h.worker, before, std::nullopt));
+
+    const auto fetch_started = h.worker->begin_fetch();  // the poll starts fetching ...
+    // ... and while it runs, Bob joins and Ada leaves.
+    h.ingest(event("ev-bob", "member.created",
+                   R"({"_id":"bob","email":"bob@cowork.test","status":"active",)"
+                   R"("modifiedAt":"2026-11-22T09:00:00.000Z"})"));
+    h.ingest(event("ev-bob-ms", "membership.created",
+                   R"({"_id":"ms-bob","member":"bob","plan":"p1","startDate":"2026-01-01",)"
+                   R"("modifiedAt":"2026-11-22T09:00:00.000Z"})"));
+    h.ingest(event("ev-ada", "member.removed",
+                   R"({"_id":"ada","status":"former","modifiedAt":"2026-11-22T09:01:00.000Z"})"));
+    ASSERT_TRUE(h.worker->wait_processed(3, 10s));
+    ASSERT_EQ(query_text(h.path, "SELECT state FROM radsync_accounts WHERE member_id = 'bob'"),
+              "active");
+
+    // The poll's lists were read before either change.
+    auto stale = full_run(*h.worker, before, fetch_started);
+    ASSERT_TRUE(stale) << stale.error().message;
+    EXPECT_EQ(query_text(h.path, "SELECT state FROM radsync_accounts WHERE member_id = 'bob'"),
+              "active");
+    EXPECT_EQ(query_text(h.path, "SELECT state FROM radsync_accounts WHERE member_id = 'ada'"),
+              "revoked");
+    EXPECT_EQ(query_text(h.path, "SELECT id || ':' || removed FROM radsync_members ORDER BY id"),
+              "ada:1,bob:0");
+    // A later poll that does list the changes agrees, and nothing is left to merge.
+    const std::string after =
+        "{" + plans +
+        R"(,"members":[{"_id":"bob","email":"bob@cowork.test",)"
+        R"("status":"active","modifiedAt":"2026-11-22T09:00:00.000Z"}],)"
+        R"("memberships":[{"_id":"ms-bob","member":"bob","plan":"p1",)"
+        R"("startDate":"2026-01-01","modifiedAt":"2026-11-22T09:00:00.000Z"}]})";
+    auto next = full_run(*h.worker, after, h.worker->begin_fetch());
+    ASSERT_TRUE(next);
+    EXPECT_EQ(next->applied.rows_inserted + next->applied.rows_deleted, 0U);
 }
 
 }  // namespace

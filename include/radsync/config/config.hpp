@@ -142,6 +142,10 @@ struct Sync {
     /// Deletion guard: a run may remove at most max(min_count, share * accounts) accounts.
     double deletion_guard_share = 0.10;
     int deletion_guard_min_count = 5;
+    /// Members, companies and memberships that vanish from a complete poll are confirmed one by
+    /// one (GET by id) before anybody loses access; at most this many per run, more vanishing
+    /// at once holds them all back as the deletion guard does.
+    int confirm_vanished = 25;
     /// Revoked accounts are rejected at once and their rows deleted after this long.
     std::chrono::seconds revoked_retention{30LL * 24 * 3600};
 };

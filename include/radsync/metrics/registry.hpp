@@ -36,6 +36,8 @@ inline constexpr Info kCatalog[] = {
      "1 while the last full run held back removals (approve with reconcile --allow-mass-removal)."},
     {"radsync_officernd_fetch_failures_total", Type::kCounter,
      "Full polls of OfficeRnD that failed, by error."},
+    {"radsync_officernd_vanished_total", Type::kCounter,
+     "Entities missing from a complete poll's lists, by how each was settled."},
     {"radsync_next_reconcile_timestamp_seconds", Type::kGauge,
      "Unix time the next scheduled full reconcile is due."},
     {"radsync_radius_users", Type::kGauge, "Accounts by state."},

@@ -11,6 +11,7 @@
 #include "radsync/mapping/engine.hpp"
 #include "radsync/reconcile/diff.hpp"
 #include "radsync/reconcile/guard.hpp"
+#include "radsync/reconcile/vanished.hpp"
 #include "radsync/snapshot/entities.hpp"
 #include "radsync/store/store.hpp"
 
@@ -25,6 +26,9 @@ struct RunOptions {
     std::optional<std::set<std::string>> scope;
     /// Full runs only: apply removals even when the deletion guard trips.
     bool allow_mass_removal = false;
+    /// Full runs from a poll: how entities missing from the lists were settled. A hold_reason
+    /// makes the run guarded as the deletion guard would.
+    std::optional<VanishedReport> vanished;
 };
 
 /// What one run decided and did.
@@ -34,8 +38,10 @@ struct RunReport {
     std::vector<store::AccountChange> account_changes;
     store::ApplyReport applied;  ///< zero when dry_run
     bool dry_run = false;
-    /// Set when the deletion guard held removals back (they are not in row/account changes).
+    /// Set when the deletion guard held removals back (they are not in row/account changes),
+    /// or when more entities vanished from the lists than a run confirms.
     std::optional<GuardVerdict> guarded;
+    std::optional<VanishedReport> vanished;  ///< from RunOptions, for the report
 };
 
 /// What a run changes in the stored snapshot besides the RADIUS rows.

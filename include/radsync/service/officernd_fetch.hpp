@@ -5,15 +5,25 @@
 #include "radsync/config/config.hpp"
 #include "radsync/core/clock.hpp"
 #include "radsync/core/error.hpp"
+#include "radsync/reconcile/vanished.hpp"
 #include "radsync/snapshot/entities.hpp"
 
 namespace radsync::service {
 
-/// A blocking "fetch the whole account" function over the OfficeRnD API client configured by
-/// `cfg.officernd` (secret read from its file now). For a dedicated thread only. Retry waits
-/// end early once `cancelled()` turns true, so a shutdown never sits out a back-off.
+/// Blocking access to the OfficeRnD account configured by `cfg.officernd`, for one dedicated
+/// thread (both functions share one client, which is not thread-safe).
+struct OfficeRndAccess {
+    /// Every page of every list, complete or an error; never a partial snapshot.
+    std::function<Result<snapshot::Snapshot>()> fetch;
+    /// One GET by id for an entity that vanished from the lists: 404 = gone.
+    reconcile::Confirm confirm;
+};
+
+/// Builds OfficeRndAccess over the API client (secret read from its file now). Retry waits end
+/// early once `cancelled()` turns true, so a shutdown never sits out a back-off.
 /// Errc::kConfigInvalid if the section is missing; config::read_secret_file's errors.
-[[nodiscard]] Result<std::function<Result<snapshot::Snapshot>()>> make_officernd_fetch(
-    const config::Config& cfg, const core::Clock& clock, std::function<bool()> cancelled);
+[[nodiscard]] Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg,
+                                                            const core::Clock& clock,
+                                                            std::function<bool()> cancelled);
 
 }  // namespace radsync::service

@@ -14,6 +14,7 @@
 #include "radsync/core/error.hpp"
 #include "radsync/metrics/registry.hpp"
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/reconcile/vanished.hpp"
 #include "radsync/sched/policy.hpp"
 #include "radsync/service/store_worker.hpp"
 #include "radsync/snapshot/entities.hpp"
@@ -24,10 +25,21 @@ namespace radsync::service {
 /// own thread (network waits never hold up the store worker or the webhook listener) and hands
 /// each complete snapshot to the store worker for one full reconcile. Runs at start (initial
 /// import), then every `policy.interval` ± jitter, backing off after failures, and on demand.
+///
+/// Before a snapshot is applied, every member, company or membership that vanished from the
+/// lists since the last one (and whose absence would cost someone access) is confirmed with a
+/// single GET, on this thread: nobody loses access only because a list left them out.
 class Poller {
 public:
-    /// Fetches a complete snapshot or fails; never returns a partial one.
-    using Fetch = std::function<Result<snapshot::Snapshot>()>;
+    /// Where the snapshots come from (OfficeRnD, or a fake in tests).
+    struct Source {
+        /// Fetches a complete snapshot or fails; never returns a partial one.
+        std::function<Result<snapshot::Snapshot>()> fetch;
+        /// Asks about one entity that vanished from the lists (reconcile::settle_vanished).
+        reconcile::Confirm confirm;
+        /// At most this many confirmations per run (sync.deletion_guard.confirm_vanished).
+        std::size_t max_confirm = 25;
+    };
     using Done = std::function<void(Result<reconcile::RunReport>)>;
 
     struct Request {
@@ -36,7 +48,7 @@ public:
         Done done;  ///< runs on a worker thread when the run ends (may be empty)
     };
 
-    Poller(Fetch fetch, StoreWorker& worker, sched::Policy policy, metrics::Registry& metrics);
+    Poller(Source source, StoreWorker& worker, sched::Policy policy, metrics::Registry& metrics);
     ~Poller();
     Poller(const Poller&) = delete;
     Poller& operator=(const Poller&) = delete;
@@ -59,8 +71,9 @@ public:
 private:
     void run();
     Result<reconcile::RunReport> run_once(const Request& request);
+    void record_vanished(const reconcile::VanishedReport& v);
 
-    Fetch fetch_;
+    Source source_;
     StoreWorker& worker_;
     sched::Policy policy_;
     metrics::Registry& metrics_;

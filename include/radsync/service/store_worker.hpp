@@ -8,7 +8,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <spdlog/logger.h>
 
@@ -18,6 +22,7 @@
 #include "radsync/mapping/engine.hpp"
 #include "radsync/metrics/registry.hpp"
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/reconcile/vanished.hpp"
 #include "radsync/sched/processing.hpp"
 #include "radsync/snapshot/merge.hpp"
 #include "radsync/store/store.hpp"
@@ -71,7 +76,23 @@ public:
     using FullRunDone = std::function<void(Result<reconcile::RunReport>)>;
     /// Thread-safe: queues a full reconcile of `snap` (a complete poll). `done` runs on the
     /// worker thread with the report; webhook acknowledgements queued meanwhile go first.
-    void submit_full(snapshot::Snapshot snap, reconcile::RunOptions options, FullRunDone done);
+    ///
+    /// `fetch_started`, from begin_fetch() before the fetch began: every entity a webhook
+    /// changed since then is merged into `snap` by the usual ordering rules (newer modifiedAt,
+    /// removals tombstoned), so a poll that was already under way cannot undo a member who
+    /// joined, or bring back one who left, while it ran.
+    void submit_full(snapshot::Snapshot snap, reconcile::RunOptions options,
+                     std::optional<std::uint64_t> fetch_started, FullRunDone done);
+
+    /// Thread-safe: marks the start of a fetch; pass the value to submit_full() and vanished().
+    [[nodiscard]] std::uint64_t begin_fetch() const { return write_seq_.load(); }
+
+    /// Thread-safe, blocking (for the poller's thread): the members, companies and memberships
+    /// the held snapshot has and `fetched` lacks whose absence could cost an active account
+    /// access (reconcile::find_vanished), leaving out those a webhook changed since
+    /// `fetch_started` (submit_full merges them anyway).
+    [[nodiscard]] Result<std::vector<reconcile::Vanished>> vanished(
+        const snapshot::Snapshot& fetched, std::uint64_t fetch_started);
 
     /// Thread-safe: the configuration used from the next unit of work on (SIGHUP reload).
     /// Every member and group row is then re-mapped from the held snapshot at once, so a
@@ -96,12 +117,22 @@ private:
     struct FullRun {
         snapshot::Snapshot snap;
         reconcile::RunOptions options;
+        std::optional<std::uint64_t> fetch_started;
         FullRunDone done;
     };
+    using EntityKey = std::pair<snapshot::Kind, std::string>;
 
     using SteadyClock = std::chrono::steady_clock;
 
     void run();
+    /// Runs `call` on the worker thread and waits for it (callers on other threads only).
+    void call_on_worker(std::function<void()> call);
+    /// Entities webhooks changed after `seq` (worker thread).
+    [[nodiscard]] std::set<EntityKey> written_since(std::uint64_t seq) const;
+    /// Merges into `snap` what webhooks changed since `seq`; the tombstones among them go into
+    /// `removed` (worker thread).
+    void merge_recent_writes(snapshot::Snapshot& snap, std::uint64_t seq,
+                             snapshot::Tombstones& removed) const;
     void ingest_batch(std::vector<Pending>& batch);
     void full_run(FullRun& job);
     void remap_all();
@@ -139,6 +170,12 @@ private:
     // Events committed by this run and not yet applied, in inbox order, with their
     // acknowledgement time: the oldest decides deferral; each gives a processing latency.
     std::deque<std::pair<std::string, SteadyClock::time_point>> waiting_;
+    // Entities webhooks changed, in order, for merging into a poll that was under way
+    // (worker thread; write_seq_ is readable anywhere). Bounded: past kMaxRecentWrites the
+    // oldest are dropped and a poll that started before them is refused (retried).
+    std::deque<std::pair<std::uint64_t, EntityKey>> recent_writes_;
+    std::atomic<std::uint64_t> write_seq_{0};
+    std::uint64_t dropped_through_ = 0;
     core::Instant last_prune_{};
     SteadyClock::time_point last_depth_check_{};
     bool process_failed_ = false;
@@ -151,6 +188,7 @@ private:
     // Arrival times of the latest ProcessingPolicy::burst_events deliveries (burst detection).
     std::deque<SteadyClock::time_point> arrivals_;
     std::deque<FullRun> full_runs_;
+    std::deque<std::function<void()>> calls_;
     bool stopping_ = false;
     bool remap_requested_ = false;
     std::thread thread_;

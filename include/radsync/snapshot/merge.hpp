@@ -45,6 +45,15 @@ enum class MergeOutcome { kApplied, kStale };
 [[nodiscard]] Result<std::pair<MergeOutcome, EntityWrite>> merge_event(
     Snapshot& snap, Tombstones& tombstones, Kind kind, const std::string& object_json, bool remove);
 
+/// Puts one entity, parsed from `object_json` as `kind`, into `snap` (replacing a copy with the
+/// same id), keeping the lists sorted; no ordering rules apply. Errc::kMalformedPayload if the
+/// object does not parse as that kind.
+[[nodiscard]] Status put_entity(Snapshot& snap, Kind kind, const std::string& object_json);
+
+/// The stored JSON of entity (kind, id) as `snap` holds it; nullopt if it holds none.
+[[nodiscard]] std::optional<std::string> raw_of(const Snapshot& snap, Kind kind,
+                                                const std::string& id);
+
 /// Adds the members whose access may depend on entity (kind, id) as `snap` holds it now:
 /// a member itself; a personal membership's member or every member of a company
 /// membership's company; every member of a company; a pass's or booking's member. Call it
