@@ -133,7 +133,12 @@ LIST_RULES = {
 }
 
 FAULT_KINDS = ("429", "429_retry_after", "500", "503", "504", "slow", "malformed",
-               "bad_json_page", "truncate", "401")
+               "bad_json_page", "truncate", "401",
+               # list pages that look fine but are not: the next page served in this one's place
+               # (a gap in rangeStart/rangeEnd), no results while cursorNext goes on, and a page
+               # that ends the list early (no cursorNext: the pages after it are never seen)
+               "skip_page", "empty_page", "end_early")
+PAGE_FAULTS = ("skip_page", "empty_page", "end_early")
 
 _BRACKET = re.compile(r"^(\$?[A-Za-z_][A-Za-z0-9_]*)\[([^\]]+)\]$")  # field[$op], $sort[field]
 
@@ -529,7 +534,7 @@ class Fault:
     def __init__(self, spec):
         if not isinstance(spec, dict):
             raise AdminError(400, "a fault is a JSON object")
-        unknown = set(spec) - {"match", "kind", "count", "retry_after", "delay_ms"}
+        unknown = set(spec) - {"match", "kind", "count", "retry_after", "delay_ms", "skip"}
         if unknown:
             raise AdminError(400, f"unknown fault fields: {', '.join(sorted(unknown))}")
         self.match = spec.get("match", "")
@@ -537,6 +542,9 @@ class Fault:
         self.count = spec.get("count", 1)
         self.retry_after = spec.get("retry_after")
         self.delay_ms = spec.get("delay_ms")
+        self.skip = spec.get("skip", 0)  # matching requests let through before it applies
+        if not isinstance(self.skip, int) or isinstance(self.skip, bool) or self.skip < 0:
+            raise AdminError(400, "\"skip\" must be a non-negative integer")
         if not isinstance(self.match, str):
             raise AdminError(400, "\"match\" must be a string (a path substring)")
         if self.kind not in FAULT_KINDS:
@@ -553,7 +561,7 @@ class Fault:
 
     def describe(self) -> dict:
         return {"match": self.match, "kind": self.kind, "count": self.count,
-                "retry_after": self.retry_after, "delay_ms": self.delay_ms}
+                "retry_after": self.retry_after, "delay_ms": self.delay_ms, "skip": self.skip}
 
 
 # --------------------------------------------------------------------------------------
@@ -690,6 +698,9 @@ class Simulator:
         with self.lock:
             for fault in self.faults:
                 if fault.match in path:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.count -= 1
                     if fault.count <= 0:
                         self.faults.remove(fault)
@@ -948,9 +959,28 @@ class Handler(BaseHTTPRequestHandler):
                                        "rangeStart": 1, "rangeEnd": 2}), False
         try:
             resp = self.route(path, query, body, authorized)
+            if kind in PAGE_FAULTS and resp.status == 200:
+                resp = self.page_fault(kind, path, query, resp)
         except ApiError as exc:
             resp = exc.response
         return resp, kind == "truncate"
+
+    def page_fault(self, kind: str, path: str, query: str, resp: Response) -> Response:
+        """A list page that is well-formed JSON but wrong (``kind`` in PAGE_FAULTS)."""
+        page = json.loads(resp.body)
+        if not isinstance(page, dict) or "results" not in page:
+            return resp  # not a list page (a single GET)
+        if kind == "empty_page":
+            page["results"], page["rangeStart"], page["rangeEnd"] = [], 0, 0
+        elif kind == "end_early":
+            page.pop("cursorNext", None)
+        elif kind == "skip_page" and page.get("cursorNext"):
+            # Serve the following page instead: its own cursor and range, so item numbers jump.
+            params = [(k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)
+                      if k != "$cursorNext"]
+            params.append(("$cursorNext", page["cursorNext"]))
+            return self.route(path, urllib.parse.urlencode(params, safe="$[]"), b"", True)
+        return json_response(200, page)
 
     # -- OfficeRnD routes -----------------------------------------------------------------
 

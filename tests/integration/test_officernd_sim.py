@@ -461,6 +461,28 @@ def fault_checks(c: Checks, sim: Simulator, api: Api) -> None:
     c.check("faults slow (delays, then answers), malformed (200, broken JSON), bad_json_page, "
             "truncate (closed mid-body)", bodies)
 
+    def page_faults():
+        first = json.loads(api.get(members).body)
+        second = json.loads(api.get(members + "&$cursorNext=" + first["cursorNext"]).body)
+        expect_eq((first["rangeStart"], first["rangeEnd"], second["rangeStart"]), (1, 5, 6),
+                  "normal ranges")
+        sim.fault("/members", "skip_page")
+        skipped = json.loads(api.get(members).body)
+        expect_eq((skipped["rangeStart"], skipped["rangeEnd"]), (6, 10), "skip_page serves page 2")
+        expect_eq(skipped["results"], second["results"], "skip_page results")
+        sim.fault("/members", "empty_page")
+        empty = json.loads(api.get(members).body)
+        expect_eq((empty["results"], empty["rangeStart"], empty["rangeEnd"]), ([], 0, 0), "empty_page")
+        expect_eq(empty.get("cursorNext"), first["cursorNext"], "empty_page keeps the cursor")
+        sim.fault("/members", "end_early", skip=1)
+        expect_true("cursorNext" in json.loads(api.get(members).body), "skip=1 lets one through")
+        early = json.loads(api.get(members).body)
+        expect_true("cursorNext" not in early and early["rangeEnd"] == 5, f"end_early: {early}")
+        expect_eq(api.get("members/" + first["results"][0]["_id"]).status, 200, "single GET unaffected")
+
+    c.check("page faults skip_page (a range gap), empty_page (cursor goes on), end_early; skip=N",
+            page_faults)
+
     def matching():
         sim.fault("/members", "500", count=2)
         expect_eq(api.get("companies").status, 200, "a path that does not match")

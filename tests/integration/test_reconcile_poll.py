@@ -315,18 +315,19 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
     c("one answer on /members truncated mid-body: retried, the run succeeds", truncated_once)
 
     # --- a failed fetch changes nothing ---------------------------------------------------
-    def failed_fetch(kind: str, match: str, count: int):
+    def failed_fetch(kind: str, match: str, count: int, skip: int = 0, says: str = "error"):
         pending_i = 41  # a change the run would apply if it used a partial snapshot
         patch_member(sim, model, pending_i, {"properties": {"wifi_password": password_of(pending_i, 2)}})
         before = rs.digest(DATA_TABLES)
         last_id = rs.scalar("SELECT coalesce(max(id), 0) FROM radsync_runs")
-        sim.fault(match, kind, count=count)
+        sim.fault(match, kind, count=count, skip=skip)
         try:
             run = rs.reconcile_api()
         finally:
             sim.clear_faults()
         expect_true(run.rc not in (0, 3), f"exit {run.rc}, expected a failure\n{run.output()}")
-        expect_true("error" in run.stderr.lower(), "no error message on stderr:\n" + run.output())
+        expect_true("error" in run.stderr.lower() and says in run.stderr,
+                    f"no error message with '{says}' on stderr:\n" + run.output())
         after = rs.digest(DATA_TABLES)
         changed = [t for t in DATA_TABLES if before[t] != after[t]]
         expect_eq(changed, [], "tables changed by a failed fetch")
@@ -337,12 +338,52 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
     c("a malformed page on /memberships (members already paged): exit non-zero, nothing written",
       lambda: failed_fetch("malformed", "/memberships", 7))
 
+    # Regression (trust issue, item 1): pages that do not add up were taken as the whole list,
+    # and a full run disabled the members it did not see.
+    c("a skipped members page (rangeStart jumps 51 -> 101): exit 1, 'incomplete', nothing written",
+      lambda: failed_fetch("skip_page", "/members", 1, skip=1, says="item 51 was next"))
+    c("a members page that is empty while cursorNext goes on: exit 1, nothing written",
+      lambda: failed_fetch("empty_page", "/members", 1, skip=1, says="the list would be incomplete"))
+
     def recovered():
         run = rs.reconcile_api().expect(0, "run after the failure")
         expect_eq(nt_password(rs, email_of(41)), [tl.nt_hash(password_of(41, 2))], "NT-Password")
         expect_accounts(rs, expected)
 
     c("the next run succeeds and applies the pending change", recovered)
+
+    pages = math.ceil(N_MEMBERS / LIMIT)
+    on_last_page = {model.members[i]["_id"] for i in range(LIMIT * (pages - 1), N_MEMBERS)}
+    vanishing = on_last_page & {model.members[i]["_id"] for i in range(N_ACCESS)}
+
+    def last_page_dropped(confirm_fault: str | None, outcome: str):
+        before = rs.digest(DATA_TABLES)
+        sim.clear_requests()
+        # The second-to-last page ends the list: the last page's members are never listed.
+        sim.fault("/members", "end_early", count=1, skip=pages - 2)
+        if confirm_fault:
+            sim.fault("/members/", confirm_fault, count=100)  # every GET by id goes wrong
+        try:
+            run = rs.reconcile_api().expect(0, "run with the last members page dropped")
+        finally:
+            sim.clear_faults()
+        expect_true(f"vanished from the lists: {len(vanishing)} ({outcome})" in run.stdout,
+                    "no vanished line:\n" + run.output())
+        expect_accounts(rs, expected)
+        after = rs.digest(DATA_TABLES)
+        # Members without access on the lost page simply drop out of the stored snapshot until
+        # a complete poll lists them again; nobody's RADIUS rows or account change.
+        access_tables = [t for t in DATA_TABLES if not t.startswith("radsync_") or
+                         t in ("radsync_accounts", "radsync_owned_rows")]
+        expect_eq([t for t in access_tables if before[t] != after[t]], [], "tables changed")
+        gets = {r["path"].rsplit("/", 1)[1] for r in api_requests(sim) if "/members/" in r["path"]}
+        expect_eq(gets, vanishing, "members asked about by id")
+
+    c(f"the last members page dropped ({len(vanishing)} active members unlisted): each is asked "
+      "about by id, found, and keeps access; nothing written",
+      lambda: last_page_dropped(None, f"0 gone, {len(vanishing)} listed late, 0 kept"))
+    c("... and when the GET by id fails too, they keep their access until a later run can tell",
+      lambda: last_page_dropped("malformed", f"0 gone, 0 listed late, {len(vanishing)} kept"))
 
     # --- the deletion guard ------------------------------------------------------------------
     removed = set(GUARD_REMOVED)
