@@ -152,7 +152,8 @@ def main() -> int:
 
         def backups_kept():
             for rel in ("mods-available/sql", "mods-available/eap", "sites-available/default",
-                        "sites-available/inner-tunnel", "proxy.conf"):
+                        "sites-available/inner-tunnel", "proxy.conf",
+                        "mods-config/sql/main/sqlite/queries.conf"):
                 orig = fr.raddb / (rel + ".radsync-orig")
                 if orig.read_bytes() != (h.STOCK_RADDB / rel).read_bytes():
                     raise AssertionError(f"{orig} is not the stock file")
@@ -190,6 +191,11 @@ def main() -> int:
                                    {"Reply-Message": "Not allowed at this location"}))
             c("pap carol without NAS-Identifier rejected",
               lambda: expect_reply(fr.pap("carol", "carol-pw"), False))
+            c("pap Carol and CAROL accepted: sql_user_name lower-cases the login (--usernames lower)",
+              lambda: [expect_reply(fr.pap(u, "carol-pw", "downtown"), True, vlan100)
+                       for u in ("Carol", "CAROL")])
+            c("peap CaRoL accepted the same way (the inner tunnel uses the same sql module)",
+              lambda: expect_reply(fr.peap("CaRoL", "carol-pw", "downtown"), True, vlan100))
             c("pap dave (NT-Password) @downtown VLAN 100",
               lambda: expect_reply(fr.pap("dave", "dave-pw", "downtown"), True, {"Tunnel-Private-Group-Id": "100"}))
             c("pap dave @uptown VLAN 200",

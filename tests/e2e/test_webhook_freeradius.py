@@ -13,7 +13,10 @@
    bandwidth and Session-Timeout; the time from the 200 to the first Accept is printed;
 4. member B, v1 field names (office/team/calculatedStatus): company.created, member.created,
    and a company membership for Dedicated Desk (roaming all) → accepted at both locations;
-5. an unsigned membership.removed for B is refused and changes nothing; a signed
+5. B logs in with his user name in mixed case (Bob.V1@Cowork.TEST) over PAP and PEAP;
+   member C, also of B's company, with a personal Hot Desk membership; a signed
+   company.removed ends the company's access: B is rejected, C keeps Hot Desk (basic);
+6. an unsigned membership.removed for B is refused and changes nothing; a signed
    membership.removed for A → PAP and PEAP reject A (time from 200 to Reject printed), B
    unaffected; SIGTERM stops radsync with exit status 0.
 
@@ -45,6 +48,9 @@ A_MID, A_MSID = new_id(), new_id()
 A_USER, A_PW = f"wanda@{DOMAIN}", "Wanda-wifi-1001"
 B_MID, B_MSID, B_CO = new_id(), new_id(), new_id()
 B_USER, B_PW = f"bob.v1@{DOMAIN}", "Bob-wifi-2002"
+# Carl works at B's company too, and also holds a personal Hot Desk membership.
+C_MID, C_MSID = new_id(), new_id()
+C_USER, C_PW = f"carl@{DOMAIN}", "Carl-wifi-3003"
 
 LATENCY_TIMEOUT = 10.0
 
@@ -193,6 +199,49 @@ def main() -> int:
             c("pap bob@downtown accepted (Dedicated Desk roams): VLAN 100",
               lambda: expect_reply(fr.pap(B_USER, B_PW, "downtown"), True, {**PRO, **VLAN100}))
 
+            # --- user names in any case (trust issue, item 4) --------------------------------
+            # FreeRADIUS used to look the name up as typed; configure-freeradius now lower-cases
+            # it (ASCII, as radsync does) when accounts.username.case is lower (the default).
+            mixed = "Bob.V1@Cowork.TEST"
+            c(f"pap {mixed} (mixed case) accepted at uptown: pro, VLAN 200",
+              lambda: expect_reply(fr.pap(mixed, B_PW, "uptown"), True, {**PRO, **VLAN200}))
+            c(f"peap {mixed} (mixed case) accepted at uptown: pro, VLAN 200",
+              lambda: expect_reply(fr.peap(mixed, B_PW, "uptown"), True, {**PRO, **VLAN200}))
+            c(f"pap {mixed} with a wrong password rejected",
+              lambda: expect_reply(fr.pap(mixed, "wrong-password", "uptown"), False))
+
+            # --- company.removed (trust issue, item 2) -------------------------------------
+            c_events = [envelope("member.created",
+                                 member(C_MID, "Carl Company", C_USER, LOC_DOWNTOWN, C_PW,
+                                        company=B_CO, modified=now_instant())),
+                        envelope("membership.created",
+                                 membership(C_MSID, PLAN_HOT, "Hot Desk", LOC_DOWNTOWN,
+                                            member_id=C_MID, start=-1, modified=now_instant()))]
+
+            def post_carl():
+                for body in c_events:
+                    acked["c"] = post(body)
+
+            c("signed member.created (company = bob's) and a personal Hot Desk membership for "
+              "carl: 200s", post_carl)
+            if "c" in acked:
+                c("carl is accepted at uptown through the company's Dedicated Desk (roams)",
+                  lambda: wait_pap(C_USER, C_PW, "uptown", True, acked["c"], "carl", c_events[-1]))
+            company_removed = envelope("company.removed",
+                                       {**v1_company(), "modifiedAt": now_instant()})
+            c("signed company.removed for bob's company (newer modifiedAt): 200",
+              lambda: acked.setdefault("co", post(company_removed)))
+            if "co" in acked:
+                c("bob, a member only through the company, is rejected within 10 s",
+                  lambda: wait_pap(B_USER, B_PW, "uptown", False, acked["co"], "company removed",
+                                   company_removed))
+            c("peap bob@uptown rejected after company.removed",
+              lambda: expect_reply(fr.peap(B_USER, B_PW, "uptown"), False))
+            c("carl keeps his personal Hot Desk: accepted at downtown with basic and VLAN 100",
+              lambda: expect_reply(fr.pap(C_USER, C_PW, "downtown"), True, {**BASIC, **VLAN100}))
+            c("carl is no longer accepted at uptown (the company's roaming plan is gone)",
+              lambda: expect_reply(fr.pap(C_USER, C_PW, "uptown"), False))
+
             # --- removals -------------------------------------------------------------------
             def unsigned_removal():
                 body = envelope("membership.removed", {**v1_company_membership(), "modifiedAt": now_instant()})
@@ -202,9 +251,10 @@ def main() -> int:
                 r = d.post(body, {"officernd-signature": tl.signature_header("wrong-secret", body)})
                 expect_eq(r.status, 401, "membership.removed signed with a wrong secret")
                 expect_eq(rs.inbox_count(), before, "radsync_inbox rows")
-                expect_reply(fr.pap(B_USER, B_PW, "uptown"), True)
+                expect_reply(fr.pap(C_USER, C_PW, "downtown"), True)
 
-            c("unsigned / wrongly signed membership.removed for bob: 401, bob still accepted", unsigned_removal)
+            c("unsigned / wrongly signed membership.removed for bob: 401, nothing stored, carl "
+              "still accepted", unsigned_removal)
 
             a_removed = envelope("membership.removed",
                                  membership(A_MSID, PLAN_HOT, "Hot Desk", LOC_DOWNTOWN, member_id=A_MID,
@@ -221,8 +271,8 @@ def main() -> int:
               lambda: expect_reply(fr.pap(A_USER, A_PW, "downtown"), False))
             c("peap wanda@downtown rejected after membership.removed",
               lambda: expect_reply(fr.peap(A_USER, A_PW, "downtown"), False))
-            c("pap bob@uptown still accepted (unaffected)",
-              lambda: expect_reply(fr.pap(B_USER, B_PW, "uptown"), True, {**PRO, **VLAN200}))
+            c("pap carl@downtown still accepted (unaffected)",
+              lambda: expect_reply(fr.pap(C_USER, C_PW, "downtown"), True, {**BASIC, **VLAN100}))
 
             def sigterm():
                 t0 = time.monotonic()
@@ -231,8 +281,8 @@ def main() -> int:
                 expect_true(time.monotonic() - t0 < 3, f"took {time.monotonic() - t0:.2f}s")
 
             c("radsync serve: SIGTERM exits 0 in < 3 s", sigterm)
-            c("accounts survive radsync stopping: pap bob@uptown still accepted",
-              lambda: expect_reply(fr.pap(B_USER, B_PW, "uptown"), True))
+            c("accounts survive radsync stopping: pap carl@downtown still accepted",
+              lambda: expect_reply(fr.pap(C_USER, C_PW, "downtown"), True))
             checks.sources = []
             checks.server = None
     finally:

@@ -385,6 +385,29 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
     c("... and when the GET by id fails too, they keep their access until a later run can tell",
       lambda: last_page_dropped("malformed", f"0 gone, 0 listed late, {len(vanishing)} kept"))
 
+    # Regression (trust issue, item 2): a company removed in OfficeRnD left its members online.
+    def company_removed_by_poll():
+        gone = model.companies[0]["_id"]
+        staff = {m["_id"] for m in model.members.values() if m.get("company") == gone}
+        expect_true(staff and staff <= active_accounts(rs), f"company staff {staff} not all active")
+        fixture = model.snapshot()
+        fixture["companies"] = [co for co in fixture["companies"] if co["_id"] != gone]
+        sim.set_fixture(fixture)
+        try:
+            run = rs.reconcile_api().expect(0, "run without the company")
+            expect_true("vanished from the lists: 1 (1 gone, 0 listed late, 0 kept)" in run.stdout,
+                        "the company was not confirmed gone:\n" + run.output())
+            expect_eq({mid: account_state(rs, mid) for mid in staff}, {mid: "revoked" for mid in staff},
+                      "accounts of the company's members")
+            expect_accounts(rs, expected - staff)
+        finally:
+            sim.set_fixture(model.snapshot())
+        rs.reconcile_api().expect(0, "run with the company back")
+        expect_accounts(rs, expected)
+
+    c("a company no longer listed (GET by id: 404): its members' company access ends; back when it "
+      "returns", company_removed_by_poll)
+
     # --- the deletion guard ------------------------------------------------------------------
     removed = set(GUARD_REMOVED)
     newcomer = N_MEMBERS  # a member added in the same run: applied although the guard trips
