@@ -659,7 +659,7 @@ int accounts_show(const Options& opt) {
 int run(int argc, char** argv) {
     Options opt;
     CLI::App app{"radsync: keeps FreeRADIUS users in step with OfficeRnD", "radsync"};
-    app.set_version_flag("--version", "radsync 0.1.0");
+    app.set_version_flag("--version", "radsync " RADSYNC_VERSION);
     app.add_option("-c,--config", opt.config_file, "main configuration file")
         ->capture_default_str();
     app.require_subcommand(1);

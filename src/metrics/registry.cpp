@@ -1,173 +1,177 @@
 #include "radsync/metrics/registry.hpp"
 
-#include <algorithm>
-#include <array>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include <cmath>
-#include <sstream>
+#include <initializer_list>
+#include <vector>
 
 namespace radsync::metrics {
 
 namespace {
 
 // Upper bounds in seconds: fine resolution where the 50 ms acknowledgement target lives.
-constexpr std::array<double, 14> kBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                             0.25,  0.5,    1,     2.5,  5,     10,   30};
+const prometheus::Histogram::BucketBoundaries kBuckets = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
-std::string escape_label(const std::string& v) {
-    std::string out;
-    for (char c : v) {
-        if (c == '\\' || c == '"') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out.push_back(c);
+// Every combination of the label values `dimensions` lists, e.g. {{"mode", {"full", ...}},
+// {"result", {...}}} -> one Labels per (mode, result) pair.
+using Dimension = std::pair<const char*, std::vector<const char*>>;
+std::vector<Labels> combinations(const std::vector<Dimension>& dimensions) {
+    std::vector<Labels> out = {Labels{}};
+    for (const auto& [label, values] : dimensions) {
+        std::vector<Labels> next;
+        for (const auto& partial : out) {
+            for (const char* v : values) {
+                Labels l = partial;
+                l.emplace(label, v);
+                next.push_back(std::move(l));
+            }
         }
+        out = std::move(next);
     }
     return out;
 }
 
-std::string render_labels(const Labels& labels) {
-    if (labels.empty()) {
-        return {};
-    }
-    std::string out = "{";
-    for (std::size_t i = 0; i < labels.size(); ++i) {
-        out += (i ? "," : "") + labels[i].first + "=\"" + escape_label(labels[i].second) + "\"";
-    }
-    return out + "}";
-}
-
-std::string number(double v) {
-    std::ostringstream s;
-    s.precision(12);
-    s << v;
-    return s.str();
-}
-
-const char* type_name(Type t) {
-    switch (t) {
-        case Type::kCounter:
-            return "counter";
-        case Type::kGauge:
-            return "gauge";
-        case Type::kHistogram:
-            return "histogram";
-    }
-    return "untyped";
+// The series every metric starts with, at 0: a series that first appears when something goes
+// wrong is invisible to rate() and to alerts until then.
+struct InitialSeries {
+    const char* name;
+    std::vector<Dimension> dimensions;
+};
+const std::vector<InitialSeries>& initial_series() {
+    static const std::vector<InitialSeries> kSeries = {
+        {"radsync_webhooks_total",
+         {{"result",
+           {"accepted", "duplicate", "ignored", "malformed", "store_unavailable",
+            "missing_signature", "malformed_signature", "stale_timestamp", "bad_signature"}}}},
+        {"radsync_inbox_depth", {}},
+        {"radsync_inbox_events_total",
+         {{"result", {"applied", "stale", "ignored", "malformed", "parked"}}}},
+        {"radsync_reconcile_runs_total",
+         {{"mode", {"full", "reload"}}, {"result", {"success", "failure", "guarded"}}}},
+        {"radsync_reconcile_runs_total",
+         {{"mode", {"webhook"}}, {"result", {"success", "failure"}}}},
+        {"radsync_reconcile_changes_total", {{"op", {"insert", "update", "delete"}}}},
+        {"radsync_reconcile_last_success_timestamp_seconds",
+         {{"mode", {"full", "webhook", "reload"}}}},
+        {"radsync_store_errors_total",
+         {{"kind", {"inbox_append", "inbox_read", "apply", "full_run"}}}},
+        {"radsync_deletion_guard_tripped", {}},
+        {"radsync_officernd_requests_total", {{"endpoint", {"api", "token"}}}},
+        {"radsync_officernd_retries_total", {}},
+        {"radsync_officernd_vanished_total", {{"outcome", {"gone", "listed_late", "kept"}}}},
+        {"radsync_next_reconcile_timestamp_seconds", {}},
+        {"radsync_radius_users", {{"state", {"active", "revoked"}}}},
+        {"radsync_members_refused", {{"reason", {"conflict", "username", "password", "unmapped"}}}},
+        {"radsync_http_connections_rejected_total", {{"server", {"webhook", "metrics"}}}},
+        {"radsync_http_connections_evicted_total",
+         {{"server", {"webhook", "metrics"}}, {"phase", {"idle", "reading"}}}},
+        {"radsync_http_requests_refused_total",
+         {{"server", {"webhook", "metrics"}}, {"reason", {"bad_request", "too_large", "timeout"}}}},
+        {"radsync_unhandled_exceptions_total", {}},
+    };
+    return kSeries;
 }
 
 }  // namespace
 
-const Info* Registry::find(std::string_view name) {
+struct Registry::Impl {
+    prometheus::Registry registry;
+    std::map<std::string_view, prometheus::Family<prometheus::Counter>*> counters;
+    std::map<std::string_view, prometheus::Family<prometheus::Gauge>*> gauges;
+    std::map<std::string_view, prometheus::Family<prometheus::Histogram>*> histograms;
+};
+
+Registry::Registry() : impl_(std::make_unique<Impl>()) {
     for (const auto& info : kCatalog) {
-        if (info.name == name) {
-            return &info;
+        const std::string name(info.name);
+        const std::string help(info.help);
+        switch (info.type) {
+            case Type::kCounter:
+                impl_->counters[info.name] =
+                    &prometheus::BuildCounter().Name(name).Help(help).Register(impl_->registry);
+                break;
+            case Type::kGauge:
+                impl_->gauges[info.name] =
+                    &prometheus::BuildGauge().Name(name).Help(help).Register(impl_->registry);
+                break;
+            case Type::kHistogram:
+                impl_->histograms[info.name] =
+                    &prometheus::BuildHistogram().Name(name).Help(help).Register(impl_->registry);
+                impl_->histograms[info.name]->Add({}, kBuckets);
+                break;
         }
     }
-    return nullptr;
+    for (const auto& series : initial_series()) {
+        for (const auto& labels : combinations(series.dimensions)) {
+            add(series.name, labels, 0);
+        }
+    }
+    set("radsync_build_info", {{"version", RADSYNC_VERSION}}, 1);
 }
 
+Registry::~Registry() = default;
+
 void Registry::add(std::string_view name, const Labels& labels, double value) {
-    if (find(name) == nullptr) {
-        return;  // not in the catalog: a programming error, kept out of the exposition
+    if (auto it = impl_->counters.find(name); it != impl_->counters.end()) {
+        if (value >= 0) {
+            it->second->Add(labels).Increment(value);
+        }
+    } else if (auto g = impl_->gauges.find(name); g != impl_->gauges.end()) {
+        g->second->Add(labels).Increment(value);
     }
-    Labels sorted = labels;
-    std::sort(sorted.begin(), sorted.end());
-    std::lock_guard lock(mu_);
-    series_[std::string(name)][sorted] += value;
+    // Not in the catalog: a programming error, kept out of the exposition.
 }
 
 void Registry::set(std::string_view name, const Labels& labels, double value) {
-    if (find(name) == nullptr) {
-        return;
+    if (auto it = impl_->gauges.find(name); it != impl_->gauges.end()) {
+        it->second->Add(labels).Set(value);
     }
-    Labels sorted = labels;
-    std::sort(sorted.begin(), sorted.end());
-    std::lock_guard lock(mu_);
-    series_[std::string(name)][sorted] = value;
 }
 
 void Registry::observe(std::string_view name, double seconds) {
-    const Info* info = find(name);
-    if (info == nullptr || info->type != Type::kHistogram) {
-        return;
+    if (auto it = impl_->histograms.find(name); it != impl_->histograms.end()) {
+        it->second->Add({}, kBuckets).Observe(seconds);
     }
-    std::lock_guard lock(mu_);
-    auto& h = histograms_[std::string(name)];
-    if (h.counts.empty()) {
-        h.counts.assign(kBuckets.size() + 1, 0);  // last = +Inf
-    }
-    const auto it = std::lower_bound(kBuckets.begin(), kBuckets.end(), seconds);
-    ++h.counts[static_cast<std::size_t>(it - kBuckets.begin())];
-    ++h.total;
-    h.sum += seconds;
-}
-
-double Registry::value(std::string_view name, const Labels& labels) const {
-    Labels sorted = labels;
-    std::sort(sorted.begin(), sorted.end());
-    std::lock_guard lock(mu_);
-    auto s = series_.find(std::string(name));
-    if (s == series_.end()) {
-        return 0;
-    }
-    auto v = s->second.find(sorted);
-    return v == s->second.end() ? 0 : v->second;
-}
-
-double Registry::quantile(std::string_view name, double q) const {
-    std::lock_guard lock(mu_);
-    auto it = histograms_.find(std::string(name));
-    if (it == histograms_.end() || it->second.total == 0) {
-        return 0;
-    }
-    const auto& h = it->second;
-    const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(h.total)));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < h.counts.size(); ++i) {
-        seen += h.counts[i];
-        if (seen >= rank) {
-            return i < kBuckets.size() ? kBuckets[i] : INFINITY;
-        }
-    }
-    return INFINITY;
 }
 
 std::string Registry::exposition() const {
-    std::lock_guard lock(mu_);
-    std::string out;
-    for (const auto& info : kCatalog) {
-        const std::string name(info.name);
-        out += "# HELP " + name + " " + std::string(info.help) + "\n";
-        out += "# TYPE " + name + " " + type_name(info.type) + "\n";
-        if (info.type == Type::kHistogram) {
-            auto it = histograms_.find(name);
-            std::uint64_t cumulative = 0;
-            for (std::size_t i = 0; i <= kBuckets.size(); ++i) {
-                if (it != histograms_.end()) {
-                    cumulative += it->second.counts[i];
-                }
-                const std::string le = i < kBuckets.size() ? number(kBuckets[i]) : "+Inf";
-                out += name + "_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
-            }
-            out += name + "_sum " + number(it == histograms_.end() ? 0 : it->second.sum) + "\n";
-            out += name + "_count " + std::to_string(cumulative) + "\n";
-            continue;
-        }
-        auto s = series_.find(name);
-        if (s == series_.end()) {
-            if (info.type == Type::kGauge || info.type == Type::kCounter) {
-                out += name + " 0\n";
-            }
-            continue;
-        }
-        for (const auto& [labels, v] : s->second) {
-            out += name + render_labels(labels) + " " + number(v) + "\n";
+    return prometheus::TextSerializer().Serialize(impl_->registry.Collect());
+}
+
+double Registry::value(std::string_view name, const Labels& labels) const {
+    // Has() first: Add() would create the series as a side effect of looking.
+    if (auto it = impl_->counters.find(name); it != impl_->counters.end()) {
+        return it->second->Has(labels) ? it->second->Add(labels).Value() : 0;
+    }
+    if (auto it = impl_->gauges.find(name); it != impl_->gauges.end()) {
+        return it->second->Has(labels) ? it->second->Add(labels).Value() : 0;
+    }
+    return 0;
+}
+
+double Registry::quantile(std::string_view name, double q) const {
+    auto it = impl_->histograms.find(name);
+    if (it == impl_->histograms.end()) {
+        return 0;
+    }
+    const auto h = it->second->Add({}, kBuckets).Collect().histogram;
+    if (h.sample_count == 0) {
+        return 0;
+    }
+    const auto rank =
+        static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(h.sample_count)));
+    for (const auto& bucket : h.bucket) {
+        if (bucket.cumulative_count >= rank) {
+            return bucket.upper_bound;
         }
     }
-    return out;
+    return INFINITY;
 }
 
 }  // namespace radsync::metrics

@@ -415,6 +415,12 @@ Result<snapshot::Snapshot> Client::fetch_snapshot(FetchReport& report) {
 }
 
 Result<std::string> Client::fetch_object(const std::string& kind, const std::string& id) {
+    FetchReport report;
+    return fetch_object(kind, id, report);
+}
+
+Result<std::string> Client::fetch_object(const std::string& kind, const std::string& id,
+                                         FetchReport& report) {
     try {
         if (std::find(kKinds.begin(), kKinds.end(), kind) == kKinds.end()) {
             return Error(Errc::kConfigInvalid, "unknown OfficeRnD entity kind \"" + kind + "\"");
@@ -426,7 +432,6 @@ Result<std::string> Client::fetch_object(const std::string& kind, const std::str
         if (auto st = impl_->setup(); !st) {
             return st.error();
         }
-        FetchReport report;
         auto res = impl_->api_get("/" + kind + "/" + url_encode(id), "", report);
         if (!res) {
             return res.error();

@@ -223,6 +223,18 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
             return applied.error();
         }
         report.applied = *applied;
+        const auto count = [&](store::AccountState state, long long d) {
+            (state == store::AccountState::kActive ? report.active_delta : report.revoked_delta) +=
+                d;
+        };
+        for (const auto& change : report.account_changes) {
+            if (const auto old = accounts.find(change.record.member_id); old != accounts.end()) {
+                count(old->second.state, -1);
+            }
+            if (change.op == store::AccountChange::Op::kUpsert) {
+                count(change.record.state, +1);
+            }
+        }
     }
     report.decisions = std::move(desired.decisions);
 

@@ -215,8 +215,8 @@ public:
         // Polling is the fallback that repairs lost webhooks. Without an `officernd` section the
         // daemon still serves webhooks (and says so).
         if (!config_->officernd.org_slug.empty()) {
-            auto access =
-                make_officernd_access(*config_, clock_, [this] { return stopping_.load(); });
+            auto access = make_officernd_access(
+                *config_, clock_, [this] { return stopping_.load(); }, &metrics_);
             if (!access) {
                 log_->error("start-up failed: {}", access.error().message);
                 worker_->stop();
@@ -426,6 +426,7 @@ private:
             r.status = ready ? 200 : 503;
             r.body = ready ? "ready\n" : "store unavailable\n";
         } else if (path == "/metrics") {
+            sync_http_metrics();
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r.body = metrics_.exposition();
         } else if (path == "/status") {
@@ -437,14 +438,20 @@ private:
         co_return r;
     }
 
-    std::string status_json() const {
+    std::string status_json() {
+        sync_http_metrics();
         nlohmann::json j;
         j["inbox_depth"] = worker_->inbox_depth();
         j["store_healthy"] = worker_->healthy();
-        j["webhooks"] = {
-            {"accepted", metrics_.value("radsync_webhooks_total", {{"result", "accepted"}})},
-            {"duplicate", metrics_.value("radsync_webhooks_total", {{"result", "duplicate"}})},
-            {"ignored", metrics_.value("radsync_webhooks_total", {{"result", "ignored"}})}};
+        // Counts are whole numbers: a counter's double, printed as is, reads "5.0".
+        const auto count = [&](const char* name, const metrics::Labels& labels) {
+            return static_cast<std::uint64_t>(metrics_.value(name, labels));
+        };
+        j["webhooks"] = {{"accepted", count("radsync_webhooks_total", {{"result", "accepted"}})},
+                         {"duplicate", count("radsync_webhooks_total", {{"result", "duplicate"}})},
+                         {"ignored", count("radsync_webhooks_total", {{"result", "ignored"}})}};
+        j["accounts"] = {{"active", count("radsync_radius_users", {{"state", "active"}})},
+                         {"revoked", count("radsync_radius_users", {{"state", "revoked"}})}};
         if (poller_) {
             const auto st = poller_->state();
             j["polling"] = true;
@@ -461,8 +468,40 @@ private:
         return j.dump() + "\n";
     }
 
+    // The listeners count on the io thread (ServerStats); the counters catch up with them
+    // whenever they are read (io thread too).
+    void sync_http_metrics() {
+        sync_server_metrics("webhook", *webhook_server_, exported_webhook_);
+        sync_server_metrics("metrics", *metrics_server_, exported_metrics_);
+    }
+    void sync_server_metrics(const char* name, const http::Server& server,
+                             http::ServerStats& exported) {
+        const http::ServerStats now = server.stats();
+        const auto grew = [&](const char* metric, metrics::Labels labels, std::uint64_t current,
+                              std::uint64_t& before) {
+            labels.emplace("server", name);
+            metrics_.add(metric, labels, static_cast<double>(current - before));
+            before = current;
+        };
+        grew("radsync_http_connections_rejected_total", {}, now.connections_rejected,
+             exported.connections_rejected);
+        grew("radsync_http_connections_evicted_total", {{"phase", "idle"}},
+             now.connections_evicted_idle, exported.connections_evicted_idle);
+        grew("radsync_http_connections_evicted_total", {{"phase", "reading"}},
+             now.connections_evicted_reading, exported.connections_evicted_reading);
+        grew("radsync_http_requests_refused_total", {{"reason", "bad_request"}}, now.bad_requests,
+             exported.bad_requests);
+        grew("radsync_http_requests_refused_total", {{"reason", "too_large"}}, now.too_large,
+             exported.too_large);
+        grew("radsync_http_requests_refused_total", {{"reason", "timeout"}}, now.timeouts,
+             exported.timeouts);
+        grew("radsync_unhandled_exceptions_total", {}, now.handler_errors, exported.handler_errors);
+    }
+
     std::shared_ptr<const config::Config> config_;
     ServeOptions options_;
+    http::ServerStats exported_webhook_;
+    http::ServerStats exported_metrics_;
     std::shared_ptr<spdlog::logger> log_;
     std::shared_ptr<spdlog::logger> webhook_log_;
     core::SystemClock clock_;

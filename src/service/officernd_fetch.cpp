@@ -37,7 +37,8 @@ const char* api_path(snapshot::Kind kind) {
 }  // namespace
 
 Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const core::Clock& clock,
-                                              std::function<bool()> cancelled) {
+                                              std::function<bool()> cancelled,
+                                              metrics::Registry* metrics) {
     const auto& o = cfg.officernd;
     if (o.org_slug.empty()) {
         return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
@@ -66,19 +67,32 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
             }
         },
         [rng] { return std::uniform_real_distribution<double>(0, 1)(*rng); });
+    auto count = [metrics](const officernd::FetchReport& report) {
+        if (metrics != nullptr) {
+            metrics->add("radsync_officernd_requests_total", {{"endpoint", "api"}},
+                         static_cast<double>(report.requests));
+            metrics->add("radsync_officernd_requests_total", {{"endpoint", "token"}},
+                         static_cast<double>(report.token_requests));
+            metrics->add("radsync_officernd_retries_total", {},
+                         static_cast<double>(report.retries));
+        }
+    };
     OfficeRndAccess access;
-    access.fetch = [client]() -> Result<snapshot::Snapshot> {
+    access.fetch = [client, count]() -> Result<snapshot::Snapshot> {
         officernd::FetchReport report;
         auto snap = client->fetch_snapshot(report);
+        count(report);
         log::get("officernd")
             ->info("fetch {} requests={} pages={} retries={} token_requests={}",
                    snap ? "complete" : "failed", report.requests, report.pages, report.retries,
                    report.token_requests);
         return snap;
     };
-    access.confirm = [client](snapshot::Kind kind, const std::string& id) {
+    access.confirm = [client, count](snapshot::Kind kind, const std::string& id) {
         using Presence = reconcile::Confirmation::Presence;
-        auto object = client->fetch_object(api_path(kind), id);
+        officernd::FetchReport report;
+        auto object = client->fetch_object(api_path(kind), id, report);
+        count(report);
         if (object) {
             return reconcile::Confirmation{Presence::kPresent, std::move(*object), {}};
         }

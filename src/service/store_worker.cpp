@@ -62,6 +62,12 @@ Status StoreWorker::start() {
         log_->warn("background checkpoints unavailable, SQLite checkpoints inside commits: {}",
                    s.error().message);
     }
+    if (auto accounts = store_->load_accounts(); accounts) {
+        for (const auto& [id, acc] : *accounts) {
+            ++(acc.state == store::AccountState::kActive ? active_accounts_ : revoked_accounts_);
+        }
+        publish_account_counts();
+    }
     if (auto depth = store_->inbox_depth(); depth) {
         depth_ = *depth;
         metrics_.set("radsync_inbox_depth", {}, static_cast<double>(*depth));
@@ -585,7 +591,7 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
         recent_writes_.pop_front();
     }
     metrics_.add("radsync_reconcile_runs_total", {{"mode", "webhook"}, {"result", "success"}});
-    record_success(*report);
+    record_success("webhook", *report);
     for (const auto& [result, count] : results) {
         metrics_.add("radsync_inbox_events_total", {{"result", result}},
                      static_cast<double>(count));
@@ -601,13 +607,19 @@ void StoreWorker::record_full_run(const std::string& mode,
     if (!report) {
         metrics_.add("radsync_store_errors_total", {{"kind", "full_run"}});
     } else if (!dry_run) {
-        record_success(*report);
+        record_success(mode, *report);
+        // A guarded run decided removals it did not apply: its deltas are right, its
+        // decisions are not.
+        if (!report->guarded) {
+            count_from_decisions(report->decisions);
+        }
         metrics_.set("radsync_deletion_guard_tripped", {}, report->guarded ? 1 : 0);
     }
 }
 
-void StoreWorker::record_success(const reconcile::RunReport& report) {
-    metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {},
+void StoreWorker::record_success(const std::string& mode, const reconcile::RunReport& report) {
+    // Per mode: a webhook applied a second ago says nothing about whether polling works.
+    metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {{"mode", mode}},
                  static_cast<double>(clock_.now().time_since_epoch().count()));
     metrics_.add("radsync_reconcile_changes_total", {{"op", "insert"}},
                  static_cast<double>(report.applied.rows_inserted));
@@ -615,21 +627,39 @@ void StoreWorker::record_success(const reconcile::RunReport& report) {
                  static_cast<double>(report.applied.rows_updated));
     metrics_.add("radsync_reconcile_changes_total", {{"op", "delete"}},
                  static_cast<double>(report.applied.rows_deleted));
-    set_account_gauges(report.decisions);
+    active_accounts_ = std::max(0LL, active_accounts_ + report.active_delta);
+    revoked_accounts_ = std::max(0LL, revoked_accounts_ + report.revoked_delta);
+    publish_account_counts();
 }
 
-void StoreWorker::set_account_gauges(const std::vector<mapping::Decision>& decisions) {
-    std::size_t active = 0;
-    std::size_t revoked = 0;
+void StoreWorker::count_from_decisions(const std::vector<mapping::Decision>& decisions) {
+    long long active = 0;
+    long long revoked = 0;
+    std::map<std::string, double> refused = {
+        {"conflict", 0}, {"username", 0}, {"password", 0}, {"unmapped", 0}};
     for (const auto& d : decisions) {
         if (d.outcome == mapping::Decision::Outcome::kGranted) {
             ++active;
         } else if (d.account && d.account->state == store::AccountState::kRevoked) {
             ++revoked;
         }
+        if (d.problem != mapping::Decision::Problem::kNone) {
+            ++refused[mapping::to_string(d.problem)];
+        }
     }
-    metrics_.set("radsync_radius_users", {{"state", "active"}}, static_cast<double>(active));
-    metrics_.set("radsync_radius_users", {{"state", "revoked"}}, static_cast<double>(revoked));
+    active_accounts_ = active;
+    revoked_accounts_ = revoked;
+    publish_account_counts();
+    for (const auto& [reason, n] : refused) {
+        metrics_.set("radsync_members_refused", {{"reason", reason}}, n);
+    }
+}
+
+void StoreWorker::publish_account_counts() {
+    metrics_.set("radsync_radius_users", {{"state", "active"}},
+                 static_cast<double>(active_accounts_));
+    metrics_.set("radsync_radius_users", {{"state", "revoked"}},
+                 static_cast<double>(revoked_accounts_));
 }
 
 }  // namespace radsync::service

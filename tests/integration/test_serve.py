@@ -609,6 +609,122 @@ def tls_checks(c, s: Scenario) -> None:
     c("metrics: radsync_webhooks_total per result, ack/processing histograms, changes, inbox depth 0",
       metrics_count_everything)
 
+    # --- the trust issue's signed corpus: input that must not crash, smuggle or double-apply ---
+    def nothing_stored_for(eid: str, what: str):
+        expect_eq(rs.scalar("SELECT count(*) FROM radsync_inbox WHERE event_id=?", eid), 0,
+                  f"inbox rows for {what}")
+
+    def deep_nesting():
+        obj = json.loads(member_event("member.created"))
+        raw = json.dumps(obj, separators=(",", ":")).encode()
+        deep = raw.replace(b'"properties":{', b'"x":' + b"[" * 1800 + b"]" * 1800 + b',"properties":{', 1)
+        r = d.post_event(deep, SECRET1)
+        expect_eq(r.status, 400, f"signed body with 1,800 nested arrays ({len(deep)} bytes)")
+        nothing_stored_for(obj["event"], "the deep body")
+        expect_eq(d.get_ops("/healthz").status, 200, "/healthz after it (the daemon is alive)")
+
+    c("item 7: a validly signed body nested 1,800 deep (the body limit here is 4 KiB; the unit tests go to 100,000): 400, nothing stored, daemon alive",
+      deep_nesting)
+
+    def trailing_bytes():
+        body = member_event("member.created")
+        for tail in (b"\0garbage", b"\0", b"{}"):
+            r = d.post_event(body + tail, SECRET1)
+            expect_eq(r.status, 400, f"signed envelope followed by {tail!r}")
+        nothing_stored_for(event_id_of(body), "the envelope with trailing bytes")
+
+    c("item 8: a signed envelope followed by NUL and garbage (or a second document): 400, nothing "
+      "stored", trailing_bytes)
+
+    def smuggling():
+        inner = member_event("member.created")
+        smuggled = d.connect().request_bytes("POST", tl.WEBHOOK_PATH, inner, signed(inner))
+        for te in ("xchunked", "gzip", "identity", "chunked, gzip"):
+            conn = d.connect()
+            outer = b"0\r\n\r\n" + smuggled
+            head = f"POST {tl.WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {te}\r\n\r\n"
+            conn.send(head.encode() + outer)
+            r = conn.read_response()
+            expect_eq(r.status, 400, f"Transfer-Encoding: {te}")
+            try:
+                extra = conn.read_response()
+                raise AssertionError(f"Transfer-Encoding: {te}: a second response {extra.status} came")
+            except (HttpError, OSError):
+                pass
+            conn.close()
+        nothing_stored_for(event_id_of(inner), "the smuggled request")
+
+    c("item 9: a signed request smuggled behind Transfer-Encoding xchunked/gzip/identity/'chunked, "
+      "gzip': 400, connection closed, nothing applied", smuggling)
+
+    def candidates():
+        t = now_t()
+        for make in (lambda body: f"t={t},signature={'0' * 64},signature={sign(SECRET1, body, t)}",
+                     lambda body: f"t={t},signature={'0' * 64},v1={sign(SECRET1, body, t)}",
+                     lambda body: f"t={t},signature={sign(SECRET2, body, t)},signature={sign('old', body, t)}"):
+            body = member_event("member.created")
+            r = d.post(body, {"officernd-signature": make(body)})
+            expect_eq(r.status, 200, f"header {make(body)[:40]}...")
+            s.expected["accepted"] += 1
+            s.acks += 1
+
+    c("item 10: every signature/v1 candidate is checked (wrong then right, v1 after signature, a pair "
+      "during rotation): 200", candidates)
+
+    def no_event_id():
+        obj = json.loads(member_event("member.created"))
+        del obj["event"]
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        before = rs.scalar("SELECT count(*) FROM radsync_inbox")
+        r1 = d.post_event(body, SECRET1, t=now_t())
+        r2 = d.post_event(body, SECRET1, t=now_t(1))  # the same event, signed again
+        expect_eq([r1.status, r2.status], [200, 200], "statuses")
+        s.expected["accepted"] += 1
+        s.expected["duplicate"] += 1
+        s.acks += 2
+        expect_eq(rs.scalar("SELECT count(*) FROM radsync_inbox") - before, 1, "new inbox rows")
+
+    c("item 11: an event without id re-signed with a new t: one inbox row, the second a duplicate",
+      no_event_id)
+
+    # Regression (trust issue, item 15): radsync_radius_users counted only the last scoped run's
+    # decisions (0 active while status said 5), webhooks refreshed the poll's success timestamp,
+    # /status printed counts as floats, and nothing counted refused connections.
+    def metrics_tell_the_truth():
+        # The last scoped run decides one member without access: the gauge must still count all.
+        body = member_event("member.created", status="lead")
+        expect_eq(d.post_event(body, SECRET1).status, 200, "member.created for a lead")
+        s.expected["accepted"] += 1
+        s.acks += 1
+        rs.wait_processed(event_id_of(body))
+        wait_until(lambda: metric(d.metrics(), "radsync_inbox_depth") == 0, 5, "inbox depth 0")
+        m = d.metrics()
+        active = rs.scalar("SELECT count(*) FROM radsync_accounts WHERE state='active'")
+        revoked = rs.scalar("SELECT count(*) FROM radsync_accounts WHERE state='revoked'")
+        expect_true(active >= 1, f"{active} active accounts")
+        expect_eq((metric(m, "radsync_radius_users", state="active"),
+                   metric(m, "radsync_radius_users", state="revoked")), (active, revoked),
+                  "radsync_radius_users (active, revoked) against radsync_accounts")
+        expect_true(metric(m, "radsync_reconcile_last_success_timestamp_seconds", mode="webhook") > 0,
+                    "no webhook success timestamp")
+        expect_eq(metric(m, "radsync_reconcile_last_success_timestamp_seconds", mode="full"), 0,
+                  "the poll's success timestamp (no poll ran; webhooks must not set it)")
+        if s.limits:
+            evicted = metric(m, "radsync_http_connections_evicted_total", server="webhook", phase="idle")
+            expect_true(evicted >= 1, f"radsync_http_connections_evicted_total{{idle}} = {evicted}")
+            expect_true(metric(m, "radsync_http_requests_refused_total", server="webhook",
+                               reason="too_large") >= 1, "no too_large refusal counted")
+        expect_eq(metric(m, "radsync_build_info", version=tl.RADSYNC_VERSION), 1, "radsync_build_info")
+        body = d.get_ops("/status").body.decode()
+        status = json.loads(body)
+        expect_true(isinstance(status["webhooks"]["accepted"], int), f"/status counts: {body}")
+        expect_true('"accepted":' in body and ".0" not in body.split('"webhooks"')[1][:80],
+                    f"/status prints floats: {body}")
+        expect_eq(status["accounts"]["active"], active, "/status accounts.active")
+
+    c("metrics tell the truth: radius_users = radsync_accounts after webhooks, the poll timestamp "
+      "untouched by them, refusals counted, build_info, integer /status", metrics_tell_the_truth)
+
     # --- graceful SIGTERM --------------------------------------------------------------------
     def sigterm_drains():
         body = member_event()

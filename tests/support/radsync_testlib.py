@@ -1151,6 +1151,9 @@ def parse_metrics(text: str) -> dict:
     return out
 
 
+RADSYNC_VERSION = "0.1.0"  # CMakeLists.txt project(VERSION)
+
+
 def metric(samples: dict, name: str, **labels) -> float:
     """One sample's value (0 if absent)."""
     return samples.get((name, frozenset(labels.items())), 0.0)

@@ -1,10 +1,9 @@
 #pragma once
 
 #include <map>
-#include <mutex>
+#include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace radsync::metrics {
 
@@ -18,8 +17,10 @@ struct Info {
 };
 
 /// Every metric radsync exposes. Adding one means adding a line here; the registry refuses
-/// names that are not listed.
+/// names that are not listed. The label values each one starts with (at 0, so dashboards and
+/// alerts see every series from the first scrape) are listed in registry.cpp.
 inline constexpr Info kCatalog[] = {
+    {"radsync_build_info", Type::kGauge, "Always 1; the labels say which radsync this is."},
     {"radsync_webhooks_total", Type::kCounter, "Webhook requests by result."},
     {"radsync_webhook_ack_seconds", Type::kHistogram,
      "Time from request received to acknowledgement (inbox commit)."},
@@ -27,33 +28,56 @@ inline constexpr Info kCatalog[] = {
      "Time from acknowledgement to the change being applied to the RADIUS tables."},
     {"radsync_inbox_depth", Type::kGauge, "Acknowledged webhook events not yet processed."},
     {"radsync_inbox_events_total", Type::kCounter, "Processed inbox events by result."},
-    {"radsync_reconcile_runs_total", Type::kCounter, "Reconcile runs by mode and result."},
+    {"radsync_reconcile_runs_total", Type::kCounter,
+     "Reconcile runs by mode (full = a poll of OfficeRnD, webhook, reload) and result."},
     {"radsync_reconcile_changes_total", Type::kCounter, "RADIUS row changes applied, by op."},
     {"radsync_reconcile_last_success_timestamp_seconds", Type::kGauge,
-     "Unix time of the last successful reconcile run."},
+     "Unix time of the last successful run, by mode: mode=\"full\" is the last complete poll of "
+     "OfficeRnD, so alert on it to learn that polling fails; webhooks never refresh it."},
     {"radsync_store_errors_total", Type::kCounter, "Store operations that failed, by kind."},
     {"radsync_deletion_guard_tripped", Type::kGauge,
      "1 while the last full run held back removals (approve with reconcile --allow-mass-removal)."},
     {"radsync_officernd_fetch_failures_total", Type::kCounter,
      "Full polls of OfficeRnD that failed, by error."},
+    {"radsync_officernd_requests_total", Type::kCounter,
+     "Requests sent to OfficeRnD, by endpoint (api, token); retries included."},
+    {"radsync_officernd_retries_total", Type::kCounter,
+     "Requests to OfficeRnD sent again after a retryable failure (429, 5xx, timeouts)."},
     {"radsync_officernd_vanished_total", Type::kCounter,
      "Entities missing from a complete poll's lists, by how each was settled."},
     {"radsync_next_reconcile_timestamp_seconds", Type::kGauge,
      "Unix time the next scheduled full reconcile is due."},
-    {"radsync_radius_users", Type::kGauge, "Accounts by state."},
+    {"radsync_radius_users", Type::kGauge, "Accounts by state, after every run."},
+    {"radsync_members_refused", Type::kGauge,
+     "Members entitled to access who get no working account, by reason, as of the last full "
+     "run."},
     {"radsync_http_connections_rejected_total", Type::kCounter,
-     "Connections closed because the server was at its connection limit."},
+     "Connections refused at the connection limit while every connection was handling a "
+     "request."},
+    {"radsync_http_connections_evicted_total", Type::kCounter,
+     "Connections closed at the connection limit to make room for a new one, by what they were "
+     "doing (idle: nothing sent yet or keep-alive; reading: a request not yet complete)."},
+    {"radsync_http_requests_refused_total", Type::kCounter,
+     "Requests answered without reaching a handler, by reason (bad_request includes unsafe "
+     "framing, too_large, timeout)."},
     {"radsync_unhandled_exceptions_total", Type::kCounter,
      "Exceptions that escaped a task (bugs)."},
 };
 
-/// Label set, e.g. {{"result", "bad_signature"}}; kept sorted for a stable exposition.
-using Labels = std::vector<std::pair<std::string, std::string>>;
+/// Label names to values, e.g. {{"result", "bad_signature"}}.
+using Labels = std::map<std::string, std::string>;
 
-/// Counters, gauges and histograms, safe to update from any thread.
+/// Counters, gauges and histograms, safe to update from any thread: a thin facade over
+/// prometheus-cpp's core registry and text serializer (Debian's prometheus-cpp-dev), which own
+/// the storage, the atomics and the exposition format.
 class Registry {
 public:
-    /// Adds to a counter (or gauge).
+    Registry();
+    ~Registry();
+    Registry(const Registry&) = delete;
+    Registry& operator=(const Registry&) = delete;
+
+    /// Adds to a counter (or gauge). A negative amount is ignored for counters.
     void add(std::string_view name, const Labels& labels = {}, double value = 1);
     /// Sets a gauge.
     void set(std::string_view name, const Labels& labels, double value);
@@ -63,22 +87,14 @@ public:
     /// Prometheus text exposition format 0.0.4.
     [[nodiscard]] std::string exposition() const;
 
-    /// Current value of a counter/gauge series (tests, status).
+    /// Current value of a counter/gauge series; 0 when the series does not exist (tests, status).
     [[nodiscard]] double value(std::string_view name, const Labels& labels = {}) const;
-    /// Quantile (0..1) estimated from a histogram's buckets; 0 when empty.
+    /// Upper bound of the histogram bucket holding quantile q (0..1); 0 when empty.
     [[nodiscard]] double quantile(std::string_view name, double q) const;
 
 private:
-    struct Histogram {
-        std::vector<std::uint64_t> counts;  // per bucket, non-cumulative
-        std::uint64_t total = 0;
-        double sum = 0;
-    };
-    static const Info* find(std::string_view name);
-
-    mutable std::mutex mu_;
-    std::map<std::string, std::map<Labels, double>> series_;
-    std::map<std::string, Histogram> histograms_;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace radsync::metrics

@@ -85,6 +85,9 @@ public:
     /// name ("members", "companies", "memberships", "plans", "locations", "passes",
     /// "bookings"). Errc::kNotFound on 404; kConfigInvalid for an unknown kind or empty id.
     [[nodiscard]] Result<std::string> fetch_object(const std::string& kind, const std::string& id);
+    /// The same, adding what the call cost to `report`.
+    [[nodiscard]] Result<std::string> fetch_object(const std::string& kind, const std::string& id,
+                                                   FetchReport& report);
 
 private:
     struct Impl;

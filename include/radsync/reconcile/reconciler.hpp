@@ -42,6 +42,10 @@ struct RunReport {
     /// or when more entities vanished from the lists than a run confirms.
     std::optional<GuardVerdict> guarded;
     std::optional<VanishedReport> vanished;  ///< from RunOptions, for the report
+    /// How the number of accounts in each state changed (applied runs only): a scoped run sees
+    /// a few accounts, yet the radsync_radius_users gauge must count all of them.
+    long long active_delta = 0;
+    long long revoked_delta = 0;
 };
 
 /// What a run changes in the stored snapshot besides the RADIUS rows.

@@ -5,6 +5,7 @@
 #include "radsync/config/config.hpp"
 #include "radsync/core/clock.hpp"
 #include "radsync/core/error.hpp"
+#include "radsync/metrics/registry.hpp"
 #include "radsync/reconcile/vanished.hpp"
 #include "radsync/snapshot/entities.hpp"
 
@@ -20,10 +21,12 @@ struct OfficeRndAccess {
 };
 
 /// Builds OfficeRndAccess over the API client (secret read from its file now). Retry waits end
-/// early once `cancelled()` turns true, so a shutdown never sits out a back-off.
+/// early once `cancelled()` turns true, so a shutdown never sits out a back-off. With `metrics`,
+/// every call counts its requests and retries (radsync_officernd_requests_total, ..._retries_).
 /// Errc::kConfigInvalid if the section is missing; config::read_secret_file's errors.
 [[nodiscard]] Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg,
                                                             const core::Clock& clock,
-                                                            std::function<bool()> cancelled);
+                                                            std::function<bool()> cancelled,
+                                                            metrics::Registry* metrics = nullptr);
 
 }  // namespace radsync::service

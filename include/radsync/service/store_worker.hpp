@@ -153,9 +153,11 @@ private:
     /// Metrics of a full run or a remap: its outcome, and on success what record_success sets.
     void record_full_run(const std::string& mode, const Result<reconcile::RunReport>& report,
                          bool dry_run);
-    /// Metrics every successful run (webhook or full) updates.
-    void record_success(const reconcile::RunReport& report);
-    void set_account_gauges(const std::vector<mapping::Decision>& decisions);
+    /// Metrics every successful run (webhook or full) updates; `mode` labels the timestamp.
+    void record_success(const std::string& mode, const reconcile::RunReport& report);
+    /// Full runs: every account and refusal is in the decisions, so the counts start afresh.
+    void count_from_decisions(const std::vector<mapping::Decision>& decisions);
+    void publish_account_counts();
 
     std::unique_ptr<store::RadiusStore> store_;
     std::shared_ptr<const config::Config> config_;  // guarded by mu_
@@ -176,6 +178,9 @@ private:
     std::deque<std::pair<std::uint64_t, EntityKey>> recent_writes_;
     std::atomic<std::uint64_t> write_seq_{0};
     std::uint64_t dropped_through_ = 0;
+    // Accounts by state (worker thread): counted at start, then kept by every run.
+    long long active_accounts_ = 0;
+    long long revoked_accounts_ = 0;
     core::Instant last_prune_{};
     SteadyClock::time_point last_depth_check_{};
     bool process_failed_ = false;
