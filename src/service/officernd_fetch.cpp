@@ -9,32 +9,9 @@
 #include "radsync/config/loader.hpp"
 #include "radsync/log/log.hpp"
 #include "radsync/officernd/client.hpp"
+#include "radsync/snapshot/merge.hpp"
 
 namespace radsync::service {
-
-namespace {
-
-const char* api_path(snapshot::Kind kind) {
-    switch (kind) {
-        case snapshot::Kind::kMember:
-            return "members";
-        case snapshot::Kind::kCompany:
-            return "companies";
-        case snapshot::Kind::kMembership:
-            return "memberships";
-        case snapshot::Kind::kPlan:
-            return "plans";
-        case snapshot::Kind::kLocation:
-            return "locations";
-        case snapshot::Kind::kPass:
-            return "passes";
-        case snapshot::Kind::kBooking:
-            return "bookings";
-    }
-    return "";
-}
-
-}  // namespace
 
 Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const core::Clock& clock,
                                               std::function<bool()> cancelled,
@@ -91,7 +68,7 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
     access.confirm = [client, count](snapshot::Kind kind, const std::string& id) {
         using Presence = reconcile::Confirmation::Presence;
         officernd::FetchReport report;
-        auto object = client->fetch_object(api_path(kind), id, report);
+        auto object = client->fetch_object(snapshot::list_name(kind), id, report);
         count(report);
         if (object) {
             return reconcile::Confirmation{Presence::kPresent, std::move(*object), {}};

@@ -85,80 +85,56 @@ bool supersedes(const Version& incoming, const std::optional<Version>& held) {
            std::tie(*held->modified_at, held->removed, held->raw);
 }
 
-Result<std::pair<MergeOutcome, EntityWrite>> merge_event(Snapshot& snap, Tombstones& tombstones,
-                                                         Kind kind, const std::string& json,
-                                                         bool remove) {
-    switch (kind) {
-        case Kind::kMember:
-            return merge_into(snap.members, tombstones, kind, parse_member(json), remove);
-        case Kind::kCompany:
-            return merge_into(snap.companies, tombstones, kind, parse_company(json), remove);
-        case Kind::kMembership:
-            return merge_into(snap.memberships, tombstones, kind, parse_membership(json), remove);
-        case Kind::kPlan:
-            return merge_into(snap.plans, tombstones, kind, parse_plan(json), remove);
-        case Kind::kLocation:
-            return merge_into(snap.locations, tombstones, kind, parse_location(json), remove);
-        case Kind::kPass:
-            return merge_into(snap.passes, tombstones, kind, parse_pass(json), remove);
-        case Kind::kBooking:
-            return merge_into(snap.bookings, tombstones, kind, parse_booking(json), remove);
-    }
-    return Error(Errc::kMalformedPayload, "unknown entity kind");
-}
-
 namespace {
 
-template <class Entity>
-Status put_into(std::vector<Entity>& list, Result<Entity> parsed) {
-    if (!parsed) {
-        return parsed.error();
+// The one place a Kind picks its list and parser: fn(list, parse) for the list of that kind.
+template <class Snap, class Fn>
+auto visit_list(Snap& snap, Kind kind, Fn&& fn) {
+    switch (kind) {
+        case Kind::kMember:
+            return fn(snap.members, &parse_member);
+        case Kind::kCompany:
+            return fn(snap.companies, &parse_company);
+        case Kind::kMembership:
+            return fn(snap.memberships, &parse_membership);
+        case Kind::kPlan:
+            return fn(snap.plans, &parse_plan);
+        case Kind::kLocation:
+            return fn(snap.locations, &parse_location);
+        case Kind::kPass:
+            return fn(snap.passes, &parse_pass);
+        case Kind::kBooking:
+            break;
     }
-    upsert(list, std::move(*parsed));
-    return {};
+    return fn(snap.bookings, &parse_booking);
 }
 
 }  // namespace
 
+Result<std::pair<MergeOutcome, EntityWrite>> merge_event(Snapshot& snap, Tombstones& tombstones,
+                                                         Kind kind, const std::string& json,
+                                                         bool remove) {
+    return visit_list(snap, kind, [&](auto& list, auto parse) {
+        return merge_into(list, tombstones, kind, parse(json), remove);
+    });
+}
+
 Status put_entity(Snapshot& snap, Kind kind, const std::string& json) {
-    switch (kind) {
-        case Kind::kMember:
-            return put_into(snap.members, parse_member(json));
-        case Kind::kCompany:
-            return put_into(snap.companies, parse_company(json));
-        case Kind::kMembership:
-            return put_into(snap.memberships, parse_membership(json));
-        case Kind::kPlan:
-            return put_into(snap.plans, parse_plan(json));
-        case Kind::kLocation:
-            return put_into(snap.locations, parse_location(json));
-        case Kind::kPass:
-            return put_into(snap.passes, parse_pass(json));
-        case Kind::kBooking:
-            return put_into(snap.bookings, parse_booking(json));
-    }
-    return Error(Errc::kMalformedPayload, "unknown entity kind");
+    return visit_list(snap, kind, [&](auto& list, auto parse) -> Status {
+        auto parsed = parse(json);
+        if (!parsed) {
+            return parsed.error();
+        }
+        upsert(list, std::move(*parsed));
+        return {};
+    });
 }
 
 std::optional<std::string> raw_of(const Snapshot& snap, Kind kind, const std::string& id) {
-    auto raw = [](const auto* e) { return e ? std::optional<std::string>(e->raw) : std::nullopt; };
-    switch (kind) {
-        case Kind::kMember:
-            return raw(find(snap.members, id));
-        case Kind::kCompany:
-            return raw(find(snap.companies, id));
-        case Kind::kMembership:
-            return raw(find(snap.memberships, id));
-        case Kind::kPlan:
-            return raw(find(snap.plans, id));
-        case Kind::kLocation:
-            return raw(find(snap.locations, id));
-        case Kind::kPass:
-            return raw(find(snap.passes, id));
-        case Kind::kBooking:
-            return raw(find(snap.bookings, id));
-    }
-    return std::nullopt;
+    return visit_list(snap, kind, [&](const auto& list, auto) -> std::optional<std::string> {
+        const auto* e = find(list, id);
+        return e ? std::optional<std::string>(e->raw) : std::nullopt;
+    });
 }
 
 void collect_affected_members(const Snapshot& snap, Kind kind, const std::string& id,
@@ -222,6 +198,26 @@ const char* to_string(Kind k) {
             return "pass";
         case Kind::kBooking:
             return "booking";
+    }
+    return "unknown";
+}
+
+const char* list_name(Kind k) {
+    switch (k) {
+        case Kind::kMember:
+            return "members";
+        case Kind::kCompany:
+            return "companies";
+        case Kind::kMembership:
+            return "memberships";
+        case Kind::kPlan:
+            return "plans";
+        case Kind::kLocation:
+            return "locations";
+        case Kind::kPass:
+            return "passes";
+        case Kind::kBooking:
+            return "bookings";
     }
     return "unknown";
 }

@@ -408,6 +408,28 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
     c("a company no longer listed (GET by id: 404): its members' company access ends; back when it "
       "returns", company_removed_by_poll)
 
+    # Regression (trust issue, item 5): a password outside the BMP was stored as an NT hash that
+    # FreeRADIUS and eapol_test can never match; now the member is refused with a reason.
+    def emoji_password():
+        i = 42
+        patch_member(sim, model, i, {"properties": {"wifi_password": "party\U0001F389time"}})
+        try:
+            run = rs.reconcile_api().expect(0, "run with an emoji password")
+            expect_true("1 password" in run.stdout and f"password member={mid_of(i)}" in run.stdout
+                        and "outside the Basic Multilingual Plane" in run.stdout,
+                        "the refusal is not reported:\n" + run.output())
+            expect_true("party" not in run.stdout + run.stderr, "the password was printed")
+            expect_eq(account_state(rs, mid_of(i)), "revoked", "account state")
+            shown = rs.run("accounts", "show", email_of(i)).stdout
+            expect_true("outside the Basic Multilingual Plane" in shown, "accounts show:\n" + shown)
+        finally:
+            patch_member(sim, model, i, {"properties": {"wifi_password": password_of(i)}})
+        rs.reconcile_api().expect(0, "run with the password fixed")
+        expect_accounts(rs, expected)
+
+    c("a password with an emoji: refused with the reason in reconcile output and accounts show, "
+      "never printed; access back once it is changed", emoji_password)
+
     # --- the deletion guard ------------------------------------------------------------------
     removed = set(GUARD_REMOVED)
     newcomer = N_MEMBERS  # a member added in the same run: applied although the guard trips

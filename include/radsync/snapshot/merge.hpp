@@ -62,5 +62,8 @@ void collect_affected_members(const Snapshot& snap, Kind kind, const std::string
                               std::set<std::string>& out);
 
 [[nodiscard]] const char* to_string(Kind k);
+/// The plural name of a kind's list, as in a snapshot file and OfficeRnD's API paths
+/// ("members", "companies", ...).
+[[nodiscard]] const char* list_name(Kind k);
 
 }  // namespace radsync::snapshot
