@@ -96,17 +96,29 @@ bool utf8_to_utf16le(std::string_view s, std::vector<unsigned char>& out) {
 // auto-loading for everyone else).
 struct Md4 {
     OSSL_LIB_CTX* ctx = nullptr;
+    OSSL_PROVIDER* legacy = nullptr;
+    OSSL_PROVIDER* fallback = nullptr;
     EVP_MD* md = nullptr;
 
     Md4() {
         ctx = OSSL_LIB_CTX_new();
-        if (ctx != nullptr && OSSL_PROVIDER_load(ctx, "legacy") != nullptr &&
-            OSSL_PROVIDER_load(ctx, "default") != nullptr) {
+        if (ctx != nullptr) {
+            legacy = OSSL_PROVIDER_load(ctx, "legacy");
+            fallback = OSSL_PROVIDER_load(ctx, "default");
+        }
+        if (legacy != nullptr && fallback != nullptr) {
             md = EVP_MD_fetch(ctx, "MD4", nullptr);
         }
     }
     ~Md4() {
+        // Each load holds a reference of its own that freeing the context does not drop.
         EVP_MD_free(md);
+        if (fallback != nullptr) {
+            OSSL_PROVIDER_unload(fallback);
+        }
+        if (legacy != nullptr) {
+            OSSL_PROVIDER_unload(legacy);
+        }
         OSSL_LIB_CTX_free(ctx);
     }
     Md4(const Md4&) = delete;
