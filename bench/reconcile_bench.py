@@ -115,6 +115,8 @@ def main() -> int:
     ap.add_argument("--companies", type=int, default=2000)
     ap.add_argument("--memberships", type=int, default=30000)
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per run")
+    ap.add_argument("--one-file", action="store_true",
+                    help="configure one `database:` (for a binary from before the state database)")
     args = ap.parse_args()
     if args.members < 1 or args.companies < 0 or args.memberships < 0:
         ap.error("--members must be positive, --companies and --memberships not negative")
@@ -139,7 +141,7 @@ def main() -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         secret = sim.write_client_secret(work / "officernd-client-secret")
-        rs = Radsync(binary, work, log_level="info")
+        rs = Radsync(binary, work, log_level="info", one_file=args.one_file)
         rs.write_config(sim.officernd_yaml(secret, request_timeout="30s") + tl.sync_yaml() +
                         tl.metrics_yaml(tl.free_tcp_ports(1)[0]))
         rs.run("migrate")

@@ -58,9 +58,9 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def account_of(db: Path, username: str):
+def account_of(state_db: Path, username: str):
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        con = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=1)
         try:
             row = con.execute("SELECT state FROM radsync_accounts WHERE username = ?",
                               (username,)).fetchone()
@@ -129,7 +129,8 @@ def main() -> int:
             f"http://127.0.0.1:{OPS_PORT}/readyz"), "radsync to start")
         if children[-1].poll() is not None:
             raise SystemExit(f"demo: radsync exited; see {workdir / 'radsync.log'}")
-        wait_until(lambda: account_of(db, DEMO_USER) == "active", "the initial import")
+        wait_until(lambda: account_of(workdir / "state.db", DEMO_USER) == "active",
+                   "the initial import")
 
         memberships = json.loads(fixture.read_text()).get("memberships", [])
         members = json.loads(fixture.read_text()).get("members", [])

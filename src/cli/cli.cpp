@@ -42,7 +42,6 @@ struct Options {
     bool dry_run = false;
     bool verbose = false;
     bool json = false;
-    bool show_password = false;
     std::string account_key;
     bool no_processing = false;
     bool allow_mass_removal = false;
@@ -81,19 +80,30 @@ int fail(const Error& e) {
 
 enum class StoreAccess { kReadOnly, kReadWrite };
 
+store::StorePaths paths_of(const config::Config& cfg) {
+    return {cfg.radius_database, cfg.state_database};
+}
+
+store::OpenOptions open_options_of(const config::Config& cfg) {
+    store::OpenOptions o;
+    o.secret_properties = cfg.accounts.secret_properties();
+    return o;
+}
+
 struct ConfiguredStore {
     config::Config cfg;
-    std::unique_ptr<store::RadiusStore> store;
+    store::Stores stores;
 };
 
-// Loads the configuration and opens its database; prints what went wrong otherwise.
+// Loads the configuration and opens its databases; prints what went wrong otherwise.
 std::optional<ConfiguredStore> open_configured_store(const Options& opt, StoreAccess access) {
     auto cfg = load_config(opt);
     if (!cfg) {
         return std::nullopt;
     }
-    auto st = access == StoreAccess::kReadOnly ? store::open_sqlite_store_read_only(cfg->database)
-                                               : store::open_sqlite_store(cfg->database);
+    auto st = access == StoreAccess::kReadOnly
+                  ? store::open_sqlite_stores_read_only(paths_of(*cfg))
+                  : store::open_sqlite_stores(paths_of(*cfg), open_options_of(*cfg));
     if (!st) {
         fail(st.error());
         return std::nullopt;
@@ -114,29 +124,48 @@ int check_config(const Options& opt) {
             std::cerr << "warning: " << dict.error().message
                       << "; attribute names not checked against FreeRADIUS\n";
         }
-        // The database: an existing one must be readable at a schema this binary understands;
-        // a missing one must be creatable.
-        if (std::filesystem::exists(cfg.database)) {
-            // An older schema is fine (serve and migrate upgrade it); a newer one or an
-            // unreadable file is not.
-            auto status = store::read_schema_status(cfg.database);
+        // The databases: existing ones must be readable at a schema this binary understands;
+        // missing ones must be creatable.
+        if (std::filesystem::exists(cfg.radius_database)) {
+            // An older schema is fine (serve and migrate upgrade it, splitting a one-file
+            // database); a newer one or an unreadable file is not.
+            auto status = store::read_schema_status(paths_of(cfg));
             if (!status) {
-                problems.push_back({{cfg.source_file, 0, 0}, "database", status.error().message});
-            } else if (status->database_version > status->binary_version) {
-                problems.push_back({{cfg.source_file, 0, 0},
-                                    "database",
-                                    cfg.database + " has schema version " +
-                                        std::to_string(status->database_version) +
-                                        ", newer than this radsync knows (" +
-                                        std::to_string(status->binary_version) + ")"});
+                problems.push_back(
+                    {{cfg.source_file, 0, 0}, "radius_database", status.error().message});
+            } else {
+                const auto too_new = [&](const char* key, const std::string& path, int version,
+                                         int known) {
+                    if (version > known) {
+                        problems.push_back({{cfg.source_file, 0, 0},
+                                            key,
+                                            path + " has schema version " +
+                                                std::to_string(version) +
+                                                ", newer than this radsync knows (" +
+                                                std::to_string(known) + ")"});
+                    }
+                };
+                too_new("radius_database", cfg.radius_database, status->radius_version,
+                        status->radius_binary_version);
+                too_new("state_database", cfg.state_database, status->state_version,
+                        status->state_binary_version);
             }
-        } else {
-            const auto dir = std::filesystem::path(cfg.database).parent_path();
-            if (!dir.empty() && !std::filesystem::is_directory(dir)) {
+        }
+        for (const auto& [key, path] : {std::pair{"radius_database", &cfg.radius_database},
+                                        std::pair{"state_database", &cfg.state_database}}) {
+            const auto dir = std::filesystem::path(*path).parent_path();
+            if (!std::filesystem::exists(*path) && !dir.empty() &&
+                !std::filesystem::is_directory(dir)) {
                 problems.push_back({{cfg.source_file, 0, 0},
-                                    "database",
+                                    key,
                                     "directory " + dir.string() + " does not exist"});
             }
+        }
+        if (cfg.accounts.password_storage == config::PasswordStorage::kCleartext) {
+            std::cerr << "warning: " << cfg.source_file
+                      << ": accounts.password.storage is cleartext: passwords are kept in clear "
+                         "in both databases, and the RADIUS one is readable by FreeRADIUS's "
+                         "group\n";
         }
     }
     if (!problems.empty()) {
@@ -155,12 +184,14 @@ int migrate(const Options& opt) {
     if (!cfg) {
         return kExitFailure;
     }
-    auto status = store::migrate_sqlite(cfg->database);
+    auto status = store::migrate_sqlite(paths_of(*cfg), open_options_of(*cfg));
     if (!status) {
         return fail(status.error());
     }
-    std::cout << cfg->database << ": schema version " << status->database_version << " -> "
-              << status->binary_version << "\n";
+    std::cout << cfg->radius_database << ": schema version " << status->radius_version << " -> "
+              << status->radius_binary_version << "\n"
+              << cfg->state_database << ": schema version " << status->state_version << " -> "
+              << status->state_binary_version << "\n";
     return kExitOk;
 }
 
@@ -281,29 +312,31 @@ std::optional<LoopbackAnswer> loopback_request(const config::Config& cfg, const 
 
 /// Last step before a full run: may adjust the snapshot and options against the store.
 using PrepareRun =
-    std::function<Status(store::RadiusStore&, snapshot::Snapshot&, reconcile::RunOptions&)>;
+    std::function<Status(store::StateStore&, snapshot::Snapshot&, reconcile::RunOptions&)>;
 
 // A full run in this process (no daemon involved): open, map, diff, apply, print. A dry run
 // plans against an in-memory copy of the database: it neither creates nor migrates the file.
 int apply_full(const config::Config& cfg, snapshot::Snapshot snap, const char* mode,
                const std::string& source, const Options& opt, const PrepareRun& prepare = {}) {
-    auto st = opt.dry_run ? store::open_sqlite_store_scratch_copy(cfg.database)
-                          : store::open_sqlite_store(cfg.database);
+    auto st = opt.dry_run
+                  ? store::open_sqlite_stores_scratch_copy(paths_of(cfg), open_options_of(cfg))
+                  : store::open_sqlite_stores(paths_of(cfg), open_options_of(cfg));
     if (!st) {
         return fail(st.error());
     }
+    const core::SystemClock clock;
+    reconcile::Environment env{*st->state, *st->radius, clock, mapping::generate_password};
     reconcile::RunOptions run;
     run.dry_run = opt.dry_run;
     run.mode = mode;
     run.source = source;
     run.allow_mass_removal = opt.allow_mass_removal;
     if (prepare) {
-        if (auto s = prepare(**st, snap, run); !s) {
+        if (auto s = prepare(*st->state, snap, run); !s) {
             return fail(s.error());
         }
     }
-    auto report = reconcile::reconcile_full(**st, cfg, std::move(snap), core::SystemClock(),
-                                            mapping::generate_password, run);
+    auto report = reconcile::reconcile_full(env, cfg, std::move(snap), run);
     if (!report) {
         return fail(report.error());
     }
@@ -365,7 +398,7 @@ int reconcile_from_officernd(const Options& opt) {
     }
     // As the daemon does: whatever vanished from the lists since the stored snapshot is
     // confirmed by id before anyone loses access over it.
-    const auto settle = [&](store::RadiusStore& st, snapshot::Snapshot& fetched,
+    const auto settle = [&](store::StateStore& st, snapshot::Snapshot& fetched,
                             reconcile::RunOptions& run) -> Status {
         auto previous = st.load_snapshot();
         if (!previous) {
@@ -405,7 +438,8 @@ int status(const Options& opt) {
     if (!opened) {
         return kExitFailure;
     }
-    auto& [cfg, st] = *opened;
+    auto& cfg = opened->cfg;
+    auto& st = opened->stores.state;
     auto runs = st->recent_runs(5);
     auto inbox = st->inbox_counts();
     auto accounts = st->load_accounts();
@@ -469,7 +503,7 @@ int inbox_parked(const Options& opt) {
     if (!opened) {
         return kExitFailure;
     }
-    auto& [cfg, st] = *opened;
+    auto& st = opened->stores.state;
     auto parked = st->inbox_parked(kParkedListed);
     if (!parked) {
         return fail(parked.error());
@@ -491,7 +525,7 @@ int inbox_requeue(const Options& opt) {
     if (!opened) {
         return kExitFailure;
     }
-    auto& [cfg, st] = *opened;
+    auto& st = opened->stores.state;
     auto n =
         st->inbox_requeue_parked(opt.all ? std::nullopt : std::optional<std::string>(opt.event_id));
     if (!n) {
@@ -517,7 +551,7 @@ int accounts_list(const Options& opt) {
     if (!opened) {
         return kExitFailure;
     }
-    auto& [cfg, st] = *opened;
+    auto& st = opened->stores.state;
     auto accounts = st->load_accounts();
     if (!accounts) {
         return fail(accounts.error());
@@ -548,17 +582,41 @@ int accounts_list(const Options& opt) {
     return kExitOk;
 }
 
+// The member a command names: a member id, an e-mail, a login name or its escaped FreeRADIUS
+// form. Empty when nothing matches.
+std::string find_member_id(const std::string& key, const snapshot::Snapshot& snap,
+                           const std::map<std::string, store::AccountRecord>& accounts) {
+    const std::string lowered = [&] {
+        auto n = mapping::normalise_login_name(key, true);
+        return n ? *n : key;
+    }();
+    std::string member_id;
+    for (const auto& m : snap.members) {
+        if (m.id == key || (!m.email.empty() && (m.email == key || m.email == lowered))) {
+            member_id = m.id;
+        }
+    }
+    for (const auto& [id, a] : accounts) {
+        if (a.username == key || a.username == mapping::radius_escape(key) ||
+            a.username == mapping::radius_escape(lowered) || id == key) {
+            member_id = id;
+        }
+    }
+    return member_id;
+}
+
 int accounts_show(const Options& opt) {
     auto opened = open_configured_store(opt, StoreAccess::kReadOnly);
     if (!opened) {
         return kExitFailure;
     }
-    auto& [cfg, st] = *opened;
-    auto& store = *st;
+    auto& cfg = opened->cfg;
+    auto& store = *opened->stores.state;
+    auto& radius = *opened->stores.radius;
     auto snap = store.load_snapshot();
     auto accounts = store.load_accounts();
-    auto owned = store.load_owned_rows();
-    auto foreign = store.foreign_usernames();
+    auto owned = radius.load_owned_rows();
+    auto foreign = radius.foreign_usernames();
     if (!snap || !accounts || !owned || !foreign) {
         return fail(!snap       ? snap.error()
                     : !accounts ? accounts.error()
@@ -566,34 +624,20 @@ int accounts_show(const Options& opt) {
                                 : foreign.error());
     }
 
-    // The key may be a member id, an e-mail, a login name or its escaped FreeRADIUS form.
-    const std::string key = opt.account_key;
-    const std::string lowered = [&] {
-        auto n = mapping::normalise_login_name(key, true);
-        return n ? *n : key;
-    }();
-    std::string member_id;
-    for (const auto& m : snap->members) {
-        if (m.id == key || (!m.email.empty() && (m.email == key || m.email == lowered))) {
-            member_id = m.id;
-        }
-    }
-    for (const auto& [id, a] : *accounts) {
-        if (a.username == key || a.username == mapping::radius_escape(key) ||
-            a.username == mapping::radius_escape(lowered) || id == key) {
-            member_id = id;
-        }
-    }
+    const std::string member_id = find_member_id(opt.account_key, *snap, *accounts);
     if (member_id.empty()) {
-        std::cerr << "no member or account matches '" << key << "'\n";
+        std::cerr << "no member or account matches '" << opt.account_key << "'\n";
         return kExitFailure;
     }
 
     // Re-run the mapping read-only to explain the current decision, even for members without
     // an account. The generator is never used for the output (no password is shown for
     // members who have none yet).
-    mapping::Context ctx{core::SystemClock().now(), *accounts, *foreign,
-                         [](int) { return std::string("(not yet generated)"); }};
+    mapping::Context ctx;
+    ctx.now = core::SystemClock().now();
+    ctx.accounts = *accounts;
+    ctx.foreign_usernames = *foreign;
+    ctx.generate_password = [](int) { return std::string("not-yet-generated"); };
     const auto desired = mapping::map_snapshot(*snap, cfg, ctx);
     const mapping::Decision* decision = nullptr;
     for (const auto& d : desired.decisions) {
@@ -616,9 +660,10 @@ int accounts_show(const Options& opt) {
                   << "locations: " << (a.locations.empty() ? "-" : a.locations) << "\n"
                   << "expires:   " << format_expiry(a.expires) << "\n"
                   << "password:  "
-                  << (a.password.empty()  ? "(from OfficeRnD custom property)"
-                      : opt.show_password ? a.password
-                                          : "(hidden; --show-password to reveal)")
+                  << (!a.secret_mac.empty() ? "from the OfficeRnD custom property"
+                      : a.secret.empty()    ? "none yet"
+                                            : "generated; kept only as its hash "
+                                              "(`radsync accounts reset-password` sets a new one)")
                   << "\n"
                   << "reason:    " << a.reason << "\n";
     } else {
@@ -654,6 +699,61 @@ int accounts_show(const Options& opt) {
     return kExitOk;
 }
 
+// A new generated password for one member, printed once: radsync keeps only its hash, so this
+// is how an operator hands a password over (until the welcome e-mail does).
+int accounts_reset_password(const Options& opt) {
+    auto opened = open_configured_store(opt, StoreAccess::kReadWrite);
+    if (!opened) {
+        return kExitFailure;
+    }
+    const auto& cfg = opened->cfg;
+    if (cfg.accounts.password_source == config::PasswordSource::kProperty) {
+        std::cerr << "error: passwords come from the OfficeRnD custom property '"
+                  << cfg.accounts.password_property
+                  << "'; change it there (the next webhook or poll applies it)\n";
+        return kExitFailure;
+    }
+    auto& state = *opened->stores.state;
+    auto snap = state.load_snapshot();
+    auto accounts = state.load_accounts();
+    if (!snap || !accounts) {
+        return fail(!snap ? snap.error() : accounts.error());
+    }
+    const std::string member_id = find_member_id(opt.account_key, *snap, *accounts);
+    if (member_id.empty()) {
+        std::cerr << "no member or account matches '" << opt.account_key << "'\n";
+        return kExitFailure;
+    }
+    const core::SystemClock clock;
+    reconcile::Environment env{state, *opened->stores.radius, clock, mapping::generate_password};
+    reconcile::RunOptions run;
+    run.mode = "reset-password";
+    run.source = "cli";
+    run.scope = std::set<std::string>{member_id};
+    run.reset_passwords = {member_id};
+    auto report = reconcile::reconcile(env, cfg, *snap, run, {});
+    if (!report) {
+        return fail(report.error());
+    }
+    for (const auto& d : report->decisions) {
+        if (d.member_id != member_id) {
+            continue;
+        }
+        if (d.new_password.empty() || !d.account) {
+            std::cerr << "error: member " << member_id
+                      << " has no access, so no password: " << d.reason << "\n";
+            return kExitFailure;
+        }
+        std::cout << "username: " << d.account->username << "\n"
+                  << "password: " << d.new_password << "\n"
+                  << "(shown once: radsync keeps only its hash; the old password no longer "
+                     "works)\n";
+        return kExitOk;
+    }
+    std::cerr << "error: member " << member_id << " is not in the stored snapshot\n";
+    return kExitFailure;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -682,13 +782,16 @@ int run(int argc, char** argv) {
     reconcile->add_flag("-v,--verbose", opt.verbose, "print every change, not just the summary");
     auto* status_cmd =
         app.add_subcommand("status", "sync health: daemon, runs, webhooks, accounts");
-    auto* accounts = app.add_subcommand("accounts", "inspect WiFi accounts");
+    auto* accounts = app.add_subcommand("accounts", "inspect WiFi accounts, reset a password");
     accounts->require_subcommand(1);
     auto* list = accounts->add_subcommand("list", "list every account");
     list->add_flag("--json", opt.json, "machine-readable output");
     auto* show = accounts->add_subcommand("show", "explain one member's access");
     show->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")->required();
-    show->add_flag("--show-password", opt.show_password, "print the generated password");
+    auto* reset = accounts->add_subcommand(
+        "reset-password", "generate a new password for a member and print it once");
+    reset->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")
+        ->required();
     auto* inbox = app.add_subcommand("inbox", "webhooks set aside after failing repeatedly");
     inbox->require_subcommand(1);
     auto* parked_cmd = inbox->add_subcommand("parked", "list parked webhooks with their errors");
@@ -724,6 +827,9 @@ int run(int argc, char** argv) {
         }
         if (show->parsed()) {
             return accounts_show(opt);
+        }
+        if (reset->parsed()) {
+            return accounts_reset_password(opt);
         }
         if (parked_cmd->parsed()) {
             return inbox_parked(opt);

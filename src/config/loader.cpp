@@ -121,12 +121,35 @@ public:
     MainReader(Reader& reader, fs::path base_dir) : r_(reader), base_dir_(std::move(base_dir)) {}
 
     std::vector<MappingRef> read(const YAML::Node& document, Config& c) {
-        const Section top(r_, r_.root(document),
-                          {"database", "default_timezone", "log_level", "officernd", "webhook",
-                           "metrics", "sync", "accounts", "radius", "mapping_files"});
+        const Section top(
+            r_, r_.root(document),
+            {"radius_database", "state_database", "database", "default_timezone", "log_level",
+             "officernd", "webhook", "metrics", "sync", "accounts", "radius", "mapping_files"});
         // Relative to the main file, like every other path in it (the demo config relies on it).
-        if (auto db = r_.non_empty_text(top["database"])) {
-            c.database = resolve(base_dir_, *db);
+        if (auto db = r_.non_empty_text(top["radius_database"])) {
+            c.radius_database = resolve(base_dir_, *db);
+        }
+        if (const Field old = top["database"]; old.present) {
+            // The name of releases that kept everything in one file.
+            if (top["radius_database"].present) {
+                r_.error(old.key_origin, old.path,
+                         "set radius_database only (database is its older name)");
+            } else if (auto db = r_.non_empty_text(old)) {
+                c.radius_database = resolve(base_dir_, *db);
+                r_.warning(old.key_origin, old.path,
+                           "renamed to radius_database (radsync's own state now lives in "
+                           "state_database)");
+            }
+        }
+        // Next to the RADIUS database unless set: /var/lib/radsync/state.db by default.
+        c.state_database = (fs::path(c.radius_database).parent_path() / "state.db").string();
+        if (auto db = r_.non_empty_text(top["state_database"])) {
+            c.state_database = resolve(base_dir_, *db);
+        }
+        if (c.state_database == c.radius_database) {
+            r_.error(top["state_database"],
+                     "must not be the RADIUS database: FreeRADIUS's group "
+                     "can read that file");
         }
         set_if(r_.time_zone(top["default_timezone"]), c.default_timezone);
         if (auto level = r_.choice<std::string_view>(top["log_level"], kLogLevels)) {

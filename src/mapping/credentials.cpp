@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
 
@@ -231,6 +232,28 @@ Result<std::string> nt_hash_hex(std::string_view utf8_password) {
         hex.push_back(kHex[digest[i] & 0x0F]);
     }
     return hex;
+}
+
+bool is_keyed_hash(std::string_view value) {
+    if (value.size() != kKeyedHashPrefix.size() + 64 || !value.starts_with(kKeyedHashPrefix)) {
+        return false;
+    }
+    return value.substr(kKeyedHashPrefix.size()).find_first_not_of("0123456789abcdef") ==
+           std::string_view::npos;
+}
+
+std::string keyed_hash(std::string_view key, std::string_view value) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(value.data()), value.size(), mac, &len);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out(kKeyedHashPrefix);
+    for (unsigned int i = 0; i < len; ++i) {
+        out.push_back(kHex[mac[i] >> 4]);
+        out.push_back(kHex[mac[i] & 0x0F]);
+    }
+    return out;
 }
 
 std::string generate_password(int length) {

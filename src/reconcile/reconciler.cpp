@@ -75,12 +75,18 @@ void describe_problems(const std::vector<mapping::Decision>& decisions, std::ost
 
 }  // namespace
 
-Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
-                            const snapshot::Snapshot& snap, const core::Clock& clock,
-                            const mapping::PasswordGenerator& generator, const RunOptions& options,
+Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
+                            const snapshot::Snapshot& snap, const RunOptions& options,
                             SnapshotChanges&& changes) {
     auto log = log::get("reconcile");
-    mapping::Context ctx{clock.now(), {}, {}, generator};
+    store::StateStore& state = env.state;
+    store::RadiusStore& radius = env.radius;
+    const core::Clock& clock = env.clock;
+    mapping::Context ctx;
+    ctx.now = clock.now();
+    ctx.generate_password = env.generator;
+    ctx.keyed_hash = [&state](std::string_view v) { return state.keyed_hash(v); };
+    ctx.reset_passwords = options.reset_passwords;
 
     Result<std::vector<store::OwnedRow>> owned = std::vector<store::OwnedRow>{};
     std::optional<std::set<std::string>> scope = options.scope;
@@ -89,7 +95,7 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
         // not the size of the account. That is: the scoped members' accounts, every username
         // they have or would get, and every other account holding one of those names (decided
         // in the same run, or a disabled account's Reject row could shadow a new member).
-        auto mine = store.load_accounts_for(*scope, {});
+        auto mine = state.load_accounts_for(*scope, {});
         if (!mine) {
             return mine.error();
         }
@@ -104,7 +110,7 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
         for (const auto& [id, acc] : *mine) {
             names.insert(acc.username);
         }
-        auto accounts = store.load_accounts_for(*scope, names);
+        auto accounts = state.load_accounts_for(*scope, names);
         if (!accounts) {
             return accounts.error();
         }
@@ -112,21 +118,21 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
             scope->insert(id);
         }
         ctx.accounts = std::move(*accounts);
-        owned = store.load_owned_user_rows(names);
-        auto foreign = store.foreign_among(names);
+        owned = radius.load_owned_user_rows(names);
+        auto foreign = radius.foreign_among(names);
         if (!foreign) {
             return foreign.error();
         }
         ctx.foreign_usernames = std::move(*foreign);
         ctx.scope = &*scope;
     } else {
-        auto accounts = store.load_accounts();
+        auto accounts = state.load_accounts();
         if (!accounts) {
             return accounts.error();
         }
         ctx.accounts = std::move(*accounts);
-        owned = store.load_owned_rows();
-        auto foreign = store.foreign_usernames();
+        owned = radius.load_owned_rows();
+        auto foreign = radius.foreign_usernames();
         if (!foreign) {
             return foreign.error();
         }
@@ -216,16 +222,23 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
                     std::string(mapping::to_string(d.outcome)) + ": " + d.reason;
             }
         }
-        auto applied = store.apply(writes, clock.now());
+        // The RADIUS rows first: the state never claims rows that FreeRADIUS lacks.
+        Result<store::ApplyReport> applied = radius.apply_rows(writes.rows);
+        if (!applied) {
+            log->error("apply failed mode={} error={}", writes.run_mode, applied.error().message);
+            state.record_failed_run(writes, clock.now(), applied.error().message);
+        } else {
+            applied = state.apply(writes, *applied, clock.now());
+        }
         report.account_changes = std::move(writes.accounts);
         report.row_changes = std::move(writes.rows);
         if (!applied) {
             return applied.error();
         }
         report.applied = *applied;
-        const auto count = [&](store::AccountState state, long long d) {
-            (state == store::AccountState::kActive ? report.active_delta : report.revoked_delta) +=
-                d;
+        const auto count = [&](store::AccountState account_state, long long d) {
+            (account_state == store::AccountState::kActive ? report.active_delta
+                                                           : report.revoked_delta) += d;
         };
         for (const auto& change : report.account_changes) {
             if (const auto old = accounts.find(change.record.member_id); old != accounts.end()) {
@@ -250,16 +263,14 @@ Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg
     return report;
 }
 
-Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config& cfg,
-                                 snapshot::Snapshot snap, const core::Clock& clock,
-                                 const mapping::PasswordGenerator& generator,
-                                 const RunOptions& options) {
+Result<RunReport> reconcile_full(const Environment& env, const config::Config& cfg,
+                                 snapshot::Snapshot snap, const RunOptions& options) {
     // The snapshot is mapped from where it will be stored: no copy of a 20k-member account.
     // reconcile() moves `changes` only after its last use of the snapshot.
     SnapshotChanges changes;
     changes.replace = std::move(snap);
     changes.replace->normalise();
-    return reconcile(store, cfg, *changes.replace, clock, generator, options, std::move(changes));
+    return reconcile(env, cfg, *changes.replace, options, std::move(changes));
 }
 
 std::string describe(const RunReport& report) {

@@ -159,15 +159,18 @@ public:
         }
         verifier_ = *verifier;
 
-        auto store = store::open_sqlite_store(config_->database);
-        if (!store) {
-            log_->error("start-up failed: {}", store.error().message);
+        store::OpenOptions open_options;
+        open_options.secret_properties = config_->accounts.secret_properties();
+        auto stores = store::open_sqlite_stores({config_->radius_database, config_->state_database},
+                                                open_options);
+        if (!stores) {
+            log_->error("start-up failed: {}", stores.error().message);
             return 1;
         }
         StoreWorker::Options worker_options;
         worker_options.process_events = options_.process_events;
         worker_ =
-            std::make_unique<StoreWorker>(std::move(*store), config_, clock_,
+            std::make_unique<StoreWorker>(std::move(*stores), config_, clock_,
                                           mapping::generate_password, metrics_, worker_options);
         if (auto s = worker_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);
@@ -316,7 +319,8 @@ private:
             log_->error("reload rejected: {}", verifier.error().message);
             return;
         }
-        if (loaded.config->database != config_->database ||
+        if (loaded.config->radius_database != config_->radius_database ||
+            loaded.config->state_database != config_->state_database ||
             loaded.config->webhook->listen_address != config_->webhook->listen_address ||
             loaded.config->webhook->listen_port != config_->webhook->listen_port) {
             log_->warn("reload: database and listen addresses need a restart; ignored");

@@ -24,14 +24,14 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-StoreWorker::StoreWorker(std::unique_ptr<store::RadiusStore> store,
-                         std::shared_ptr<const config::Config> config, const core::Clock& clock,
-                         mapping::PasswordGenerator generator, metrics::Registry& metrics,
-                         Options options)
-    : store_(std::move(store)),
+StoreWorker::StoreWorker(store::Stores stores, std::shared_ptr<const config::Config> config,
+                         const core::Clock& clock, mapping::PasswordGenerator generator,
+                         metrics::Registry& metrics, Options options)
+    : stores_(std::move(stores)),
+      state_(stores_.state.get()),
+      env_{*stores_.state, *stores_.radius, clock, std::move(generator)},
       config_(std::move(config)),
       clock_(clock),
-      generator_(std::move(generator)),
       metrics_(metrics),
       options_(options),
       log_(log::get("store")) {}
@@ -41,11 +41,11 @@ StoreWorker::~StoreWorker() {
 }
 
 Status StoreWorker::reload_snapshot() {
-    auto snap = store_->load_snapshot();
+    auto snap = state_->load_snapshot();
     if (!snap) {
         return snap.error();
     }
-    auto tombstones = store_->load_tombstones();
+    auto tombstones = state_->load_tombstones();
     if (!tombstones) {
         return tombstones.error();
     }
@@ -58,17 +58,21 @@ Status StoreWorker::start() {
     if (auto s = reload_snapshot(); !s) {
         return s;
     }
-    if (auto s = store_->checkpoint_in_background(); !s) {
+    if (auto s = state_->checkpoint_in_background(); !s) {
         log_->warn("background checkpoints unavailable, SQLite checkpoints inside commits: {}",
                    s.error().message);
     }
-    if (auto accounts = store_->load_accounts(); accounts) {
+    if (auto s = stores_.radius->checkpoint_in_background(); !s) {
+        log_->warn("background checkpoints of the RADIUS database unavailable: {}",
+                   s.error().message);
+    }
+    if (auto accounts = state_->load_accounts(); accounts) {
         for (const auto& [id, acc] : *accounts) {
             ++(acc.state == store::AccountState::kActive ? active_accounts_ : revoked_accounts_);
         }
         publish_account_counts();
     }
-    if (auto depth = store_->inbox_depth(); depth) {
+    if (auto depth = state_->inbox_depth(); depth) {
         depth_ = *depth;
         metrics_.set("radsync_inbox_depth", {}, static_cast<double>(*depth));
     }
@@ -112,13 +116,14 @@ void StoreWorker::remap_all() {
         std::lock_guard lock(mu_);
         cfg = config_;
     }
+    state_->set_secret_properties(cfg->accounts.secret_properties());
     // Every member and every group row against the new mapping, from the snapshot already
     // held: no API call, and the stored snapshot and its tombstones stay as they are. The
     // deletion guard applies as in any full run.
     reconcile::RunOptions options;
     options.mode = "reload";
     options.source = "configuration";
-    auto report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options, {});
+    auto report = reconcile::reconcile(env_, *cfg, snapshot_, options, {});
     record_full_run(options.mode, report, false);
     if (!report) {
         log_->error("remapping after reload failed error={}; the next full run retries",
@@ -237,7 +242,7 @@ void StoreWorker::run() {
         if (options_.process_events && waiting_.empty() && depth_ == 0 && !process_failed_ &&
             SteadyClock::now() - last_depth_check_ >= std::chrono::seconds{1}) {
             last_depth_check_ = SteadyClock::now();
-            if (auto depth = store_->inbox_depth(); !depth) {
+            if (auto depth = state_->inbox_depth(); !depth) {
                 // Not logged: a database that cannot be read is logged by the next write.
                 metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
             } else if (*depth > 0) {
@@ -246,7 +251,7 @@ void StoreWorker::run() {
         }
         if (clock_.now() - last_prune_ >= kPruneEvery) {
             last_prune_ = clock_.now();
-            if (auto pruned = store_->inbox_prune(clock_.now() - options_.keep_processed);
+            if (auto pruned = state_->inbox_prune(clock_.now() - options_.keep_processed);
                 pruned && *pruned > 0) {
                 log_->info("inbox pruned events={}", *pruned);
             }
@@ -289,7 +294,7 @@ Result<std::vector<reconcile::Vanished>> StoreWorker::vanished(const snapshot::S
                                                                std::uint64_t fetch_started) {
     Result<std::vector<reconcile::Vanished>> out = Error(Errc::kStoreBusy, "shutting down");
     call_on_worker([&] {
-        auto accounts = store_->load_accounts();
+        auto accounts = state_->load_accounts();
         if (!accounts) {
             out = accounts.error();
             return;
@@ -371,8 +376,8 @@ void StoreWorker::full_run(FullRun& job) {
     for (const auto& [key, version] : removed) {
         changes.entities.push_back({key.first, key.second, version});
     }
-    auto report = reconcile::reconcile(*store_, *cfg, *changes.replace, clock_, generator_,
-                                       job.options, std::move(changes));
+    auto report =
+        reconcile::reconcile(env_, *cfg, *changes.replace, job.options, std::move(changes));
     record_full_run(job.options.mode, report, dry_run);
     if (report && !dry_run) {
         healthy_ = true;
@@ -391,7 +396,7 @@ void StoreWorker::ingest_batch(std::vector<Pending>& batch) {
     for (auto& p : batch) {
         events.push_back(std::move(p.event));
     }
-    auto fresh = store_->inbox_append(events);
+    auto fresh = state_->inbox_append(events);
     if (!fresh) {
         healthy_ = false;
         metrics_.add("radsync_store_errors_total", {{"kind", "inbox_append"}});
@@ -425,7 +430,7 @@ void StoreWorker::pause_processing() {
 }
 
 bool StoreWorker::process_slice() {
-    auto events = store_->inbox_pending(options_.processing.slice);
+    auto events = state_->inbox_pending(options_.processing.slice);
     if (!events) {
         healthy_ = false;
         metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
@@ -465,7 +470,7 @@ void StoreWorker::handle_failure(const store::InboxEvent& event, const Error& er
         pause_processing();
         return;
     }
-    auto attempts = store_->inbox_record_failure(event.event_id, error.message);
+    auto attempts = state_->inbox_record_failure(event.event_id, error.message);
     if (!attempts) {
         log_->error("inbox write failed error={}", attempts.error().message);
         pause_processing();
@@ -478,7 +483,7 @@ void StoreWorker::handle_failure(const store::InboxEvent& event, const Error& er
         pause_processing();
         return;
     }
-    if (auto parked = store_->inbox_park(event.event_id, clock_.now()); !parked) {
+    if (auto parked = state_->inbox_park(event.event_id, clock_.now()); !parked) {
         log_->error("inbox write failed error={}", parked.error().message);
         pause_processing();
         return;
@@ -561,8 +566,7 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
         options.mode = "webhook";
         options.source = "inbox";
         options.scope = std::move(affected);
-        report = reconcile::reconcile(*store_, *cfg, snapshot_, clock_, generator_, options,
-                                      std::move(changes));
+        report = reconcile::reconcile(env_, *cfg, snapshot_, options, std::move(changes));
     } catch (const std::exception& ex) {
         // Nothing in the path is expected to throw; if something does, it is this event's
         // problem, not a reason to take the daemon down.

@@ -91,6 +91,19 @@ bool Statement::is_null(int column) const {
     return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
+bool Statement::is_integer(int column) const {
+    return sqlite3_column_type(stmt_, column) == SQLITE_INTEGER;
+}
+
+int Statement::column_count() const {
+    return sqlite3_column_count(stmt_);
+}
+
+std::string Statement::column_name(int column) const {
+    const char* name = sqlite3_column_name(stmt_, column);
+    return name == nullptr ? std::string() : std::string(name);
+}
+
 Result<Database> Database::open(const std::string& path, OpenMode mode) {
     sqlite3* db = nullptr;
     const int flags = (mode == OpenMode::kReadOnly ? SQLITE_OPEN_READONLY

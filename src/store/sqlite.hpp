@@ -66,6 +66,9 @@ public:
     [[nodiscard]] std::string text(int column) const;
     [[nodiscard]] std::int64_t integer(int column) const;
     [[nodiscard]] bool is_null(int column) const;
+    [[nodiscard]] bool is_integer(int column) const;
+    [[nodiscard]] int column_count() const;
+    [[nodiscard]] std::string column_name(int column) const;
 
 private:
     sqlite3_stmt* stmt_;

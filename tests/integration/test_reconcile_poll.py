@@ -491,7 +491,7 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
 
     def parked_cli():
         # A parked webhook as the daemon leaves it (StoreWorker unit tests park real ones).
-        con = sqlite3.connect(str(rs.db), timeout=5)
+        con = sqlite3.connect(str(rs.state_db), timeout=5)
         try:
             con.execute("INSERT INTO radsync_inbox (event_id, event_type, t, received_at, body, "
                         "processed_at, result, attempts, last_error) VALUES ('ev-bad', "
@@ -736,7 +736,7 @@ def main() -> int:
             run = rs.reconcile_api("--dry-run").expect(0, "dry run against no database")
             expect_true("dry run, nothing written" in run.stdout, run.output())
             expect_true(run.rows is not None and run.rows[0] > 0, f"planned rows {run.rows}")
-            left = sorted(p.name for p in rs.work.iterdir() if p.name.startswith(rs.db.name))
+            left = sorted(p.name for p in rs.work.iterdir() if p.name.startswith((rs.db.name, rs.state_db.name)))
             expect_eq(left, [], "files a dry run left behind")
             rs.run("migrate")
 

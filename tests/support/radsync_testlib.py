@@ -166,6 +166,26 @@ def wait_until(probe, timeout: float, what: str, interval: float = 0.02):
         time.sleep(interval)
 
 
+SEALED_PREFIX = "radsync-sealed:v1:"
+
+
+def unseal(key_file: Path, text) -> bytes:
+    """What store::AtRestKey::open does: AES-256-GCM under HMAC-SHA256(key, "radsync seal v1"),
+    nonce (12 bytes) + ciphertext + tag (16 bytes), base64 after SEALED_PREFIX. Text that is not
+    sealed comes back as it is."""
+    import base64
+    import hashlib
+    import hmac
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # python3-cryptography
+
+    raw = text.encode() if isinstance(text, str) else bytes(text)
+    if not raw.startswith(SEALED_PREFIX.encode()):
+        return raw
+    sealed = base64.b64decode(raw[len(SEALED_PREFIX):])
+    key = hmac.new(key_file.read_bytes(), b"radsync seal v1", hashlib.sha256).digest()
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], None)
+
+
 def nt_hash(password: str) -> str:
     """NT hash (hex MD4 of UTF-16LE) via OpenSSL 3's legacy provider; MD4 is not in hashlib."""
     openssl = shutil.which("openssl")
@@ -206,7 +226,7 @@ UPTOWN_SSID = "AA-BB-CC-DD-EE-FF:CoWork-Uptown"
 
 MAIN_YAML = """\
 # radsync test configuration (written by tests/support/radsync_testlib.py)
-database: {db}
+{database_lines}
 default_timezone: Europe/Berlin
 log_level: {log_level}
 accounts:
@@ -398,10 +418,15 @@ def new_id() -> str:
 class Radsync:
     """radsync's config files, CLI and database in ``work``."""
 
-    def __init__(self, binary: Path, work: Path, log_level: str = "info"):
+    def __init__(self, binary: Path, work: Path, log_level: str = "info", one_file: bool = False):
+        """``one_file``: configure the single database of releases before the state database
+        (``database:``), for benchmarks that compare with such a binary."""
         self.binary = binary
+        self.one_file = one_file
         self.work = work
-        self.db = work / "radsync.db"
+        self.db = work / "radsync.db"  # the RADIUS database, which FreeRADIUS reads
+        self.state_db = work / "state.db"  # radsync's private state
+        self.key_file = work / "state.db.key"  # its at-rest key (store::AtRestKey)
         self.main = work / "radsync.yaml"
         self.fixture = work / "snapshot.json"
         self.log_level = log_level
@@ -409,8 +434,13 @@ class Radsync:
 
     def write_config(self, extra: str = "") -> None:
         """The main file (plus ``extra`` sections, e.g. webhook_yaml()) and mapping.yaml."""
-        self.main.write_text(MAIN_YAML.format(db=self.db, log_level=self.log_level) + extra)
+        self.main.write_text(MAIN_YAML.format(database_lines=self.database_lines(), log_level=self.log_level) + extra)
         (self.work / "mapping.yaml").write_text(MAPPING_YAML)
+
+    def database_lines(self) -> str:
+        if self.one_file:
+            return f"database: {self.db}"
+        return f"radius_database: {self.db}\nstate_database: {self.state_db}"
 
     def write_fixture(self, fx: dict) -> None:
         self.fixture.write_text(json.dumps(fx, indent=2))
@@ -447,9 +477,16 @@ class Radsync:
         return {t: sorted(self.query(f"SELECT * FROM {t}"), key=repr) for t in tables}
 
     def query(self, sql: str, *params) -> list[tuple]:
-        """Read-only query (the database is in WAL mode, so the daemon is never blocked)."""
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
+        """Read-only query over both databases (WAL mode, so the daemon is never blocked): the
+        state database, with the RADIUS one attached as ``radius``. Table names are unique
+        across the two, so unqualified names find either."""
+        if self.one_file:
+            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=2)
+        else:
+            con = sqlite3.connect(f"file:{self.state_db}?mode=ro", uri=True, timeout=2)
         try:
+            if not self.one_file:
+                con.execute("ATTACH DATABASE ? AS radius", (f"file:{self.db}?mode=ro",))
             return con.execute(sql, params).fetchall()
         finally:
             con.close()
@@ -469,7 +506,11 @@ class Radsync:
         if not rows:
             return None
         keys = ("event_id", "event_type", "t", "received_at", "body", "processed_at", "result")
-        return dict(zip(keys, rows[0]))
+        row = dict(zip(keys, rows[0]))
+        stored = row["body"]  # as on disk: sealed while pending, empty once processed
+        row["stored_body"] = stored.decode(errors="replace") if isinstance(stored, bytes) else stored
+        row["body"] = unseal(self.key_file, row["body"]) if row["body"] else b""
+        return row
 
     def wait_processed(self, event_ids, timeout: float = 10.0) -> dict[str, str]:
         """Poll until every event has processed_at set; {event_id: result}."""

@@ -67,7 +67,8 @@ protected:
 // ---------------------------------------------------------------------------------------------
 // A valid configuration using every key, read back into the structs.
 
-constexpr const char* kFullMain = R"(database: /var/lib/radsync/test.db
+constexpr const char* kFullMain = R"(radius_database: /var/lib/radsync/test.db
+state_database: /var/lib/radsync-state/state.db
 default_timezone: Europe/Berlin
 log_level: debug
 officernd:
@@ -152,7 +153,8 @@ TEST_F(ConfigTest, FullConfigRoundTripsToStructs) {
     const std::string dir = dir_.path().string();
 
     EXPECT_EQ(c.source_file, "radsync.yaml");
-    EXPECT_EQ(c.database, "/var/lib/radsync/test.db");
+    EXPECT_EQ(c.radius_database, "/var/lib/radsync/test.db");
+    EXPECT_EQ(c.state_database, "/var/lib/radsync-state/state.db");
     EXPECT_EQ(c.default_timezone, "Europe/Berlin");
     EXPECT_EQ(c.log_level, "debug");
     EXPECT_EQ(c.officernd.org_slug, "acme-coworking");
@@ -249,13 +251,38 @@ TEST_F(ConfigTest, FullConfigRoundTripsToStructs) {
     EXPECT_FALSE(uptown.timezone.has_value());
 }
 
+// Issue 9: two databases. `database` (the one-file release's key) still names the RADIUS one,
+// with a warning; the state database follows it unless set, and may never be the same file.
+TEST_F(ConfigTest, DatabasePathsAcceptTheOlderKeyAndRefuseOneFileForBoth) {
+    auto r = load_texts("database: /srv/radius.db\nmapping_files: [mapping.yaml]\n",
+                        {{"mapping.yaml", ""}});
+    ASSERT_TRUE(r.config.has_value());
+    EXPECT_EQ(r.config->radius_database, "/srv/radius.db");
+    EXPECT_EQ(r.config->state_database, "/srv/state.db");
+    ASSERT_EQ(r.warnings.size(), 1U);
+    EXPECT_NE(r.warnings[0].to_string().find("renamed to radius_database"), std::string::npos)
+        << r.warnings[0].to_string();
+
+    r = load_texts("database: /a.db\nradius_database: /b.db\nmapping_files: [mapping.yaml]\n",
+                   {{"mapping.yaml", ""}});
+    EXPECT_FALSE(r.config.has_value());
+    r = load_texts(
+        "radius_database: /x/r.db\nstate_database: /x/r.db\nmapping_files: [mapping.yaml]\n",
+        {{"mapping.yaml", ""}});
+    ASSERT_FALSE(r.config.has_value());
+    EXPECT_NE(messages(r.problems).at(0).find("radsync.yaml:2:17: state_database: must not be"),
+              std::string::npos)
+        << messages(r.problems).at(0);
+}
+
 TEST_F(ConfigTest, MinimalConfigTakesEveryDefault) {
     const auto r = load_texts("mapping_files: [mapping.yaml]\n", {{"mapping.yaml", ""}});
     ASSERT_EQ(messages(r.problems), std::vector<std::string>{});
     ASSERT_TRUE(r.config.has_value());
     const Config& c = *r.config;
     const Config defaults;
-    EXPECT_EQ(c.database, defaults.database);
+    EXPECT_EQ(c.radius_database, defaults.radius_database);
+    EXPECT_EQ(c.state_database, "/var/lib/radsync/state.db");
     EXPECT_EQ(c.default_timezone, "UTC");
     EXPECT_EQ(c.log_level, "info");
     EXPECT_FALSE(c.webhook.has_value());
@@ -509,7 +536,7 @@ const BadCase kBadCases[] = {
      {{"mapping.yaml", kMinimalMapping}},
      {R"(radsync.yaml:1:31: mapping_files[1]: cannot read "extra.yaml": file not found)"}},
     {"MappingFilesMissing",
-     "database: /tmp/x.db\n",
+     "radius_database: /tmp/x.db\n",
      {},
      {"radsync.yaml:1:1: mapping_files: required key is missing"}},
     {"AccessNoneWithBandwidth",

@@ -38,7 +38,9 @@ struct PollerHarness {
     std::mutex mu;
 
     PollerHarness() {
-        auto st = store::open_sqlite_store((dir.path() / "r.db").string()).value();
+        auto st = store::open_sqlite_stores(
+                      {(dir.path() / "radius.db").string(), (dir.path() / "state.db").string()})
+                      .value();
         worker = std::make_unique<StoreWorker>(std::move(st), test::hot_desk_config(), clock,
                                                mapping::generate_password, metrics,
                                                StoreWorker::Options{});

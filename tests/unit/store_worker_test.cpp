@@ -49,14 +49,15 @@ void run_sql(const std::string& path, const std::string& sql) {
 
 struct WorkerHarness {
     test::TempDir dir;
-    std::string path = (dir.path() / "r.db").string();
+    std::string path = (dir.path() / "state.db").string();  // the worker's own tables
+    std::string radius_path = (dir.path() / "radius.db").string();
     core::SystemClock clock;
     metrics::Registry metrics;
     std::unique_ptr<StoreWorker> worker;
 
     // `setup_sql` runs after the schema exists and before the worker starts.
     explicit WorkerHarness(const std::string& setup_sql) {
-        auto st = store::open_sqlite_store(path).value();
+        auto st = store::open_sqlite_stores({radius_path, path}).value();
         run_sql(path, setup_sql);
         StoreWorker::Options options;
         // Retries almost at once: the test waits on outcomes, never on the clock.
@@ -78,7 +79,10 @@ struct WorkerHarness {
     }
 
     std::map<std::string, std::size_t> counts() {
-        return store::open_sqlite_store_read_only(path).value()->inbox_counts().value();
+        return store::open_sqlite_stores_read_only({radius_path, path})
+            .value()
+            .state->inbox_counts()
+            .value();
     }
 };
 
@@ -124,8 +128,8 @@ TEST(StoreWorkerProcessing, AnEventThatKeepsFailingIsParkedAndTheOthersGoOn) {
     // The cause is fixed and an operator requeues it from another process (`radsync inbox
     // requeue`): the running worker notices within a second and applies it.
     run_sql(h.path, "DROP TRIGGER poison;");
-    auto other = store::open_sqlite_store(h.path).value();
-    ASSERT_EQ(other->inbox_requeue_parked(std::string("ev-m2")).value(), 1U);
+    auto other = store::open_sqlite_stores({h.radius_path, h.path}).value();
+    ASSERT_EQ(other.state->inbox_requeue_parked(std::string("ev-m2")).value(), 1U);
     ASSERT_TRUE(h.worker->wait_processed(4, 10s));
     EXPECT_EQ(query_text(h.path, "SELECT id FROM radsync_members ORDER BY id"), "m1,m2,m3");
     EXPECT_EQ(h.counts().at("applied"), 3U);
@@ -182,18 +186,18 @@ TEST(StoreWorkerProcessing, AReloadedMappingIsAppliedToEveryMemberAndGroupAtOnce
     ASSERT_TRUE(seeded.get_future().get());
     const std::string timeout_sql =
         "SELECT value FROM radgroupreply WHERE attribute = 'Session-Timeout'";
-    ASSERT_EQ(query_text(h.path, timeout_sql), "3600");
+    ASSERT_EQ(query_text(h.radius_path, timeout_sql), "3600");
 
     // SIGHUP with a longer session: no poll, no webhook, yet the group row changes. (Waiting
     // on the row, not on the run counter: the remap of the first configuration may still be
     // counting.)
     h.worker->set_config(with_session_timeout(std::chrono::seconds{7200}));
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (query_text(h.path, timeout_sql) != "7200" &&
+    while (query_text(h.radius_path, timeout_sql) != "7200" &&
            std::chrono::steady_clock::now() < deadline) {
         std::this_thread::yield();
     }
-    EXPECT_EQ(query_text(h.path, timeout_sql), "7200");
+    EXPECT_EQ(query_text(h.radius_path, timeout_sql), "7200");
     EXPECT_GE(h.metrics.value("radsync_reconcile_runs_total",
                               {{"mode", "reload"}, {"result", "success"}}),
               1);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,16 @@ struct Accounts {
     int password_length = 12;
     std::string password_property;  ///< for kProperty: the member custom property key
     PasswordStorage password_storage = PasswordStorage::kNtHash;
+
+    /// Member custom properties named as holding secrets: the password property, if used.
+    /// (The stored snapshot keeps these, and any property named like a password, only as
+    /// keyed hashes; see snapshot::is_secret_property.)
+    [[nodiscard]] std::set<std::string> secret_properties() const {
+        if (password_source == PasswordSource::kProperty && !password_property.empty()) {
+            return {password_property};
+        }
+        return {};
+    }
 };
 
 struct OfficeRnd {
@@ -160,7 +171,11 @@ struct Radius {
 /// The whole configuration: main file plus the mapping files it names.
 struct Config {
     std::string source_file;  ///< the main file as given
-    std::string database = "/var/lib/radsync/radsync.db";
+    /// The database FreeRADIUS reads (group radsync, 0660). Earlier releases called it
+    /// `database` and kept everything in it; that file is split on the first start.
+    std::string radius_database = "/var/lib/radsync/radsync.db";
+    /// radsync's private state (0600); next to the RADIUS database unless set.
+    std::string state_database = "/var/lib/radsync/state.db";
     /// Zone for dates when neither the mapping nor OfficeRnD gives the location's zone.
     std::string default_timezone = "UTC";
     std::string log_level = "info";

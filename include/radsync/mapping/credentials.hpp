@@ -36,6 +36,14 @@ inline constexpr std::size_t kMaxUsernameBytes = 64;
 /// character.
 [[nodiscard]] Status check_usable_password(std::string_view utf8_password);
 
+/// What a keyed hash of a secret looks like wherever radsync keeps one instead of the secret
+/// (the stored snapshot, processed webhook bodies): "radsync-hmac-sha256:" + 64 hex digits.
+inline constexpr std::string_view kKeyedHashPrefix = "radsync-hmac-sha256:";
+/// True for a value of that shape (never a member's real password in practice).
+[[nodiscard]] bool is_keyed_hash(std::string_view value);
+/// HMAC-SHA256 of `value` under `key`, in that shape.
+[[nodiscard]] std::string keyed_hash(std::string_view key, std::string_view value);
+
 /// Produces a new random password of the given length.
 using PasswordGenerator = std::function<std::string(int length)>;
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -54,6 +55,9 @@ struct Decision {
     /// The account record to persist; absent for kRemoved / kNoAccess / refused conflicts.
     std::optional<store::AccountRecord> account;
     Problem problem = Problem::kNone;
+    /// A password this run generated, in clear, for handing over once (reset-password, the
+    /// welcome e-mail). Never persisted: the account keeps only its hash.
+    std::string new_password = {};
 };
 
 [[nodiscard]] const char* to_string(Decision::Outcome o);
@@ -68,6 +72,12 @@ struct Context {
     /// Usernames that already have rows radsync does not own (an operator's hand-made users).
     std::set<std::string> foreign_usernames;
     PasswordGenerator generate_password;
+    /// Members whose generated password is replaced by a new one in this run (reset-password);
+    /// the new one is in their Decision::new_password.
+    std::set<std::string> reset_passwords;
+    /// Keyed hash of a password property's value (mapping::KeyedHash), to notice a change
+    /// without keeping the value; empty means always derive the password row afresh.
+    std::function<std::string(std::string_view)> keyed_hash;
     /// Member ids to map; null maps everyone and includes the group rows. A scoped run
     /// (webhooks) treats every account outside the scope as holding its username.
     const std::set<std::string>* scope = nullptr;

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "radsync/config/config.hpp"
@@ -29,6 +31,8 @@ struct RunOptions {
     /// Full runs from a poll: how entities missing from the lists were settled. A hold_reason
     /// makes the run guarded as the deletion guard would.
     std::optional<VanishedReport> vanished;
+    /// Members whose generated password this run replaces (accounts reset-password).
+    std::set<std::string> reset_passwords;
 };
 
 /// What one run decided and did.
@@ -55,23 +59,30 @@ struct SnapshotChanges {
     std::vector<store::ProcessedEvent> processed_events;  ///< inbox events this run applied
 };
 
-/// snapshot → mapping → diff → apply, the one path every RADIUS write takes: maps `snap`
-/// (the state after `changes`) against the current accounts, diffs the result against the
-/// rows radsync owns and applies rows, accounts and `changes` in one transaction. Events are
-/// hints, state is truth: every member is re-derived, so a run repairs any drift it finds.
-[[nodiscard]] Result<RunReport> reconcile(store::RadiusStore& store, const config::Config& cfg,
-                                          const snapshot::Snapshot& snap, const core::Clock& clock,
-                                          const mapping::PasswordGenerator& generator,
-                                          const RunOptions& options, SnapshotChanges&& changes);
+/// What a run works with besides the configuration and the snapshot.
+struct Environment {
+    store::StateStore& state;
+    store::RadiusStore& radius;
+    const core::Clock& clock;
+    mapping::PasswordGenerator generator;
+};
 
-/// reconcile() for a full snapshot (a file or a complete poll): replaces the stored
-/// snapshot with `snap`, maps it against the current accounts, diffs the result against the
-/// rows radsync owns and applies everything in one transaction. A second run with the same
-/// input writes nothing. Errors from the store are returned unchanged; nothing is half-applied.
-[[nodiscard]] Result<RunReport> reconcile_full(store::RadiusStore& store, const config::Config& cfg,
-                                               snapshot::Snapshot snap, const core::Clock& clock,
-                                               const mapping::PasswordGenerator& generator,
-                                               const RunOptions& options);
+/// snapshot → mapping → diff → apply, the one path every RADIUS write takes: maps `snap`
+/// (the state after `changes`) against the current accounts and diffs the result against the
+/// rows radsync owns in the RADIUS database. The row changes are committed there first, then
+/// accounts, `changes`, the run and its audit in the state database. A crash between the two
+/// commits leaves rows the state does not know of yet: the next run diffs against the rows
+/// actually present, so it repairs them (events not marked processed are simply applied again).
+/// Events are hints, state is truth: every member is re-derived, so a run repairs any drift.
+[[nodiscard]] Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
+                                          const snapshot::Snapshot& snap, const RunOptions& options,
+                                          SnapshotChanges&& changes);
+
+/// reconcile() for a full snapshot (a file or a complete poll): replaces the stored snapshot
+/// with `snap`. A second run with the same input writes nothing. Errors from the stores are
+/// returned unchanged.
+[[nodiscard]] Result<RunReport> reconcile_full(const Environment& env, const config::Config& cfg,
+                                               snapshot::Snapshot snap, const RunOptions& options);
 
 /// Human-readable plan: one line per account change with its reason, then row changes grouped
 /// by username. Password values are never printed.

@@ -57,9 +57,9 @@ public:
     /// error = could not be made durable.
     using IngestDone = std::function<void(Result<Ingest>)>;
 
-    StoreWorker(std::unique_ptr<store::RadiusStore> store,
-                std::shared_ptr<const config::Config> config, const core::Clock& clock,
-                mapping::PasswordGenerator generator, metrics::Registry& metrics, Options options);
+    StoreWorker(store::Stores stores, std::shared_ptr<const config::Config> config,
+                const core::Clock& clock, mapping::PasswordGenerator generator,
+                metrics::Registry& metrics, Options options);
     ~StoreWorker();
     StoreWorker(const StoreWorker&) = delete;
     StoreWorker& operator=(const StoreWorker&) = delete;
@@ -159,10 +159,11 @@ private:
     void count_from_decisions(const std::vector<mapping::Decision>& decisions);
     void publish_account_counts();
 
-    std::unique_ptr<store::RadiusStore> store_;
+    store::Stores stores_;
+    store::StateStore* state_;  // = stores_.state
+    reconcile::Environment env_;
     std::shared_ptr<const config::Config> config_;  // guarded by mu_
     const core::Clock& clock_;
-    mapping::PasswordGenerator generator_;
     metrics::Registry& metrics_;
     Options options_;
     std::shared_ptr<spdlog::logger> log_;

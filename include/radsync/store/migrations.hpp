@@ -12,7 +12,10 @@ struct Migration {
     std::string sql;
 };
 
-/// Every migration this binary knows, in ascending version order.
-[[nodiscard]] const std::vector<Migration>& embedded_migrations();
+/// The RADIUS database's migrations (migrations/radius), in ascending version order. Versions 2
+/// to 4 built the one-file layout of earlier releases; 5 moves radsync's state out.
+[[nodiscard]] const std::vector<Migration>& radius_migrations();
+/// The state database's migrations (migrations/state), in ascending version order.
+[[nodiscard]] const std::vector<Migration>& state_migrations();
 
 }  // namespace radsync::store

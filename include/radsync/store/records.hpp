@@ -42,13 +42,19 @@ enum class AccountState { kActive, kRevoked };
 
 [[nodiscard]] const char* to_string(AccountState s);
 
-/// radsync's own record of a member's WiFi account (table radsync_accounts).
+/// radsync's own record of a member's WiFi account (table radsync_accounts, state database).
+/// It never holds a password in clear (unless `storage: cleartext` was chosen): only what the
+/// RADIUS password row carries, so the password stays the same across runs and revocations.
 struct AccountRecord {
     std::string member_id;
     std::string username;  ///< as stored in FreeRADIUS tables (escaped form)
-    /// Generated password, kept so it stays stable across runs and survives revocation; empty
-    /// when the password comes from a member custom property.
-    std::string password;
+    /// The password row's value: an NT hash (hex), or the password itself when `secret_attribute`
+    /// is Cleartext-Password. Empty when none is known yet.
+    std::string secret;
+    std::string secret_attribute;  ///< "NT-Password" or "Cleartext-Password"
+    /// For passwords from a custom property: the keyed hash of the value `secret` came from, so
+    /// a change in OfficeRnD is noticed without keeping the value. Empty for generated ones.
+    std::string secret_mac;
     AccountState state = AccountState::kActive;
     core::Instant state_since{};  ///< when `state` last changed
     std::string group;            ///< access group granted (empty when revoked)

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "radsync/core/clock.hpp"
@@ -31,7 +33,7 @@ struct InboxEvent {
     std::string event_type;
     std::string t;  ///< the signed timestamp text
     core::Instant received_at{};
-    std::string body;  ///< exact verified bytes
+    std::string body;  ///< exact verified bytes (empty once processed: see StateStore)
 };
 
 /// An inbox event set aside after failing too often (StoreWorker), for `radsync status`.
@@ -115,11 +117,48 @@ struct RunRecord {
     std::string error;
 };
 
-/// The database radsync and FreeRADIUS share. Narrow on purpose: a PostgreSQL backend is an
-/// addition, not a rewrite (design.md "Beyond one machine"). Not thread-safe; one owner.
+/// The database FreeRADIUS reads (design.md "Storage"): its stock tables and only what radsync
+/// needs to recognise its own rows (radsync_owned_rows). No member data beyond user names,
+/// password hashes and reply attributes lives here. Narrow on purpose, so that a PostgreSQL
+/// implementation (rlm_sql_postgresql reads the same tables) needs nothing more. Not
+/// thread-safe; one owner.
 class RadiusStore {
 public:
     virtual ~RadiusStore() = default;
+
+    /// Every FreeRADIUS row radsync owns (user and group rows).
+    [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_rows() = 0;
+    /// The owned user rows (radcheck, radreply, radusergroup) of just these usernames.
+    [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_user_rows(
+        const std::set<std::string>& usernames) = 0;
+    /// Usernames that have rows radsync does not own (an operator's hand-made users).
+    [[nodiscard]] virtual Result<std::set<std::string>> foreign_usernames() = 0;
+    /// Which of these usernames have rows radsync does not own.
+    [[nodiscard]] virtual Result<std::set<std::string>> foreign_among(
+        const std::set<std::string>& usernames) = 0;
+    /// Applies the row changes in one short transaction, ownership included; fills the row
+    /// counts of the report. Errc::kStoreBusy if the database stayed locked past the busy
+    /// timeout, Errc::kStoreFailed otherwise; nothing is written on error.
+    [[nodiscard]] virtual Result<ApplyReport> apply_rows(
+        const std::vector<reconcile::RowChange>& changes) = 0;
+    /// See StateStore::checkpoint_in_background.
+    [[nodiscard]] virtual Status checkpoint_in_background() = 0;
+};
+
+/// radsync's private state (design.md "Storage"): the entity snapshot, the webhook inbox,
+/// accounts, runs and the audit log. Only radsync reads it (mode 0600), and even so it holds no
+/// secret in clear: secret member properties are kept as keyed hashes, webhook bodies are
+/// sealed while pending and dropped once processed (store/at_rest.hpp has the key). Not
+/// thread-safe; one owner.
+class StateStore {
+public:
+    virtual ~StateStore() = default;
+
+    /// The keyed hash this store keeps instead of a secret property's value; empty when the
+    /// store was opened without its key (read-only, key file unreadable).
+    [[nodiscard]] virtual std::string keyed_hash(std::string_view value) const = 0;
+    /// Replaces OpenOptions::secret_properties (a reloaded configuration).
+    virtual void set_secret_properties(std::set<std::string> names) = 0;
 
     /// Current stored snapshot (entities not tombstoned).
     [[nodiscard]] virtual Result<snapshot::Snapshot> load_snapshot() = 0;
@@ -128,22 +167,17 @@ public:
     /// The accounts of these members plus the accounts holding any of these usernames.
     [[nodiscard]] virtual Result<std::map<std::string, AccountRecord>> load_accounts_for(
         const std::set<std::string>& member_ids, const std::set<std::string>& usernames) = 0;
-    /// Every FreeRADIUS row radsync owns.
-    [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_rows() = 0;
-    /// Usernames that have rows radsync does not own.
-    [[nodiscard]] virtual Result<std::set<std::string>> foreign_usernames() = 0;
-    /// The owned user rows (radcheck, radreply, radusergroup) of just these usernames.
-    [[nodiscard]] virtual Result<std::vector<OwnedRow>> load_owned_user_rows(
-        const std::set<std::string>& usernames) = 0;
-    /// Which of these usernames have rows radsync does not own.
-    [[nodiscard]] virtual Result<std::set<std::string>> foreign_among(
-        const std::set<std::string>& usernames) = 0;
-    /// Applies everything in one short BEGIN IMMEDIATE transaction, records the run and an
-    /// audit entry per row change. Errc::kStoreBusy if the database stayed locked past the busy
-    /// timeout, Errc::kStoreFailed otherwise; nothing is written on error.
-    [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, core::Instant now) = 0;
     /// Removed entities with the version that removed them (for ordering late events).
     [[nodiscard]] virtual Result<snapshot::Tombstones> load_tombstones() = 0;
+
+    /// Everything of `writes` but the RADIUS rows, in one transaction: snapshot, accounts,
+    /// processed events, the run record (with `rows`' counts, which apply_rows reported) and an
+    /// audit entry per row change. Errc::kStoreBusy / kStoreFailed as RadiusStore::apply_rows.
+    [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, const ApplyReport& rows,
+                                                    core::Instant now) = 0;
+    /// Best effort: records a run that failed before anything was applied.
+    virtual void record_failed_run(const WriteSet& writes, core::Instant now,
+                                   const std::string& error) = 0;
 
     /// Commits a batch of deliveries in one transaction (group commit). For each event, true
     /// if it was new, false if its event id was already in the inbox (a duplicate).
@@ -161,13 +195,13 @@ public:
     [[nodiscard]] virtual Status inbox_park(const std::string& event_id, core::Instant now) = 0;
     /// Deletes processed events received before `cutoff`; returns how many.
     [[nodiscard]] virtual Result<std::size_t> inbox_prune(core::Instant cutoff) = 0;
-
     /// Parked events, newest first, at most `limit`.
     [[nodiscard]] virtual Result<std::vector<ParkedEvent>> inbox_parked(std::size_t limit) = 0;
     /// Makes parked events pending again (all, or the one with `event_id`), attempts reset;
     /// returns how many. A running daemon picks them up within a second.
     [[nodiscard]] virtual Result<std::size_t> inbox_requeue_parked(
         const std::optional<std::string>& event_id) = 0;
+
     /// From now on the write-ahead log is checkpointed by a background thread on its own
     /// connection, instead of inside whichever commit crosses SQLite's threshold (that commit
     /// is usually a webhook acknowledgement, and a checkpoint includes an fsync). The
@@ -179,40 +213,70 @@ public:
     [[nodiscard]] virtual Result<std::vector<RunRecord>> recent_runs(std::size_t limit) = 0;
     /// Inbox events by result ("" = not yet processed), over what the inbox still holds.
     [[nodiscard]] virtual Result<std::map<std::string, std::size_t>> inbox_counts() = 0;
-
     /// Latest audit entries, newest first, optionally for one username.
     [[nodiscard]] virtual Result<std::vector<AuditEntry>> audit(
         std::size_t limit, const std::optional<std::string>& username) = 0;
 };
 
-/// Opens (creating if missing) the SQLite database at `path`, switches it to WAL, applies
-/// pending migrations. Errc::kStoreSchemaTooNew if the file was written by a newer radsync;
-/// Errc::kStoreFailed if it cannot be opened or a migration fails (nothing half-applied).
-[[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store(const std::string& path);
-
-/// Opens an existing database read-only without migrating (check-config, status).
-/// Errc::kStoreSchemaTooNew / kStoreFailed as above; Errc::kNotFound if the file is missing.
-[[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(
-    const std::string& path);
-
-/// An in-memory copy of the database at `path` (an empty one if there is no file yet), brought
-/// to the current schema in memory: what a dry run plans against. Nothing is written to `path`
-/// or next to it, and nothing the copy is given reaches the disk.
-/// Errc::kStoreSchemaTooNew / kStoreFailed as open_sqlite_store.
-[[nodiscard]] Result<std::unique_ptr<RadiusStore>> open_sqlite_store_scratch_copy(
-    const std::string& path);
-
-/// Schema version of the database (PRAGMA user_version) and the newest this binary knows.
-struct SchemaStatus {
-    int database_version = 0;
-    int binary_version = 0;
+/// Where the two databases live.
+struct StorePaths {
+    std::string radius;  ///< shared with FreeRADIUS (group-readable, 0660)
+    std::string state;   ///< radsync's private state (0600)
 };
 
-/// Reads the schema version of an existing database without changing anything.
-/// Errc::kNotFound if the file is missing, Errc::kStoreFailed if it cannot be read.
-[[nodiscard]] Result<SchemaStatus> read_schema_status(const std::string& path);
+/// Both stores of one installation.
+struct Stores {
+    std::unique_ptr<StateStore> state;
+    std::unique_ptr<RadiusStore> radius;
+};
 
-/// Applies pending migrations to the database at `path`; returns versions before/after.
-[[nodiscard]] Result<SchemaStatus> migrate_sqlite(const std::string& path);
+/// How the stores are opened.
+struct OpenOptions {
+    /// Member custom properties that hold secrets (config::Accounts::secret_properties). The
+    /// state store keeps them, and every property named like a password, only as keyed hashes.
+    std::set<std::string> secret_properties;
+    /// Test hook: returning true stops open_sqlite_stores at `step`, as a crash would:
+    /// "state-built" (the new state file complete, not yet renamed into place),
+    /// "state-in-place" (renamed, radsync's tables still in the RADIUS file) or "dropped"
+    /// (dropped, not yet vacuumed).
+    std::function<bool(std::string_view step)> interrupt;
+};
+
+/// Opens (creating if missing) both SQLite databases, switches them to WAL and applies pending
+/// migrations. A RADIUS database written by a release that kept everything in one file is
+/// split on the way: radsync's tables move to the state database, which appears (atomically,
+/// by rename) only once it holds everything, and only then are they dropped from the RADIUS
+/// file, which is vacuumed so nothing of them stays behind. An interrupted split is finished by
+/// the next open. Errc::kStoreSchemaTooNew if a file was written by a newer radsync;
+/// Errc::kStoreFailed if one cannot be opened or a step fails (nothing half-applied).
+[[nodiscard]] Result<Stores> open_sqlite_stores(const StorePaths& paths,
+                                                const OpenOptions& options = {});
+
+/// Opens existing databases read-only without migrating (status, accounts, inbox parked).
+/// Errc::kStoreSchemaTooNew / kStoreFailed as above; Errc::kNotFound if a file is missing.
+[[nodiscard]] Result<Stores> open_sqlite_stores_read_only(const StorePaths& paths);
+
+/// In-memory copies of both databases (empty ones where no file exists yet), brought to the
+/// current schema in memory: what a dry run plans against. Nothing is written to either path
+/// or next to it. Errc::kStoreSchemaTooNew / kStoreFailed as open_sqlite_stores.
+[[nodiscard]] Result<Stores> open_sqlite_stores_scratch_copy(const StorePaths& paths,
+                                                             const OpenOptions& options = {});
+
+/// Schema versions of both databases and the newest this binary knows for each.
+struct SchemaStatus {
+    int radius_version = 0;
+    int radius_binary_version = 0;
+    int state_version = 0;  ///< 0 when the state database does not exist yet
+    int state_binary_version = 0;
+};
+
+/// Reads the schema versions without changing anything. Errc::kNotFound if the RADIUS
+/// database is missing, Errc::kStoreFailed if a file cannot be read.
+[[nodiscard]] Result<SchemaStatus> read_schema_status(const StorePaths& paths);
+
+/// Applies pending migrations (and the one-file split) to both databases; versions
+/// before/after.
+[[nodiscard]] Result<SchemaStatus> migrate_sqlite(const StorePaths& paths,
+                                                  const OpenOptions& options = {});
 
 }  // namespace radsync::store

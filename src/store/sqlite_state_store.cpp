@@ -1,19 +1,20 @@
+// radsync's private state over SQLite: the entity snapshot, the webhook inbox, accounts, runs
+// and the audit log (the state database, mode 0600).
+
 #include <algorithm>
-#include <array>
-#include <condition_variable>
-#include <filesystem>
 #include <functional>
 #include <map>
-#include <memory>
-#include <mutex>
+#include <set>
 #include <string>
-#include <thread>
+#include <type_traits>
+#include <vector>
 
 #include "radsync/log/log.hpp"
-#include "radsync/store/store.hpp"
-#include "sqlite.hpp"
+#include "radsync/snapshot/redact.hpp"
+#include "radsync/store/at_rest.hpp"
+#include "sqlite_support.hpp"
 
-namespace radsync::store {
+namespace radsync::store::detail {
 
 namespace {
 
@@ -21,36 +22,9 @@ using sqlite::Database;
 using sqlite::Statement;
 using sqlite::Transaction;
 
-constexpr std::array kRadiusTables = {Table::kRadcheck, Table::kRadreply, Table::kRadgroupcheck,
-                                      Table::kRadgroupreply, Table::kRadusergroup};
-
-// Column holding the user or group name, per table.
-const char* name_column(Table t) {
-    return (t == Table::kRadgroupcheck || t == Table::kRadgroupreply) ? "groupname" : "username";
-}
-
-std::int64_t seconds(core::Instant t) {
-    return t.time_since_epoch().count();
-}
-core::Instant instant(std::int64_t s) {
-    return core::Instant{std::chrono::seconds{s}};
-}
-
-std::optional<std::int64_t> seconds(const std::optional<core::Instant>& t) {
-    return t ? std::optional<std::int64_t>(seconds(*t)) : std::nullopt;
-}
-
 bool is_secret_attribute(const std::string& attribute) {
     return attribute.find("Password") != std::string::npos;
 }
-
-// `TRY(x)` for Result-returning calls inside functions that return a Result.
-#define RADSYNC_TRY(expr)                            \
-    do {                                             \
-        if (auto radsync_s_ = (expr); !radsync_s_) { \
-            return radsync_s_.error();               \
-        }                                            \
-    } while (false)
 
 // One snapshot table: its name, the extra indexed columns and how to read them off an entity.
 template <class Entity>
@@ -105,27 +79,9 @@ const SnapshotTable<snapshot::Booking> kBookings{
     },
     snapshot::parse_booking};
 
-// Tables keyed by username (the rest are keyed by group name).
-constexpr std::array kUserTables = {Table::kRadcheck, Table::kRadreply, Table::kRadusergroup};
-
-// SELECT of the rows radsync owns in table `t`, as (id, name, attribute, op, value, priority).
-std::string owned_rows_query(Table t, const std::string& where) {
-    const std::string table = to_string(t);
-    const std::string columns =
-        t == Table::kRadusergroup
-            ? "t.id, t.username, t.groupname, '', '', t.priority"
-            : std::string("t.id, t.") + name_column(t) + ", t.attribute, t.op, t.value, 0";
-    return "SELECT " + columns + " FROM " + table + " t JOIN radsync_owned_rows o ON o.tbl = '" +
-           table + "' AND o.row_id = t.id " + where + " ORDER BY t.id";
-}
-
-OwnedRow owned_row(Table t, const Statement& row) {
-    return {row.integer(0), RadRow{t, row.text(1), row.text(2), row.text(3), row.text(4),
-                                   static_cast<int>(row.integer(5))}};
-}
-
 constexpr std::string_view kAccountColumns =
-    "SELECT member_id, username, password, state, state_since, grp, locations, expires, reason";
+    "SELECT member_id, username, secret, secret_attribute, secret_mac, state, state_since, grp, "
+    "locations, expires, reason";
 
 // Reads every row of an account query (kAccountColumns) into `out`, then resets `st`.
 Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
@@ -133,92 +89,42 @@ Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
         AccountRecord a;
         a.member_id = row.text(0);
         a.username = row.text(1);
-        a.password = row.text(2);
-        a.state = row.text(3) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
-        a.state_since = instant(row.integer(4));
-        a.group = row.text(5);
-        a.locations = row.text(6);
-        if (!row.is_null(7)) {
-            a.expires = instant(row.integer(7));
+        a.secret = row.text(2);
+        a.secret_attribute = row.text(3);
+        a.secret_mac = row.text(4);
+        a.state = row.text(5) == "revoked" ? AccountState::kRevoked : AccountState::kActive;
+        a.state_since = instant(row.integer(6));
+        a.group = row.text(7);
+        a.locations = row.text(8);
+        if (!row.is_null(9)) {
+            a.expires = instant(row.integer(9));
         }
-        a.reason = row.text(8);
+        a.reason = row.text(10);
         auto id = a.member_id;
         out.insert_or_assign(std::move(id), std::move(a));
     });
 }
 
-// Checkpoints the write-ahead log on its own thread and connection when the writer's commits
-// have grown it past SQLite's default threshold. A passive checkpoint neither blocks the
-// writer nor waits for readers (FreeRADIUS); the log restarts at the writer's next commit
-// once everything in it has been copied.
-class Checkpointer {
+}  // namespace
+
+namespace {
+
+class SqliteStateStore final : public StateStore {
 public:
-    static constexpr int kThresholdFrames = 1000;  // SQLite's own wal_autocheckpoint default
+    SqliteStateStore(Database db, std::shared_ptr<const AtRestKey> key,
+                     std::set<std::string> secret_properties)
+        : db_(std::move(db)),
+          key_(std::move(key)),
+          secret_properties_(std::move(secret_properties)),
+          log_(log::get("store")) {}
 
-    /// `db`: the checkpointer's own connection, already open on the writer's file.
-    explicit Checkpointer(Database db)
-        : db_(std::move(db)), log_(log::get("store")), thread_([this] { run(); }) {}
-    ~Checkpointer() {
-        {
-            std::lock_guard lock(mu_);
-            stopping_ = true;
-        }
-        cv_.notify_one();
-        thread_.join();
-    }
-    Checkpointer(const Checkpointer&) = delete;
-    Checkpointer& operator=(const Checkpointer&) = delete;
-
-    /// On the writer's thread, after each commit.
-    void committed(int frames) {
-        if (frames < kThresholdFrames) {
-            return;
-        }
-        {
-            std::lock_guard lock(mu_);
-            due_ = true;
-        }
-        cv_.notify_one();
+    std::string keyed_hash(std::string_view value) const override {
+        return key_ ? key_->keyed_hash(value) : std::string();
     }
 
-private:
-    void run() {
-        std::unique_lock lock(mu_);
-        for (;;) {
-            cv_.wait(lock, [&] { return stopping_ || due_; });
-            if (stopping_) {
-                return;
-            }
-            due_ = false;
-            lock.unlock();
-            if (auto s = db_.checkpoint(); !s) {
-                log_->warn("checkpoint failed error={}", s.error().message);
-            }
-            lock.lock();
-        }
+    void set_secret_properties(std::set<std::string> names) override {
+        secret_properties_ = std::move(names);
     }
-
-    Database db_;
-    std::shared_ptr<spdlog::logger> log_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool due_ = false;
-    bool stopping_ = false;
-    std::thread thread_;  // last: started once the members above exist
-};
-
-class SqliteRadiusStore final : public RadiusStore {
-public:
-    explicit SqliteRadiusStore(Database db) : db_(std::move(db)), log_(log::get("store")) {}
-    ~SqliteRadiusStore() override {
-        // The commit hook points into the checkpointer, which goes first.
-        if (checkpointer_) {
-            db_.on_wal_commit(nullptr);
-            checkpointer_.reset();
-        }
-    }
-    SqliteRadiusStore(const SqliteRadiusStore&) = delete;
-    SqliteRadiusStore& operator=(const SqliteRadiusStore&) = delete;
 
     Result<snapshot::Snapshot> load_snapshot() override {
         snapshot::Snapshot s;
@@ -267,82 +173,9 @@ public:
         return out;
     }
 
-    Result<std::vector<OwnedRow>> load_owned_rows() override {
-        std::vector<OwnedRow> out;
-        for (Table t : kRadiusTables) {
-            auto st = db_.cached(owned_rows_query(t, ""));
-            if (!st) {
-                return st.error();
-            }
-            RADSYNC_TRY(
-                st->each_row([&](const Statement& row) { out.push_back(owned_row(t, row)); }));
-        }
-        return out;
-    }
-
-    Result<std::set<std::string>> foreign_usernames() override {
-        std::set<std::string> out;
-        for (Table t : kUserTables) {
-            const std::string table = to_string(t);
-            auto st = db_.cached("SELECT DISTINCT username FROM " + table +
-                                 " WHERE id NOT IN (SELECT row_id FROM radsync_owned_rows "
-                                 "WHERE tbl = '" +
-                                 table + "')");
-            if (!st) {
-                return st.error();
-            }
-            RADSYNC_TRY(st->each_row([&](const Statement& row) { out.insert(row.text(0)); }));
-        }
-        return out;
-    }
-
-    Result<std::vector<OwnedRow>> load_owned_user_rows(
-        const std::set<std::string>& usernames) override {
-        std::vector<OwnedRow> out;
-        for (Table t : kUserTables) {
-            // Uses the stock username indexes; one lookup per name keeps a webhook run's
-            // cost proportional to the members it touches.
-            auto st = db_.cached(owned_rows_query(t, "WHERE t.username = ?1"));
-            if (!st) {
-                return st.error();
-            }
-            for (const auto& name : usernames) {
-                st->bind(1, name);
-                RADSYNC_TRY(
-                    st->each_row([&](const Statement& row) { out.push_back(owned_row(t, row)); }));
-            }
-        }
-        return out;
-    }
-
-    Result<std::set<std::string>> foreign_among(const std::set<std::string>& usernames) override {
-        std::set<std::string> out;
-        for (Table t : kUserTables) {
-            const std::string table = to_string(t);
-            auto st = db_.cached("SELECT 1 FROM " + table +
-                                 " WHERE username = ?1 AND id NOT IN (SELECT row_id FROM "
-                                 "radsync_owned_rows WHERE tbl = '" +
-                                 table + "') LIMIT 1");
-            if (!st) {
-                return st.error();
-            }
-            for (const auto& name : usernames) {
-                st->bind(1, name);
-                auto row = st->step();
-                st->reset();
-                if (!row) {
-                    return row.error();
-                }
-                if (*row == sqlite::Step::kRow) {
-                    out.insert(name);
-                }
-            }
-        }
-        return out;
-    }
-
-    Result<ApplyReport> apply(const WriteSet& writes, core::Instant now) override {
-        auto report = apply_in_transaction(writes, now);
+    Result<ApplyReport> apply(const WriteSet& writes, const ApplyReport& rows,
+                              core::Instant now) override {
+        auto report = apply_in_transaction(writes, rows, now);
         if (!report) {
             log_->error("apply failed mode={} error={}", writes.run_mode, report.error().message);
             record_failed_run(writes, now, report.error().message);
@@ -454,7 +287,7 @@ public:
                 .bind(2, e.event_type)
                 .bind(3, e.t)
                 .bind(4, seconds(e.received_at))
-                .bind(5, e.body);
+                .bind(5, key_ ? key_->seal(e.body) : e.body);
             auto row = st->step();
             if (!row) {
                 st->reset();
@@ -477,8 +310,8 @@ public:
         st->bind(1, static_cast<std::int64_t>(limit));
         std::vector<InboxEvent> out;
         RADSYNC_TRY(st->each_row([&](const Statement& row) {
-            out.push_back(
-                {row.text(0), row.text(1), row.text(2), instant(row.integer(3)), row.text(4)});
+            out.push_back({row.text(0), row.text(1), row.text(2), instant(row.integer(3)),
+                           opened_body(row.text(0), row.text(4))});
         }));
         return out;
     }
@@ -496,22 +329,7 @@ public:
     }
 
     Status checkpoint_in_background() override {
-        if (checkpointer_) {
-            return {};
-        }
-        // Opened here, so that a failure leaves SQLite's own checkpoints in place instead of a
-        // log that nobody checkpoints.
-        auto db = Database::open(db_.path(), sqlite::OpenMode::kReadWriteCreate);
-        if (!db) {
-            return db.error();
-        }
-        // A new connection learns that the file is in WAL mode only when it first reads it;
-        // until then a checkpoint is a silent no-op.
-        RADSYNC_TRY(db->exec("PRAGMA journal_mode"));
-        RADSYNC_TRY(db->exec("PRAGMA synchronous = FULL"));
-        checkpointer_ = std::make_unique<Checkpointer>(std::move(*db));
-        db_.on_wal_commit([c = checkpointer_.get()](int frames) { c->committed(frames); });
-        return {};
+        return Checkpointer::attach_once(db_, checkpointer_);
     }
 
     Result<int> inbox_record_failure(const std::string& event_id, std::string_view error) override {
@@ -591,7 +409,49 @@ public:
         return static_cast<std::size_t>(db_.changes());
     }
 
+    // Best effort: the failure itself is already returned to the caller.
+    void record_failed_run(const WriteSet& writes, core::Instant now,
+                           const std::string& error) override {
+        auto st = db_.cached(
+            "INSERT INTO radsync_runs (mode, source, started_at, finished_at, result, error) "
+            "VALUES (?1, ?2, ?3, ?3, 'failed', ?4)");
+        if (st) {
+            st->bind(1, writes.run_mode)
+                .bind(2, writes.source)
+                .bind(3, seconds(now))
+                .bind(4, error);
+            (void)st->run();
+        }
+    }
+
 private:
+    // A member's JSON as stored: secret properties replaced by their keyed hashes.
+    Result<std::string> stored_member(const std::string& raw,
+                                      const snapshot::Properties* properties) const {
+        if (properties != nullptr &&
+            !snapshot::has_cleartext_secret(*properties, secret_properties_)) {
+            return raw;
+        }
+        return snapshot::redact_member(raw, secret_properties_,
+                                       [this](std::string_view v) { return keyed_hash(v); });
+    }
+
+    // A pending event's body, unsealed. One that does not authenticate (the key file was
+    // replaced) cannot be applied; it is handed on empty, so it is recorded as malformed with
+    // its event id instead of blocking everything behind it.
+    std::string opened_body(const std::string& event_id, const std::string& stored) const {
+        if (!key_) {
+            return stored;
+        }
+        auto body = key_->open(stored);
+        if (!body) {
+            log_->error("inbox body cannot be opened event_id={} error={}", event_id,
+                        body.error().message);
+            return {};
+        }
+        return std::move(*body);
+    }
+
     template <class Entity>
     Status load_table(const SnapshotTable<Entity>& spec, std::vector<Entity>& out) {
         auto st = db_.cached(std::string("SELECT raw FROM ") + spec.table + " WHERE removed = 0");
@@ -659,7 +519,15 @@ private:
         }
         st->bind(++i, seconds(w.version.modified_at));
         st->bind(++i, static_cast<std::int64_t>(w.version.removed ? 1 : 0));
-        st->bind(++i, w.version.raw);
+        if constexpr (std::is_same_v<Entity, snapshot::Member>) {
+            auto stored = stored_member(w.version.raw, &entity->properties);
+            if (!stored) {
+                return stored.error();
+            }
+            st->bind(++i, *stored);
+        } else {
+            st->bind(++i, w.version.raw);
+        }
         return st->run();
     }
 
@@ -683,9 +551,13 @@ private:
         return {};
     }
 
+    // A processed event's body is dropped: it served its purpose, and it holds members'
+    // personal data (a redelivery is still recognised by its event id). Parked events keep
+    // theirs, sealed, for a requeue.
     Status mark_processed(const std::vector<ProcessedEvent>& events, core::Instant now) {
         auto st = db_.cached(
-            "UPDATE radsync_inbox SET processed_at = ?2, result = ?3 WHERE event_id = ?1");
+            "UPDATE radsync_inbox SET processed_at = ?2, result = ?3, body = '' "
+            "WHERE event_id = ?1");
         if (!st) {
             return st.error();
         }
@@ -730,9 +602,20 @@ private:
         }
         std::size_t written = 0;
         for (const auto& e : wanted) {
+            std::string redacted;
+            if constexpr (std::is_same_v<Entity, snapshot::Member>) {
+                if (snapshot::has_cleartext_secret(e.properties, secret_properties_)) {
+                    auto stored = stored_member(e.raw, &e.properties);
+                    if (!stored) {
+                        return stored.error();
+                    }
+                    redacted = std::move(*stored);
+                }
+            }
+            const std::string& raw = redacted.empty() ? e.raw : redacted;
             auto it = held.find(e.id);
             if (it != held.end()) {
-                const bool same = it->second == e.raw;
+                const bool same = it->second == raw;
                 held.erase(it);
                 if (same) {
                     continue;
@@ -744,7 +627,7 @@ private:
                 upsert->bind(++i, v);
             }
             upsert->bind(++i, seconds(e.modified_at));
-            upsert->bind(++i, e.raw);
+            upsert->bind(++i, raw);
             RADSYNC_TRY(upsert->run());
             ++written;
         }
@@ -780,10 +663,12 @@ private:
                           ApplyReport& report) {
         auto del = db_.cached("DELETE FROM radsync_accounts WHERE member_id = ?1");
         auto up = db_.cached(
-            "INSERT INTO radsync_accounts (member_id, username, password, state, state_since, "
-            "grp, locations, expires, reason, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10) "
-            "ON CONFLICT(member_id) DO UPDATE SET username=?2, password=?3, state=?4, "
-            "state_since=?5, grp=?6, locations=?7, expires=?8, reason=?9, updated_at=?10");
+            "INSERT INTO radsync_accounts (member_id, username, secret, secret_attribute, "
+            "secret_mac, state, state_since, grp, locations, expires, reason, updated_at) "
+            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+            "ON CONFLICT(member_id) DO UPDATE SET username=?2, secret=?3, secret_attribute=?4, "
+            "secret_mac=?5, state=?6, state_since=?7, grp=?8, locations=?9, expires=?10, "
+            "reason=?11, updated_at=?12");
         if (!del) {
             return del.error();
         }
@@ -800,69 +685,30 @@ private:
             const auto& a = c.record;
             up->bind(1, a.member_id)
                 .bind(2, a.username)
-                .bind(3, a.password)
-                .bind(4, std::string_view(to_string(a.state)))
-                .bind(5, seconds(a.state_since))
-                .bind(6, a.group)
-                .bind(7, a.locations)
-                .bind(8, seconds(a.expires))
-                .bind(9, a.reason)
-                .bind(10, seconds(now));
+                .bind(3, a.secret)
+                .bind(4, a.secret_attribute)
+                .bind(5, a.secret_mac)
+                .bind(6, std::string_view(to_string(a.state)))
+                .bind(7, seconds(a.state_since))
+                .bind(8, a.group)
+                .bind(9, a.locations)
+                .bind(10, seconds(a.expires))
+                .bind(11, a.reason)
+                .bind(12, seconds(now));
             RADSYNC_TRY(up->run());
             ++report.accounts_written;
         }
         return {};
     }
 
-    Status write_rows(const WriteSet& writes, std::int64_t run_id, core::Instant now,
-                      ApplyReport& report) {
-        auto own = db_.cached("INSERT INTO radsync_owned_rows (tbl, row_id) VALUES (?1, ?2)");
-        auto disown = db_.cached("DELETE FROM radsync_owned_rows WHERE tbl = ?1 AND row_id = ?2");
+    // An audit entry per row change (the RADIUS store applied them), password values masked.
+    Status write_audit(const WriteSet& writes, std::int64_t run_id, core::Instant now) {
         auto audit = db_.cached(
             "INSERT INTO radsync_audit (run_id, at, op, tbl, name, attribute, old_value, "
             "new_value, reason) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)");
-        if (!own || !disown || !audit) {
-            return db_.last_error("prepare");
+        if (!audit) {
+            return audit.error();
         }
-        // Statements per table (cached on the connection).
-        std::map<Table, sqlite::CachedStatement> inserts;
-        std::map<Table, sqlite::CachedStatement> updates;
-        std::map<Table, sqlite::CachedStatement> deletes;
-        for (Table t : kRadiusTables) {
-            const std::string table = to_string(t);
-            const bool usergroup = t == Table::kRadusergroup;
-            auto ins = db_.cached(
-                usergroup ? "INSERT INTO radusergroup (username, groupname, priority) VALUES "
-                            "(?1, ?2, ?5)"
-                          : "INSERT INTO " + table + " (" + name_column(t) +
-                                ", attribute, op, value) VALUES (?1, ?2, ?3, ?4)");
-            auto upd = db_.cached(usergroup ? "UPDATE radusergroup SET username = ?1, groupname = "
-                                              "?2, priority = ?5 WHERE id = ?6"
-                                            : "UPDATE " + table + " SET " + name_column(t) +
-                                                  " = ?1, attribute = ?2, op = ?3, value = ?4 "
-                                                  "WHERE id = ?6");
-            auto del = db_.cached("DELETE FROM " + table + " WHERE id = ?1");
-            if (!ins) {
-                return ins.error();
-            }
-            if (!upd) {
-                return upd.error();
-            }
-            if (!del) {
-                return del.error();
-            }
-            inserts.emplace(t, std::move(*ins));
-            updates.emplace(t, std::move(*upd));
-            deletes.emplace(t, std::move(*del));
-        }
-        auto bind_row = [](sqlite::CachedStatement& st, const RadRow& r) {
-            st.bind(1, r.name).bind(2, r.attribute);
-            if (r.table != Table::kRadusergroup) {
-                st.bind(3, r.op).bind(4, r.value);
-            } else {
-                st.bind(5, static_cast<std::int64_t>(r.priority));
-            }
-        };
         auto shown = [](const std::optional<RadRow>& r) -> std::string {
             if (!r) {
                 return {};
@@ -874,40 +720,11 @@ private:
         };
         for (const auto& change : writes.rows) {
             const RadRow& row = change.after ? *change.after : *change.before;
-            const std::string table = to_string(row.table);
-            switch (change.op) {
-                case reconcile::RowChange::Op::kInsert: {
-                    auto& st = inserts.at(row.table);
-                    bind_row(st, row);
-                    RADSYNC_TRY(st.run());
-                    own->bind(1, table).bind(2, db_.last_insert_rowid());
-                    RADSYNC_TRY(own->run());
-                    ++report.rows_inserted;
-                    break;
-                }
-                case reconcile::RowChange::Op::kUpdate: {
-                    auto& st = updates.at(row.table);
-                    bind_row(st, row);
-                    st.bind(6, *change.id);
-                    RADSYNC_TRY(st.run());
-                    ++report.rows_updated;
-                    break;
-                }
-                case reconcile::RowChange::Op::kDelete: {
-                    auto& st = deletes.at(row.table);
-                    st.bind(1, *change.id);
-                    RADSYNC_TRY(st.run());
-                    disown->bind(1, table).bind(2, *change.id);
-                    RADSYNC_TRY(disown->run());
-                    ++report.rows_deleted;
-                    break;
-                }
-            }
             auto reason = writes.reasons.find(row.name);
             audit->bind(1, run_id)
                 .bind(2, seconds(now))
                 .bind(3, std::string_view(reconcile::to_string(change.op)))
-                .bind(4, table)
+                .bind(4, std::string_view(to_string(row.table)))
                 .bind(5, row.name)
                 .bind(6, row.attribute)
                 .bind(7, shown(change.before))
@@ -918,12 +735,16 @@ private:
         return {};
     }
 
-    Result<ApplyReport> apply_in_transaction(const WriteSet& writes, core::Instant now) {
+    Result<ApplyReport> apply_in_transaction(const WriteSet& writes, const ApplyReport& rows,
+                                             core::Instant now) {
         auto tx = Transaction::begin(db_);
         if (!tx) {
             return tx.error();
         }
         ApplyReport report;
+        report.rows_inserted = rows.rows_inserted;
+        report.rows_updated = rows.rows_updated;
+        report.rows_deleted = rows.rows_deleted;
         auto run = db_.cached(
             "INSERT INTO radsync_runs (mode, source, started_at, result) VALUES (?1, ?2, ?3, "
             "'running')");
@@ -944,7 +765,7 @@ private:
         }
         RADSYNC_TRY(mark_processed(writes.processed_events, now));
         RADSYNC_TRY(write_accounts(writes.accounts, now, report));
-        RADSYNC_TRY(write_rows(writes, report.run_id, now, report));
+        RADSYNC_TRY(write_audit(writes, report.run_id, now));
         report.snapshot_rows_written = snapshot_rows_written_;
 
         auto finish = db_.cached(
@@ -968,202 +789,20 @@ private:
         return report;
     }
 
-    // Best effort: the failure itself is already returned to the caller.
-    void record_failed_run(const WriteSet& writes, core::Instant now, const std::string& error) {
-        auto st = db_.cached(
-            "INSERT INTO radsync_runs (mode, source, started_at, finished_at, result, error) "
-            "VALUES (?1, ?2, ?3, ?3, 'failed', ?4)");
-        if (st) {
-            st->bind(1, writes.run_mode)
-                .bind(2, writes.source)
-                .bind(3, seconds(now))
-                .bind(4, error);
-            (void)st->run();
-        }
-    }
-
     Database db_;
+    std::shared_ptr<const AtRestKey> key_;  // null only when opened read-only without it
+    std::set<std::string> secret_properties_;
     std::shared_ptr<spdlog::logger> log_;
-    std::unique_ptr<Checkpointer> checkpointer_;
+    std::unique_ptr<Checkpointer> checkpointer_;  // after db_: goes first
     std::size_t snapshot_rows_written_ = 0;
 };
 
-Result<int> schema_version(Database& db) {
-    auto st = db.prepare("PRAGMA user_version");
-    if (!st) {
-        return st.error();
-    }
-    auto row = st->step();
-    if (!row) {
-        return row.error();
-    }
-    return static_cast<int>(st->integer(0));
-}
-
-int binary_version() {
-    const auto& all = embedded_migrations();
-    return all.empty() ? 0 : all.back().version;
-}
-
-Error too_new(const std::string& path, int db_version) {
-    return Error(Errc::kStoreSchemaTooNew,
-                 "database " + path + " has schema version " + std::to_string(db_version) +
-                     ", newer than this radsync knows (" + std::to_string(binary_version()) +
-                     "); upgrade radsync or restore a matching backup");
-}
-
-Result<SchemaStatus> migrate(Database& db) {
-    auto log = log::get("migrations");
-    SchemaStatus status{0, binary_version()};
-    auto version = schema_version(db);
-    if (!version) {
-        return version.error();
-    }
-    status.database_version = *version;
-    if (*version > status.binary_version) {
-        return too_new(db.path(), *version);
-    }
-    for (const auto& m : embedded_migrations()) {
-        if (m.version <= *version) {
-            continue;
-        }
-        // One transaction per step, user_version included: a failed step leaves the database
-        // exactly at the previous version.
-        auto tx = Transaction::begin(db);
-        if (!tx) {
-            return tx.error();
-        }
-        if (auto s = db.exec(m.sql); !s) {
-            return Error(Errc::kStoreFailed,
-                         "migration " + m.name + " failed: " + s.error().message);
-        }
-        RADSYNC_TRY(db.exec("PRAGMA user_version = " + std::to_string(m.version)));
-        RADSYNC_TRY(tx->commit());
-        log->info("migration applied version={} name={}", m.version, m.name);
-    }
-    return status;
-}
-
-Result<Database> open_for_writing(const std::string& path) {
-    const bool created = !std::filesystem::exists(path);
-    auto db = Database::open(path, sqlite::OpenMode::kReadWriteCreate);
-    if (!db) {
-        return db.error();
-    }
-    // WAL lets FreeRADIUS read while radsync writes, and the setting is persistent in the
-    // file, so FreeRADIUS's driver (which sets no journal mode) inherits it (freeradius.md §7).
-    RADSYNC_TRY(db->exec("PRAGMA journal_mode = WAL"));
-    // FULL: every commit fsyncs the write-ahead log before it returns. With NORMAL a WAL commit
-    // reaches the disk only at the next checkpoint, so an OS crash or a disk gone read-only
-    // loses webhooks that were already acknowledged. The store worker's group commit keeps the
-    // cost to one fsync per batch, not per event.
-    RADSYNC_TRY(db->exec("PRAGMA synchronous = FULL"));
-    RADSYNC_TRY(db->exec("PRAGMA foreign_keys = ON"));
-    if (created) {
-        // FreeRADIUS runs as another user in radsync's group and must be able to write the
-        // -wal/-shm files, which SQLite creates with the database file's mode: whichever side
-        // opens first would otherwise lock the other out (freeradius.md §7).
-        std::error_code ec;
-        std::filesystem::permissions(
-            path,
-            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                std::filesystem::perms::group_read | std::filesystem::perms::group_write,
-            ec);
-        if (ec) {
-            return Error(Errc::kStoreFailed,
-                         "cannot set mode 0660 on " + path + ": " + ec.message());
-        }
-    }
-    return db;
-}
-
 }  // namespace
 
-Result<std::unique_ptr<RadiusStore>> open_sqlite_store(const std::string& path) {
-    auto db = open_for_writing(path);
-    if (!db) {
-        return db.error();
-    }
-    if (auto m = migrate(*db); !m) {
-        return m.error();
-    }
-    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*db)));
+std::unique_ptr<StateStore> make_state_store(Database db, std::shared_ptr<const AtRestKey> key,
+                                             std::set<std::string> secret_properties) {
+    return std::make_unique<SqliteStateStore>(std::move(db), std::move(key),
+                                              std::move(secret_properties));
 }
 
-namespace {
-
-// Opens an existing file read-only and reads its schema version (no migration).
-Result<std::pair<Database, int>> open_existing_read_only(const std::string& path) {
-    if (!std::filesystem::exists(path)) {
-        return Error(Errc::kNotFound, "database " + path + " does not exist (run radsync migrate)");
-    }
-    auto db = Database::open(path, sqlite::OpenMode::kReadOnly);
-    if (!db) {
-        return db.error();
-    }
-    auto version = schema_version(*db);
-    if (!version) {
-        return version.error();
-    }
-    return std::pair<Database, int>(std::move(*db), *version);
-}
-
-}  // namespace
-
-Result<std::unique_ptr<RadiusStore>> open_sqlite_store_read_only(const std::string& path) {
-    auto opened = open_existing_read_only(path);
-    if (!opened) {
-        return opened.error();
-    }
-    const int version = opened->second;
-    if (version > binary_version()) {
-        return too_new(path, version);
-    }
-    if (version < binary_version()) {
-        return Error(Errc::kStoreFailed, "database " + path + " is at schema version " +
-                                             std::to_string(version) + ", expected " +
-                                             std::to_string(binary_version()) +
-                                             "; run radsync migrate");
-    }
-    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(opened->first)));
-}
-
-Result<std::unique_ptr<RadiusStore>> open_sqlite_store_scratch_copy(const std::string& path) {
-    auto scratch = Database::open(":memory:", sqlite::OpenMode::kReadWriteCreate);
-    if (!scratch) {
-        return scratch.error();
-    }
-    if (std::filesystem::exists(path)) {
-        auto opened = open_existing_read_only(path);
-        if (!opened) {
-            return opened.error();
-        }
-        if (opened->second > binary_version()) {
-            return too_new(path, opened->second);
-        }
-        RADSYNC_TRY(opened->first.copy_into(*scratch));
-    }
-    // An older schema is brought up to date in the copy only; the file stays as it is.
-    if (auto m = migrate(*scratch); !m) {
-        return m.error();
-    }
-    return std::unique_ptr<RadiusStore>(new SqliteRadiusStore(std::move(*scratch)));
-}
-
-Result<SchemaStatus> read_schema_status(const std::string& path) {
-    auto opened = open_existing_read_only(path);
-    if (!opened) {
-        return opened.error();
-    }
-    return SchemaStatus{opened->second, binary_version()};
-}
-
-Result<SchemaStatus> migrate_sqlite(const std::string& path) {
-    auto db = open_for_writing(path);
-    if (!db) {
-        return db.error();
-    }
-    return migrate(*db);
-}
-
-}  // namespace radsync::store
+}  // namespace radsync::store::detail

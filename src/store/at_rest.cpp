@@ -1,0 +1,208 @@
+#include "radsync/store/at_rest.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "radsync/mapping/credentials.hpp"
+
+namespace radsync::store {
+
+namespace {
+
+constexpr std::size_t kKeyBytes = 32;
+constexpr std::size_t kNonceBytes = 12;
+constexpr std::size_t kTagBytes = 16;
+constexpr std::string_view kSealedPrefix = "radsync-sealed:v1:";
+
+// One half of the key for each use, so a hash can never be turned into a sealing key.
+std::string derive(const std::string& key, std::string_view purpose) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(), out, &len);
+    return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string base64(std::string_view bytes) {
+    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(bytes.data()),
+                                  static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+Result<std::string> unbase64(std::string_view text) {
+    if (text.size() % 4 != 0) {
+        return Error(Errc::kMalformedPayload, "sealed text is not base64");
+    }
+    std::string out(3 * text.size() / 4 + 1, '\0');
+    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(text.data()),
+                                  static_cast<int>(text.size()));
+    if (n < 0) {
+        return Error(Errc::kMalformedPayload, "sealed text is not base64");
+    }
+    // EVP_DecodeBlock counts the padding as zero bytes.
+    std::size_t len = static_cast<std::size_t>(n);
+    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) {
+        --len;
+    }
+    out.resize(len);
+    return out;
+}
+
+struct CipherCtx {
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
+    CipherCtx() = default;
+    CipherCtx(const CipherCtx&) = delete;
+    CipherCtx& operator=(const CipherCtx&) = delete;
+};
+
+const unsigned char* bytes(const std::string& s) {
+    return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+}  // namespace
+
+AtRestKey::AtRestKey(std::string key)
+    : hash_key_(derive(key, "radsync keyed hash v1")), seal_key_(derive(key, "radsync seal v1")) {}
+
+std::string AtRestKey::path_for(const std::string& state_database) {
+    return state_database + ".key";
+}
+
+namespace {
+
+AtRestKey from_bytes(const std::array<unsigned char, kKeyBytes>& key) {
+    return AtRestKey(std::string(reinterpret_cast<const char*>(key.data()), key.size()));
+}
+
+bool fill_random(std::array<unsigned char, kKeyBytes>& key) {
+    return RAND_bytes(key.data(), static_cast<int>(key.size())) == 1;
+}
+
+}  // namespace
+
+AtRestKey AtRestKey::random() {
+    std::array<unsigned char, kKeyBytes> key{};
+    if (!fill_random(key)) {
+        // Without randomness nothing sealed could be trusted; OpenSSL fails only when the
+        // system has no entropy source at all.
+        throw std::runtime_error("no randomness for a scratch key");
+    }
+    return from_bytes(key);
+}
+
+Result<AtRestKey> AtRestKey::load_existing(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return Error(errno == ENOENT ? Errc::kNotFound : Errc::kStoreFailed,
+                     "cannot read the key " + path + ": " + std::strerror(errno));
+    }
+    std::array<unsigned char, kKeyBytes> key{};
+    const ssize_t n = ::read(fd, key.data(), key.size());
+    char extra = 0;
+    const ssize_t more = ::read(fd, &extra, 1);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(key.size()) || more != 0) {
+        return Error(Errc::kStoreFailed,
+                     "the key " + path + " is not " + std::to_string(kKeyBytes) + " bytes long");
+    }
+    return from_bytes(key);
+}
+
+Result<AtRestKey> AtRestKey::load_or_create(const std::string& path) {
+    auto existing = load_existing(path);
+    if (existing || existing.error().code != Errc::kNotFound) {
+        return existing;
+    }
+    std::array<unsigned char, kKeyBytes> key{};
+    if (!fill_random(key)) {
+        return Error(Errc::kStoreFailed, "no randomness for a new key " + path);
+    }
+    // O_EXCL: two processes starting at once cannot both write a key.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            return load_existing(path);  // the other one won
+        }
+        return Error(Errc::kStoreFailed,
+                     "cannot create the key " + path + ": " + std::strerror(errno));
+    }
+    const bool written =
+        ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) {
+        ::unlink(path.c_str());
+        return Error(Errc::kStoreFailed, "cannot write the key " + path);
+    }
+    return from_bytes(key);
+}
+
+std::string AtRestKey::keyed_hash(std::string_view value) const {
+    return mapping::keyed_hash(hash_key_, value);
+}
+
+std::string AtRestKey::seal(std::string_view plain) const {
+    std::string nonce(kNonceBytes, '\0');
+    RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size()));
+    std::string out = nonce;
+    out.resize(kNonceBytes + plain.size() + kTagBytes);
+    CipherCtx c;
+    int len = 0;
+    int total = 0;
+    EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, bytes(seal_key_), bytes(nonce));
+    EVP_EncryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + kNonceBytes, &len,
+                      reinterpret_cast<const unsigned char*>(plain.data()),
+                      static_cast<int>(plain.size()));
+    total = len;
+    EVP_EncryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + kNonceBytes + total,
+                        &len);
+    total += len;
+    EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
+                        out.data() + kNonceBytes + static_cast<std::size_t>(total));
+    return std::string(kSealedPrefix) + base64(out);
+}
+
+Result<std::string> AtRestKey::open(std::string_view text) const {
+    if (!text.starts_with(kSealedPrefix)) {
+        return std::string(text);
+    }
+    auto raw = unbase64(text.substr(kSealedPrefix.size()));
+    if (!raw) {
+        return raw.error();
+    }
+    if (raw->size() < kNonceBytes + kTagBytes) {
+        return Error(Errc::kMalformedPayload, "sealed text is too short");
+    }
+    const std::size_t body = raw->size() - kNonceBytes - kTagBytes;
+    std::string plain(body, '\0');
+    CipherCtx c;
+    int len = 0;
+    EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, bytes(seal_key_), bytes(*raw));
+    EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(plain.data()), &len,
+                      bytes(*raw) + kNonceBytes, static_cast<int>(body));
+    EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes),
+                        raw->data() + kNonceBytes + body);
+    if (EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) !=
+        1) {
+        return Error(Errc::kMalformedPayload,
+                     "sealed text does not authenticate (another key, or changed)");
+    }
+    return plain;
+}
+
+}  // namespace radsync::store
