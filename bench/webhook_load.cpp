@@ -10,6 +10,7 @@
 //
 //   radsync_bench_webhooks --radsync build/release/src/radsync --source-dir . \
 //       [--events 20000] [--connections 16] [--rounds 5] [--rate 500] [--rate-events 5000]
+//       [--layout split|one-file]
 //
 // It measures; it never fails on a number. Exit code 1 only when something broke.
 
@@ -56,6 +57,9 @@ struct Args {
     double rate = 500;
     std::size_t rate_events = 5000;
     std::size_t rounds = 5;
+    /// "split" (RADIUS + state database, control socket) or "one-file" (releases before the
+    /// state database: one `database:`), to compare with such a binary in the same run.
+    std::string layout = "split";
 };
 
 double percentile(std::vector<double> v, double q) {
@@ -275,13 +279,16 @@ int main(int argc, char** argv) {
             args.rate = std::stod(v);
         else if (k == "--rate-events")
             args.rate_events = std::stoul(v);
+        else if (k == "--layout")
+            args.layout = v;
         else if (k == "--rounds")
             // 1..255: the round number is two hex digits of every id.
             args.rounds = std::clamp<std::size_t>(std::stoul(v), 1, 255);
     }
     if (args.radsync.empty()) {
         std::cerr << "usage: radsync_bench_webhooks --radsync BIN [--source-dir DIR] [--events N] "
-                     "[--connections C] [--rounds R] [--rate R] [--rate-events M]\n";
+                     "[--connections C] [--rounds R] [--rate R] [--rate-events M] [--layout "
+                     "split|one-file]\n";
         return 2;
     }
     const auto dir =
@@ -293,8 +300,14 @@ int main(int argc, char** argv) {
     const std::uint16_t port = free_port();
     const std::uint16_t metrics_port = free_port();
     write_file(dir / "secret", kSecret);
+    const std::string databases =
+        args.layout == "one-file"
+            ? "database: " + (dir / "radsync.db").string() + "\n"
+            : "radius_database: " + (dir / "radsync.db").string() +
+                  "\nstate_database: " + (dir / "state.db").string() +
+                  "\ncontrol:\n  socket: " + (dir / "control.sock").string() + "\n";
     write_file(dir / "radsync.yaml",
-               "database: " + (dir / "radsync.db").string() + "\nlog_level: warn\n" +
+               databases + "log_level: warn\n" +
                    "webhook:\n  listen: 127.0.0.1:" + std::to_string(port) +
                    "\n  tls: {cert_file: " + cert.string() + ", key_file: " + key.string() +
                    "}\n  secret_files: [secret]\n  limits: {max_connections: 1024}\n" +

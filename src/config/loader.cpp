@@ -121,10 +121,10 @@ public:
     MainReader(Reader& reader, fs::path base_dir) : r_(reader), base_dir_(std::move(base_dir)) {}
 
     std::vector<MappingRef> read(const YAML::Node& document, Config& c) {
-        const Section top(
-            r_, r_.root(document),
-            {"radius_database", "state_database", "database", "default_timezone", "log_level",
-             "officernd", "webhook", "metrics", "sync", "accounts", "radius", "mapping_files"});
+        const Section top(r_, r_.root(document),
+                          {"radius_database", "state_database", "database", "default_timezone",
+                           "log_level", "officernd", "webhook", "metrics", "control", "sync",
+                           "accounts", "radius", "mapping_files"});
         // Relative to the main file, like every other path in it (the demo config relies on it).
         if (auto db = r_.non_empty_text(top["radius_database"])) {
             c.radius_database = resolve(base_dir_, *db);
@@ -162,6 +162,7 @@ public:
             c.webhook = read_webhook(f);
         }
         read_metrics(top["metrics"], c.metrics);
+        read_control(top["control"], c.control);
         read_sync(top["sync"], c.sync);
         read_accounts(top["accounts"], c.accounts);
         read_radius(top["radius"], c.radius);
@@ -283,6 +284,31 @@ private:
             m.listen_address = e->host;
             m.listen_port = e->port;
         }
+    }
+
+    void read_control(const Field& f, Control& c) {
+        const Section s(r_, f, {"socket", "mode", "group"});
+        if (auto path = r_.non_empty_text(s["socket"])) {
+            c.socket = resolve(base_dir_, *path);
+            if (c.socket.size() >= kMaxSocketPath) {
+                r_.error(s["socket"], "longer than a Unix socket path may be (" +
+                                          std::to_string(kMaxSocketPath - 1) + " bytes)");
+            }
+        }
+        if (auto mode = r_.scalar(s["mode"], "an octal file mode such as \"0660\"")) {
+            const bool octal = !mode->empty() && mode->size() <= 4 &&
+                               mode->find_first_not_of("01234567") == std::string::npos;
+            const unsigned value = octal ? static_cast<unsigned>(std::stoul(*mode, nullptr, 8)) : 0;
+            if (!octal || (value & 0007) != 0) {
+                r_.error(s["mode"],
+                         "expected an octal mode that gives others nothing, such as "
+                         "\"0600\" or \"0660\", got " +
+                             in_quotes(*mode));
+            } else {
+                c.mode = value;
+            }
+        }
+        set_if(r_.non_empty_text(s["group"]), c.group);
     }
 
     void read_sync(const Field& f, Sync& out) {
@@ -771,7 +797,7 @@ void sort_by_position(std::vector<Problem>& problems, const std::vector<std::str
 }
 
 LoadResult load_text(const std::string& main_name, const Result<std::string>& main_text,
-                     const TextSource& read_mapping) {
+                     const TextSource& read_mapping, const LoadOptions& options = {}) {
     Diagnostics d;
     std::vector<std::string> files{main_name};
     Config config;
@@ -782,6 +808,9 @@ LoadResult load_text(const std::string& main_name, const Result<std::string>& ma
             Problem{Origin{main_name, 0, 0}, "", "cannot read file: " + main_text.error().message});
     } else if (auto document = parse_document(d, main_name, *main_text)) {
         Reader reader(main_name, d);
+        if (!options.check_secret_files) {
+            reader.skip_file_checks();
+        }
         MainReader main(reader, fs::path(main_name).parent_path());
         const std::vector<MappingRef> refs = main.read(*document, config);
 
@@ -841,12 +870,14 @@ Result<std::string> bounded_text(const std::string& text) {
 
 }  // namespace
 
-LoadResult load(const std::string& main_file) {
+LoadResult load(const std::string& main_file, const LoadOptions& options) {
     return guarded(main_file, [&] {
-        return load_text(main_file, detail::read_text_file(main_file, kMaxConfigBytes),
-                         [](const std::string& resolved, const std::string&) {
-                             return detail::read_text_file(resolved, kMaxConfigBytes);
-                         });
+        return load_text(
+            main_file, detail::read_text_file(main_file, kMaxConfigBytes),
+            [](const std::string& resolved, const std::string&) {
+                return detail::read_text_file(resolved, kMaxConfigBytes);
+            },
+            options);
     });
 }
 

@@ -964,4 +964,25 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     return out;
 }
 
+std::string find_member_id(const std::string& key, const snapshot::Snapshot& snap,
+                           const std::map<std::string, store::AccountRecord>& accounts) {
+    const std::string lowered = [&] {
+        auto n = normalise_login_name(key, true);
+        return n ? *n : key;
+    }();
+    std::string member_id;
+    for (const auto& m : snap.members) {
+        if (m.id == key || (!m.email.empty() && (m.email == key || m.email == lowered))) {
+            member_id = m.id;
+        }
+    }
+    for (const auto& [id, a] : accounts) {
+        if (a.username == key || a.username == radius_escape(key) ||
+            a.username == radius_escape(lowered) || id == key) {
+            member_id = id;
+        }
+    }
+    return member_id;
+}
+
 }  // namespace radsync::mapping

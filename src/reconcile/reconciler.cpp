@@ -273,6 +273,44 @@ Result<RunReport> reconcile_full(const Environment& env, const config::Config& c
     return reconcile(env, cfg, *changes.replace, options, std::move(changes));
 }
 
+Result<mapping::Decision> reset_password(const Environment& env, const config::Config& cfg,
+                                         const snapshot::Snapshot& snap, const std::string& key) {
+    if (cfg.accounts.password_source == config::PasswordSource::kProperty) {
+        return Error(Errc::kConflict, "passwords come from the OfficeRnD custom property '" +
+                                          cfg.accounts.password_property +
+                                          "'; change it there (the next webhook or poll "
+                                          "applies it)");
+    }
+    auto accounts = env.state.load_accounts();
+    if (!accounts) {
+        return accounts.error();
+    }
+    const std::string member_id = mapping::find_member_id(key, snap, *accounts);
+    if (member_id.empty()) {
+        return Error(Errc::kNotFound, "no member or account matches '" + key + "'");
+    }
+    RunOptions run;
+    run.mode = "reset-password";
+    run.source = "accounts reset-password";
+    run.scope = std::set<std::string>{member_id};
+    run.reset_passwords = {member_id};
+    auto report = reconcile(env, cfg, snap, run, {});
+    if (!report) {
+        return report.error();
+    }
+    for (auto& d : report->decisions) {
+        if (d.member_id != member_id) {
+            continue;
+        }
+        if (d.new_password.empty() || !d.account) {
+            return Error(Errc::kConflict,
+                         "member " + member_id + " has no access, so no password: " + d.reason);
+        }
+        return std::move(d);
+    }
+    return Error(Errc::kNotFound, "member " + member_id + " is not in the stored snapshot");
+}
+
 std::string describe(const RunReport& report) {
     std::ostringstream out;
     std::map<std::string, const mapping::Decision*> by_member;

@@ -6,7 +6,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <systemd/sd-daemon.h>
@@ -17,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "radsync/config/loader.hpp"
+#include "radsync/control/channel.hpp"
+#include "radsync/control/instance_lock.hpp"
 #include "radsync/core/asio.hpp"
 #include "radsync/http/server.hpp"
 #include "radsync/log/log.hpp"
@@ -63,43 +67,6 @@ auto async_ingest(StoreWorker& worker, store::InboxEvent event, CompletionToken&
             });
         },
         token, std::move(event));
-}
-
-/// Wakes a coroutine on its own executor when a requested full reconcile has finished.
-template <class CompletionToken>
-auto async_reconcile(Poller& poller, bool dry_run, bool allow_mass_removal,
-                     CompletionToken&& token) {
-    using Outcome = Result<reconcile::RunReport>;
-    return net::async_initiate<CompletionToken, void(Outcome)>(
-        [&poller, dry_run, allow_mass_removal](auto handler) {
-            auto executor = net::get_associated_executor(handler);
-            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            poller.trigger({dry_run, allow_mass_removal, [executor, shared](Outcome r) {
-                                net::post(executor, [shared, r = std::move(r)]() mutable {
-                                    (*shared)(std::move(r));
-                                });
-                            }});
-        },
-        token);
-}
-
-bool query_flag(const std::string& target, std::string_view name) {
-    const auto q = target.find('?');
-    if (q == std::string::npos) {
-        return false;
-    }
-    std::string_view query(target);
-    query.remove_prefix(q + 1);
-    while (!query.empty()) {
-        const auto amp = query.find('&');
-        const auto part = query.substr(0, amp);
-        if (part == name || part == std::string(name) + "=1" ||
-            part == std::string(name) + "=true") {
-            return true;
-        }
-        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    }
-    return false;
 }
 
 std::string_view path_of(const std::string& target) {
@@ -152,12 +119,27 @@ public:
           reconcile_signal_(ioc_, SIGUSR1) {}
 
     int run() {
-        auto verifier = make_verifier(*config_->webhook);
-        if (!verifier) {
-            log_->error("start-up failed: {}", verifier.error().message);
+        // One writer per installation: a command that writes with no daemon running holds
+        // this lock, and the daemon waits for it rather than write behind it.
+        auto lock = control::InstanceLock::try_acquire(config_->state_database);
+        if (!lock && lock.error().code == Errc::kConflict) {
+            log_->warn("waiting: {}", lock.error().message);
+            lock = control::InstanceLock::acquire(config_->state_database);
+        }
+        if (!lock) {
+            log_->error("start-up failed: {}", lock.error().message);
             return 1;
         }
-        verifier_ = *verifier;
+        lock_.emplace(std::move(*lock));
+
+        if (config_->webhook) {
+            auto verifier = make_verifier(*config_->webhook);
+            if (!verifier) {
+                log_->error("start-up failed: {}", verifier.error().message);
+                return 1;
+            }
+            verifier_ = *verifier;
+        }
 
         store::OpenOptions open_options;
         open_options.secret_properties = config_->accounts.secret_properties();
@@ -167,6 +149,15 @@ public:
             log_->error("start-up failed: {}", stores.error().message);
             return 1;
         }
+
+        // A wrong organization would only ever fail; anything else (OfficeRnD unreachable)
+        // starts on the rows already in the database, and the poller retries.
+        if (!config_->officernd.org_slug.empty()) {
+            if (const auto refused = check_officernd()) {
+                return *refused;
+            }
+        }
+
         StoreWorker::Options worker_options;
         worker_options.process_events = options_.process_events;
         worker_ =
@@ -177,29 +168,17 @@ public:
             return 1;
         }
 
-        const auto& wh = *config_->webhook;
-        http::ServerOptions webhook_opts;
-        webhook_opts.name = "webhook";
-        webhook_opts.address = wh.listen_address;
-        webhook_opts.port = wh.listen_port;
-        if (!wh.plain_http) {
-            webhook_opts.tls = http::TlsFiles{wh.tls_cert_file, wh.tls_key_file};
+        if (config_->webhook) {
+            auto webhook_server = http::Server::create(
+                ioc_, webhook_options(*config_->webhook),
+                [this](http::Request req) { return handle_webhook(std::move(req)); });
+            if (!webhook_server) {
+                log_->error("start-up failed: {}", webhook_server.error().message);
+                worker_->stop();
+                return 1;
+            }
+            webhook_server_ = std::move(*webhook_server);
         }
-        webhook_opts.limits.body_bytes = wh.max_body_bytes;
-        webhook_opts.limits.handshake_timeout = wh.handshake_timeout;
-        webhook_opts.limits.read_timeout = wh.read_timeout;
-        webhook_opts.limits.write_timeout = wh.write_timeout;
-        webhook_opts.limits.idle_timeout = wh.idle_timeout;
-        webhook_opts.limits.max_connections = wh.max_connections;
-        auto webhook_server = http::Server::create(ioc_, webhook_opts, [this](http::Request req) {
-            return handle_webhook(std::move(req));
-        });
-        if (!webhook_server) {
-            log_->error("start-up failed: {}", webhook_server.error().message);
-            worker_->stop();
-            return 1;
-        }
-        webhook_server_ = std::move(*webhook_server);
 
         http::ServerOptions metrics_opts;
         metrics_opts.name = "metrics";
@@ -214,6 +193,21 @@ public:
             return 1;
         }
         metrics_server_ = std::move(*metrics_server);
+
+        auto control_server = control::Server::open(
+            config_->control,
+            [this](const control::Request& req, std::string payload, const control::Peer&) {
+                return handle_control(req, std::move(payload));
+            });
+        if (!control_server) {
+            // A missing directory or unknown group is the configuration's to fix: restarting
+            // cannot help.
+            log_->error("start-up failed: {} (set control.socket, or create its directory)",
+                        control_server.error().message);
+            worker_->stop();
+            return kExitConfigError;
+        }
+        control_ = std::move(*control_server);
 
         // Polling is the fallback that repairs lost webhooks. Without an `officernd` section the
         // daemon still serves webhooks (and says so).
@@ -234,14 +228,23 @@ public:
             log_->warn("no officernd section: webhooks only, no initial import or polling");
         }
 
-        webhook_server_->start();
+        if (webhook_server_) {
+            webhook_server_->start();
+        } else {
+            log_->info("no webhook section: polling only");
+        }
         metrics_server_->start();
+        control_->start();
         if (poller_) {
             poller_->start();  // the initial import runs at once, on the poller's thread
         }
-        log_->info("serving webhook={}://{}:{}{} metrics=http://{}:{}",
-                   wh.plain_http ? "http" : "https", wh.listen_address, webhook_server_->port(),
-                   kWebhookPath, config_->metrics.listen_address, metrics_server_->port());
+        const auto* wh = config_->webhook ? &*config_->webhook : nullptr;
+        log_->info(
+            "serving webhook={} metrics=http://{}:{} control={}",
+            wh == nullptr ? std::string("off")
+                          : fmt::format("{}://{}:{}{}", wh->plain_http ? "http" : "https",
+                                        wh->listen_address, webhook_server_->port(), kWebhookPath),
+            config_->metrics.listen_address, metrics_server_->port(), config_->control.socket);
         // READY only after the listeners are bound and the store is open; not after a first
         // OfficeRnD poll: the database already holds the last known good rows.
         sd_notify(0, "READY=1");
@@ -260,6 +263,146 @@ public:
     }
 
 private:
+    static constexpr std::chrono::seconds kStartCheckBudget{20};
+
+    // At start: does the organization exist? Only a definite "no" fails the start (with the
+    // exit status systemd is told not to restart on); OfficeRnD being unreachable or slow is
+    // logged, and the poller keeps trying. Bounded, so READY comes within systemd's timeout.
+    std::optional<int> check_officernd() {
+        const auto deadline = std::chrono::steady_clock::now() + kStartCheckBudget;
+        auto access = make_officernd_access(*config_, clock_, [this, deadline] {
+            return stopping_.load() || std::chrono::steady_clock::now() > deadline;
+        });
+        if (!access) {
+            log_->error("start-up failed: {}", access.error().message);
+            return kExitConfigError;
+        }
+        const auto checked = access->check();
+        if (checked) {
+            log_->info("OfficeRnD organization found org={}", config_->officernd.org_slug);
+            return std::nullopt;
+        }
+        if (checked.error().code == Errc::kConfigInvalid) {
+            log_->error("start-up failed: {}", checked.error().message);
+            return kExitConfigError;
+        }
+        log_->warn(
+            "OfficeRnD not checked at start ({}); serving the rows already in the "
+            "database, polling retries",
+            checked.error().message);
+        return std::nullopt;
+    }
+
+    static http::ServerOptions webhook_options(const config::Webhook& wh) {
+        http::ServerOptions o;
+        o.name = "webhook";
+        o.address = wh.listen_address;
+        o.port = wh.listen_port;
+        if (!wh.plain_http) {
+            o.tls = http::TlsFiles{wh.tls_cert_file, wh.tls_key_file};
+        }
+        o.limits.body_bytes = wh.max_body_bytes;
+        o.limits.handshake_timeout = wh.handshake_timeout;
+        o.limits.read_timeout = wh.read_timeout;
+        o.limits.write_timeout = wh.write_timeout;
+        o.limits.idle_timeout = wh.idle_timeout;
+        o.limits.max_connections = wh.max_connections;
+        return o;
+    }
+
+    // A control request, on the control server's thread: hand the work to the poller or the
+    // store worker and wait for it. Every write goes through the worker, as webhooks do.
+    control::Answer handle_control(const control::Request& req, std::string payload) {
+        using control::Command;
+        switch (req.command) {
+            case Command::kStatus:
+                return on_io_thread([this] { return status_json(); });
+            case Command::kReconcile:
+                return control_reconcile(req, std::move(payload));
+            case Command::kInboxRequeue: {
+                std::promise<Result<std::size_t>> done;
+                auto result = done.get_future();
+                worker_->requeue_parked(
+                    req.all ? std::nullopt : std::optional<std::string>(req.event_id),
+                    [&done](Result<std::size_t> n) { done.set_value(std::move(n)); });
+                auto n = result.get();
+                if (!n) {
+                    return failure(n.error().message);
+                }
+                if (*n == 0) {
+                    return failure(req.all ? "no parked webhooks"
+                                           : "no parked webhook " + req.event_id);
+                }
+                return {0,
+                        std::to_string(*n) +
+                            " webhook(s) pending again; the daemon applies "
+                            "them now\n",
+                        ""};
+            }
+            case Command::kResetPassword: {
+                std::promise<Result<mapping::Decision>> done;
+                auto result = done.get_future();
+                worker_->reset_password(req.member, [&done](Result<mapping::Decision> d) {
+                    done.set_value(std::move(d));
+                });
+                auto d = result.get();
+                if (!d) {
+                    return failure(d.error().message);
+                }
+                return {0, reset_password_text(*d), ""};
+            }
+        }
+        return failure("unknown command");
+    }
+
+    control::Answer control_reconcile(const control::Request& req, std::string payload) {
+        std::promise<Result<reconcile::RunReport>> done;
+        auto result = done.get_future();
+        auto finished = [&done](Result<reconcile::RunReport> r) { done.set_value(std::move(r)); };
+        if (req.source.empty()) {
+            if (!poller_) {
+                return failure(
+                    "the daemon has no officernd section: nothing to reconcile "
+                    "against (use --from-file SNAPSHOT.json)");
+            }
+            poller_->trigger({req.dry_run, req.allow_mass_removal, finished});
+        } else {
+            // The operator's file through the worker, like a poll: the daemon's own copy of
+            // the snapshot is replaced with it (nothing behind the daemon's back).
+            auto snap = snapshot::parse_snapshot(payload);
+            payload.clear();
+            if (!snap) {
+                return failure(req.source + ": " + snap.error().message);
+            }
+            reconcile::RunOptions run;
+            run.dry_run = req.dry_run;
+            run.allow_mass_removal = req.allow_mass_removal;
+            run.mode = "file";
+            run.source = req.source;
+            worker_->submit_full(std::move(*snap), std::move(run), std::nullopt, finished);
+        }
+        auto report = result.get();
+        if (!report) {
+            return failure("reconcile failed: " + report.error().message);
+        }
+        return {0, reconcile::describe(*report), ""};
+    }
+
+    static control::Answer failure(const std::string& message) {
+        return {1, "", "error: " + message + "\n"};
+    }
+
+    // Runs `read` on the io thread (which owns the listeners' counters) and waits for it.
+    control::Answer on_io_thread(std::function<std::string()> read) {
+        auto answer = std::make_shared<std::promise<std::string>>();
+        auto text = answer->get_future();
+        net::post(ioc_, [answer, read = std::move(read)] { answer->set_value(read()); });
+        if (text.wait_for(std::chrono::seconds{10}) != std::future_status::ready) {
+            return failure("the daemon is shutting down");
+        }
+        return {0, text.get(), ""};
+    }
+
     Task<void> shutdown() {
         sd_notify(0, "STOPPING=1");
         stopping_ = true;
@@ -268,12 +411,16 @@ private:
         reconcile_signal_.cancel();
         // Stop accepting and let requests in flight finish: their events reach the inbox
         // before the worker stops.
-        co_await webhook_server_->shutdown(kShutdownGrace);
+        control_->stop_accepting();
+        if (webhook_server_) {
+            co_await webhook_server_->shutdown(kShutdownGrace);
+        }
         co_await metrics_server_->shutdown(std::chrono::seconds{1});
         if (poller_) {
             poller_->stop();  // finishes (or abandons) the run in progress
         }
-        worker_->stop();
+        worker_->stop();  // answers what control requests still wait for
+        control_->join();
         ioc_.stop();
     }
 
@@ -310,30 +457,43 @@ private:
             }
             return;
         }
-        if (!loaded.config->webhook) {
-            log_->error("reload rejected: the webhook section is required by serve");
+        const auto& next = *loaded.config;
+        if (next.webhook.has_value() != config_->webhook.has_value()) {
+            log_->error("reload rejected: adding or removing the webhook section needs a restart");
             return;
         }
-        auto verifier = make_verifier(*loaded.config->webhook);
-        if (!verifier) {
-            log_->error("reload rejected: {}", verifier.error().message);
-            return;
+        // The webhook secrets are read again from their files: secret rotation is a reload
+        // (deploy/README.md, "Rotating the webhook secret").
+        std::shared_ptr<const webhook::Verifier> verifier;
+        if (next.webhook) {
+            auto made = make_verifier(*next.webhook);
+            if (!made) {
+                log_->error("reload rejected: {}", made.error().message);
+                return;
+            }
+            verifier = *made;
         }
-        if (loaded.config->radius_database != config_->radius_database ||
-            loaded.config->state_database != config_->state_database ||
-            loaded.config->webhook->listen_address != config_->webhook->listen_address ||
-            loaded.config->webhook->listen_port != config_->webhook->listen_port) {
-            log_->warn("reload: database and listen addresses need a restart; ignored");
+        if (next.radius_database != config_->radius_database ||
+            next.state_database != config_->state_database ||
+            next.control.socket != config_->control.socket ||
+            (next.webhook && (next.webhook->listen_address != config_->webhook->listen_address ||
+                              next.webhook->listen_port != config_->webhook->listen_port))) {
+            log_->warn(
+                "reload: databases, the control socket and listen addresses need a "
+                "restart; ignored");
         }
-        if (!loaded.config->webhook->plain_http) {
+        if (next.webhook && !next.webhook->plain_http) {
             if (auto s = webhook_server_->reload_tls(
-                    {loaded.config->webhook->tls_cert_file, loaded.config->webhook->tls_key_file});
+                    {next.webhook->tls_cert_file, next.webhook->tls_key_file});
                 !s) {
                 log_->error("reload rejected: {}", s.error().message);
                 return;
             }
         }
-        verifier_ = *verifier;
+        if (verifier) {
+            verifier_ = verifier;
+            log_->info("webhook secrets reloaded count={}", next.webhook->secret_files.size());
+        }
         config_ = std::make_shared<const config::Config>(std::move(*loaded.config));
         worker_->set_config(config_);
         log::setup(config_->log_level);
@@ -393,33 +553,17 @@ private:
         co_return status_only(200);
     }
 
+    // The TCP listener reveals nothing and changes nothing: metrics and probes only.
+    // Everything else is on the control socket, whose file permissions say who may use it.
     Task<http::Response> handle_ops(http::Request req) {
         const auto path = path_of(req.target);
-        if (path == "/reconcile") {
-            // `radsync reconcile` talks to the running daemon here (loopback listener), so a
-            // manual run goes through the same worker as every other write.
-            if (req.method != "POST") {
-                co_return status_only(405);
-            }
-            if (!poller_) {
-                http::Response r = status_only(409);
-                r.body = "no officernd section configured: nothing to reconcile against\n";
-                co_return r;
-            }
-            auto report = co_await async_reconcile(*poller_, query_flag(req.target, "dry_run"),
-                                                   query_flag(req.target, "allow_mass_removal"),
-                                                   net::use_awaitable_t<Executor>{});
-            http::Response r;
-            if (!report) {
-                r.status = 502;
-                r.body = "reconcile failed: " + report.error().message + "\n";
-            } else {
-                r.body = reconcile::describe(*report);
-            }
-            co_return r;
+        if (path != "/metrics" && path != "/healthz" && path != "/readyz") {
+            co_return status_only(404);
         }
         if (req.method != "GET" && req.method != "HEAD") {
-            co_return status_only(405);
+            auto r = status_only(405);
+            r.headers.emplace_back("Allow", "GET, HEAD");
+            co_return r;
         }
         http::Response r;
         if (path == "/healthz") {
@@ -429,15 +573,10 @@ private:
             const bool ready = worker_->healthy();
             r.status = ready ? 200 : 503;
             r.body = ready ? "ready\n" : "store unavailable\n";
-        } else if (path == "/metrics") {
+        } else {
             sync_http_metrics();
             r.content_type = "text/plain; version=0.0.4; charset=utf-8";
             r.body = metrics_.exposition();
-        } else if (path == "/status") {
-            r.content_type = "application/json";
-            r.body = status_json();
-        } else {
-            r.status = 404;
         }
         co_return r;
     }
@@ -475,7 +614,9 @@ private:
     // The listeners count on the io thread (ServerStats); the counters catch up with them
     // whenever they are read (io thread too).
     void sync_http_metrics() {
-        sync_server_metrics("webhook", *webhook_server_, exported_webhook_);
+        if (webhook_server_) {
+            sync_server_metrics("webhook", *webhook_server_, exported_webhook_);
+        }
         sync_server_metrics("metrics", *metrics_server_, exported_metrics_);
     }
     void sync_server_metrics(const char* name, const http::Server& server,
@@ -518,12 +659,20 @@ private:
     net::signal_set signals_;
     net::signal_set reload_signal_;
     net::signal_set reconcile_signal_;
-    std::unique_ptr<http::Server> webhook_server_;
+    std::unique_ptr<http::Server> webhook_server_;  // null without a webhook section
     std::unique_ptr<http::Server> metrics_server_;
+    std::unique_ptr<control::Server> control_;
+    std::optional<control::InstanceLock> lock_;
     LimitedLog rejected_log_{std::chrono::seconds{10}};
 };
 
 }  // namespace
+
+std::string reset_password_text(const mapping::Decision& d) {
+    return "username: " + (d.account ? d.account->username : std::string()) + "\n" +
+           "password: " + d.new_password + "\n" +
+           "(shown once: radsync keeps only its hash; the old password no longer works)\n";
+}
 
 int serve(const ServeOptions& options) {
     auto loaded = config::load(options.config_file);
@@ -534,12 +683,12 @@ int serve(const ServeOptions& options) {
         for (const auto& p : loaded.problems) {
             std::cerr << "error: " << p.to_string() << "\n";
         }
-        return 1;
+        return kExitConfigError;
     }
-    if (!loaded.config->webhook) {
+    if (!loaded.config->webhook && loaded.config->officernd.org_slug.empty()) {
         std::cerr << "error: " << options.config_file
-                  << ": serve needs a `webhook` section (listen address, TLS, secret files)\n";
-        return 1;
+                  << ": serve needs a `webhook` section, an `officernd` section, or both\n";
+        return kExitConfigError;
     }
     log::setup(loaded.config->log_level);
     App app(std::move(*loaded.config), options);

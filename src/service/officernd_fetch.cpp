@@ -78,6 +78,7 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
         }
         return reconcile::Confirmation{Presence::kUnknown, {}, object.error().message};
     };
+    access.check = [client] { return client->check_organization(); };
     return access;
 }
 

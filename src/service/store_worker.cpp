@@ -273,6 +273,51 @@ void StoreWorker::submit_full(snapshot::Snapshot snap, reconcile::RunOptions opt
     done(Error(Errc::kStoreBusy, "shutting down"));
 }
 
+void StoreWorker::post(std::function<void()> call, const std::function<void()>& refused) {
+    {
+        std::lock_guard lock(mu_);
+        if (!stopping_) {
+            calls_.push_back(std::move(call));
+            cv_.notify_one();
+            return;
+        }
+    }
+    refused();
+}
+
+void StoreWorker::reset_password(std::string key, ResetDone done) {
+    auto shared = std::make_shared<ResetDone>(std::move(done));
+    post(
+        [this, key = std::move(key), shared] {
+            std::shared_ptr<const config::Config> cfg;
+            {
+                std::lock_guard lock(mu_);
+                cfg = config_;
+            }
+            auto decision = reconcile::reset_password(env_, *cfg, snapshot_, key);
+            if (decision) {
+                log_->info("password reset member={} username={}", decision->member_id,
+                           decision->account->username);
+            }
+            (*shared)(std::move(decision));
+        },
+        [shared] { (*shared)(Error(Errc::kStoreBusy, "shutting down")); });
+}
+
+void StoreWorker::requeue_parked(std::optional<std::string> event_id, RequeueDone done) {
+    auto shared = std::make_shared<RequeueDone>(std::move(done));
+    post(
+        [this, event_id = std::move(event_id), shared] {
+            auto n = state_->inbox_requeue_parked(event_id);
+            if (n && *n > 0) {
+                log_->info("parked webhooks requeued count={}", *n);
+                last_depth_check_ = {};  // picked up in this round, not in a second
+            }
+            (*shared)(std::move(n));
+        },
+        [shared] { (*shared)(Error(Errc::kStoreBusy, "shutting down")); });
+}
+
 void StoreWorker::call_on_worker(std::function<void()> call) {
     std::promise<void> finished;
     auto future = finished.get_future();

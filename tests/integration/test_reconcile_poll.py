@@ -261,7 +261,7 @@ def cli_checks(c, sim: Simulator, rs: Radsync, model: Model, config: dict) -> No
 
     def no_daemon_fallback():
         run = rs.reconcile_api(standalone=False).expect(0, "reconcile without --standalone")
-        expect_true("run by the radsync daemon" not in run.stderr, "claims a daemon ran it:\n" + run.output())
+        expect_true("done by the radsync daemon" not in run.stderr, "claims a daemon ran it:\n" + run.output())
         expect_eq(run.rows, (0, 0, 0), "rows")
 
     c("without a daemon, `reconcile` (no --standalone) runs itself", no_daemon_fallback)
@@ -540,9 +540,9 @@ def daemon_checks(c, sim: Simulator, d: Daemon, rs: Radsync, model: Model) -> No
 
     def status_json():
         def idle():
-            r = d.get_ops("/status")
-            return r.status == 200 and not json.loads(r.body).get("reconcile_running") and json.loads(r.body)
-        j = wait_until(idle, 5, "/status with reconcile_running false")
+            j = rs.daemon_status()
+            return not j.get("reconcile_running") and j
+        j = wait_until(idle, 5, "control status with reconcile_running false")
         missing = [k for k in ("inbox_depth", "store_healthy", "webhooks", "polling", "reconcile_running",
                                "consecutive_failures", "last_error", "next_run") if k not in j]
         expect_eq(missing, [], f"keys missing in {j}")
@@ -551,7 +551,7 @@ def daemon_checks(c, sim: Simulator, d: Daemon, rs: Radsync, model: Model) -> No
         expect_eq(j["consecutive_failures"], 0, "consecutive_failures")
         print(f"     {json.dumps(j)}", flush=True)
 
-    c("GET /status: polling true, a next_run, no failures", status_json)
+    c("status over the control socket: polling true, a next_run, no failures", status_json)
 
     def metrics_after_import():
         m = d.metrics()
@@ -600,13 +600,13 @@ def daemon_checks(c, sim: Simulator, d: Daemon, rs: Radsync, model: Model) -> No
                      lambda: account_state(rs, model.members[i]["_id"]) == "revoked", repair,
                      f"{email_of(i)} revoked")
         run = out["run"]
-        expect_true("(run by the radsync daemon on" in run.stderr, "no '(run by the radsync daemon' line:\n" +
+        expect_true("(done by the radsync daemon, through" in run.stderr, "no '(done by the radsync daemon' line:\n" +
                     run.output())
         expect_true(run.rows is not None and sum(run.rows) >= 1, f"rows {run.rows}\n{run.output()}")
         expect_eq(auth_type(rs, email_of(i)), [(":=", "Reject")], f"Auth-Type rows of {email_of(i)}")
 
     c("a lost webhook (member -> former) is repaired by `radsync reconcile` run by the daemon "
-      "(\"(run by the radsync daemon\" on stderr)", by_cli)
+      "(\"(done by the radsync daemon\" on stderr)", by_cli)
 
     def delivered():
         i = 52
@@ -639,7 +639,7 @@ def daemon_checks(c, sim: Simulator, d: Daemon, rs: Radsync, model: Model) -> No
 
     def approve_via_daemon():
         run = rs.reconcile_api("--allow-mass-removal", standalone=False).expect(0, "--allow-mass-removal")
-        expect_true("(run by the radsync daemon on" in run.stderr, "not run by the daemon:\n" + run.output())
+        expect_true("(done by the radsync daemon, through" in run.stderr, "not run by the daemon:\n" + run.output())
         revoked = [i for i in removed if account_state(rs, model.members[i]["_id"]) == "revoked"]
         expect_eq(len(revoked), len(removed), "accounts revoked")
         expect_eq(last_run(rs)["result"], "ok", "radsync_runs.result")

@@ -720,7 +720,9 @@ def tls_checks(c, s: Scenario) -> None:
             expect_true(metric(m, "radsync_http_requests_refused_total", server="webhook",
                                reason="too_large") >= 1, "no too_large refusal counted")
         expect_eq(metric(m, "radsync_build_info", version=tl.RADSYNC_VERSION), 1, "radsync_build_info")
-        body = d.get_ops("/status").body.decode()
+        answer = rs.control("status")
+        expect_eq(answer["exit_code"], 0, f"control status: {answer}")
+        body = answer["out"]
         status = json.loads(body)
         expect_true(isinstance(status["webhooks"]["accepted"], int), f"/status counts: {body}")
         expect_true('"accepted":' in body and ".0" not in body.split('"webhooks"')[1][:80],
@@ -728,7 +730,7 @@ def tls_checks(c, s: Scenario) -> None:
         expect_eq(status["accounts"]["active"], active, "/status accounts.active")
 
     c("metrics tell the truth: radius_users = radsync_accounts after webhooks, the poll timestamp "
-      "untouched by them, refusals counted, build_info, integer /status", metrics_tell_the_truth)
+      "untouched by them, refusals counted, build_info, integer counts in status", metrics_tell_the_truth)
 
     # --- graceful SIGTERM --------------------------------------------------------------------
     def sigterm_drains():

@@ -427,6 +427,7 @@ class Radsync:
         self.db = work / "radsync.db"  # the RADIUS database, which FreeRADIUS reads
         self.state_db = work / "state.db"  # radsync's private state
         self.key_file = work / "state.db.key"  # its at-rest key (store::AtRestKey)
+        self.control_socket = work / "control.sock"  # the daemon's control channel
         self.main = work / "radsync.yaml"
         self.fixture = work / "snapshot.json"
         self.log_level = log_level
@@ -440,7 +441,8 @@ class Radsync:
     def database_lines(self) -> str:
         if self.one_file:
             return f"database: {self.db}"
-        return f"radius_database: {self.db}\nstate_database: {self.state_db}"
+        return (f"radius_database: {self.db}\nstate_database: {self.state_db}\n"
+                f"control:\n  socket: {self.control_socket}")
 
     def write_fixture(self, fx: dict) -> None:
         self.fixture.write_text(json.dumps(fx, indent=2))
@@ -471,6 +473,27 @@ class Radsync:
         run = ReconcileRun(proc, time.monotonic() - started)
         self.last_output = proc.stdout + proc.stderr
         return run
+
+    def control(self, command: str, payload: bytes = b"", timeout: float = 30, **fields) -> dict:
+        """One request on the daemon's control socket (src/control/protocol.cpp: a JSON header
+        line, the payload, then the daemon's JSON answer): ``{exit_code, out, err}``."""
+        header = {"command": command, "payload_bytes": len(payload), **fields}
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.control_socket))
+            s.sendall(json.dumps(header).encode() + b"\n" + payload)
+            s.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        return json.loads(answer)
+
+    def daemon_status(self) -> dict:
+        """The daemon's own status (JSON), asked over the control socket."""
+        answer = self.control("status")
+        if answer["exit_code"] != 0:
+            raise AssertionError(f"control status: {answer}")
+        return json.loads(answer["out"])
 
     def digest(self, tables) -> dict[str, list[tuple]]:
         """Every row of ``tables`` (for "nothing was written" comparisons)."""

@@ -169,6 +169,19 @@ struct Radius {
 };
 
 /// The whole configuration: main file plus the mapping files it names.
+/// sockaddr_un::sun_path holds 108 bytes with the terminating NUL.
+inline constexpr std::size_t kMaxSocketPath = 108;
+
+/// The control socket: everything that changes state or reveals detail goes through it.
+struct Control {
+    std::string socket = "/run/radsync/control.sock";
+    /// Who may connect: the owner (radsync) and root always; the group too with 0660. Never
+    /// others. 0600 by default: group radsync includes FreeRADIUS's user.
+    unsigned mode = 0600;
+    /// Group of the socket (the daemon's user must be in it); empty keeps the daemon's own.
+    std::string group;
+};
+
 struct Config {
     std::string source_file;  ///< the main file as given
     /// The database FreeRADIUS reads (group radsync, 0660). Earlier releases called it
@@ -182,6 +195,7 @@ struct Config {
     OfficeRnd officernd;
     std::optional<Webhook> webhook;
     Metrics metrics;
+    Control control;
     Sync sync;
     Accounts accounts;
     Radius radius;

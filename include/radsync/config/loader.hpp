@@ -28,10 +28,17 @@ struct LoadResult {
     std::vector<Problem> warnings;
 };
 
+struct LoadOptions {
+    /// Check that secret and TLS files exist and are readable. Read-only commands turn this
+    /// off: they need no secret, and systemd's credential files exist only while the service
+    /// runs.
+    bool check_secret_files = true;
+};
+
 /// Reads the main YAML file and the mapping files it names (paths relative to the main file's
 /// directory), validates everything and returns all problems. Never throws for bad input.
 /// Secret files are checked to exist and be readable, never read into the result or logged.
-[[nodiscard]] LoadResult load(const std::string& main_file);
+[[nodiscard]] LoadResult load(const std::string& main_file, const LoadOptions& options = {});
 
 /// Same, from in-memory text (for tests). `mapping_texts` are (name, text) pairs standing in
 /// for the files the main text names.

@@ -95,6 +95,12 @@ struct DesiredState {
 [[nodiscard]] DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& cfg,
                                         const Context& ctx);
 
+/// The member a command names by `key`: a member id, an e-mail, a login name or its escaped
+/// FreeRADIUS form, looked up in the snapshot and the accounts. Empty when nothing matches.
+[[nodiscard]] std::string find_member_id(
+    const std::string& key, const snapshot::Snapshot& snap,
+    const std::map<std::string, store::AccountRecord>& accounts);
+
 /// The username (escaped, as stored) a member would get, before collision checks; empty if
 /// none can be formed. Lets a scoped run find every account it might collide with.
 [[nodiscard]] std::string candidate_username(const snapshot::Member& member,

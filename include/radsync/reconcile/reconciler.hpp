@@ -84,6 +84,15 @@ struct Environment {
 [[nodiscard]] Result<RunReport> reconcile_full(const Environment& env, const config::Config& cfg,
                                                snapshot::Snapshot snap, const RunOptions& options);
 
+/// `accounts reset-password`: a new generated password for one member, in the returned
+/// decision's new_password, to be handed over once (the account keeps only its hash). A scoped
+/// run: nothing else changes. Errc::kNotFound if `key` names no member; Errc::kConflict if
+/// passwords come from a custom property or the member has no access (so no account).
+[[nodiscard]] Result<mapping::Decision> reset_password(const Environment& env,
+                                                       const config::Config& cfg,
+                                                       const snapshot::Snapshot& snap,
+                                                       const std::string& key);
+
 /// Human-readable plan: one line per account change with its reason, then row changes grouped
 /// by username. Password values are never printed.
 [[nodiscard]] std::string describe(const RunReport& report);

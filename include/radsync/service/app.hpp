@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "radsync/mapping/engine.hpp"
+
 namespace radsync::service {
 
 struct ServeOptions {
@@ -9,6 +11,13 @@ struct ServeOptions {
     /// Acknowledge and store events but do not process them (crash-recovery tests only).
     bool process_events = true;
 };
+
+/// Exit status of a start refused for its configuration (EX_CONFIG): the organization does
+/// not exist, the files do not load. The systemd unit does not restart on it.
+inline constexpr int kExitConfigError = 78;
+
+/// The text `accounts reset-password` prints: the username and the new password, once.
+[[nodiscard]] std::string reset_password_text(const mapping::Decision& d);
 
 /// Runs the daemon until SIGTERM/SIGINT: webhook listener, health/metrics listener, store
 /// worker. Returns the process exit code (0 after a clean drain, 1 if start-up failed).

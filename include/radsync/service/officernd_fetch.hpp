@@ -18,6 +18,8 @@ struct OfficeRndAccess {
     std::function<Result<snapshot::Snapshot>()> fetch;
     /// One GET by id for an entity that vanished from the lists: 404 = gone.
     reconcile::Confirm confirm;
+    /// officernd::Client::check_organization: Errc::kConfigInvalid for a wrong slug.
+    std::function<Status()> check;
 };
 
 /// Builds OfficeRndAccess over the API client (secret read from its file now). Retry waits end

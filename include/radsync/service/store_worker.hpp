@@ -84,6 +84,16 @@ public:
     void submit_full(snapshot::Snapshot snap, reconcile::RunOptions options,
                      std::optional<std::uint64_t> fetch_started, FullRunDone done);
 
+    using ResetDone = std::function<void(Result<mapping::Decision>)>;
+    /// Thread-safe: reconcile::reset_password for the member `key` names, against the held
+    /// snapshot; `done` runs on the worker thread.
+    void reset_password(std::string key, ResetDone done);
+
+    using RequeueDone = std::function<void(Result<std::size_t>)>;
+    /// Thread-safe: makes parked events pending again (one, or all with nullopt) and processes
+    /// them; `done` runs on the worker thread with how many.
+    void requeue_parked(std::optional<std::string> event_id, RequeueDone done);
+
     /// Thread-safe: marks the start of a fetch; pass the value to submit_full() and vanished().
     [[nodiscard]] std::uint64_t begin_fetch() const { return write_seq_.load(); }
 
@@ -127,6 +137,8 @@ private:
     void run();
     /// Runs `call` on the worker thread and waits for it (callers on other threads only).
     void call_on_worker(std::function<void()> call);
+    /// Queues `call` for the worker thread; runs `refused` instead when it is stopping.
+    void post(std::function<void()> call, const std::function<void()>& refused);
     /// Entities webhooks changed after `seq` (worker thread).
     [[nodiscard]] std::set<EntityKey> written_since(std::uint64_t seq) const;
     /// Merges into `snap` what webhooks changed since `seq`; the tombstones among them go into

@@ -1,0 +1,96 @@
+#pragma once
+
+// What every `radsync` command shares: its options, loading the configuration, opening the
+// databases, and the rule for commands that write (through the daemon when one runs, else
+// here under the instance lock).
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "radsync/config/config.hpp"
+#include "radsync/config/loader.hpp"
+#include "radsync/control/protocol.hpp"
+#include "radsync/core/error.hpp"
+#include "radsync/store/store.hpp"
+
+namespace radsync::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+/// Exit code of a reconcile whose removals the deletion guard held back.
+inline constexpr int kExitGuarded = 3;
+
+struct Options {
+    std::string config_file = "/etc/radsync/radsync.yaml";
+    std::string snapshot_file;
+    bool dry_run = false;
+    bool verbose = false;
+    bool json = false;
+    bool online = false;
+    std::string account_key;
+    bool no_processing = false;
+    bool allow_mass_removal = false;
+    bool standalone = false;
+    std::string event_id;
+    bool all = false;
+};
+
+void print_problems(const std::vector<config::Problem>& problems, const char* kind);
+
+/// Loads and validates the configuration; prints every problem. Empty optional on failure.
+std::optional<config::Config> load_config(const Options& opt, const config::LoadOptions& load = {});
+
+int fail(const Error& e);
+
+store::StorePaths paths_of(const config::Config& cfg);
+store::OpenOptions open_options_of(const config::Config& cfg);
+
+struct ConfiguredStore {
+    config::Config cfg;
+    store::Stores stores;
+};
+
+/// The configuration (without checking secret files: reading needs none) and its databases,
+/// read-only; prints what went wrong otherwise.
+std::optional<ConfiguredStore> open_for_reading(const Options& opt);
+
+/// A file of at most `limit` bytes.
+Result<std::string> read_bounded(const std::string& path, std::size_t limit);
+
+/// Prints a reconcile report: every change with --verbose / --dry-run; otherwise everything
+/// but the per-change lines. kExitGuarded when the deletion guard held removals back.
+int print_report(const std::string& text, const Options& opt);
+
+/// A command that changes state. `request` is what the daemon is asked; `run_here` does the
+/// same in this process and is called only with no daemon running, while this process holds
+/// the instance lock (so a daemon that starts meanwhile waits). `answered` turns the daemon's
+/// answer into the exit code (default: print it and use its code).
+struct Write {
+    control::Request request;
+    std::string payload;
+    std::chrono::seconds timeout{60};
+    std::function<int()> run_here;
+    std::function<int(const control::Answer&)> answered;
+    /// Run here without asking the daemon (refused while one holds the lock).
+    bool standalone = false;
+    /// Needs no lock when run here (a dry run writes nothing).
+    bool read_only = false;
+};
+int write_through_daemon_or_here(const config::Config& cfg, const Write& w);
+
+// The commands.
+int check_config(const Options& opt);
+int migrate(const Options& opt);
+int reconcile_from_file(const Options& opt);
+int reconcile_from_officernd(const Options& opt);
+int status(const Options& opt);
+int inbox_parked(const Options& opt);
+int inbox_requeue(const Options& opt);
+int accounts_list(const Options& opt);
+int accounts_show(const Options& opt);
+int accounts_reset_password(const Options& opt);
+
+}  // namespace radsync::cli
