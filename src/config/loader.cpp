@@ -199,7 +199,7 @@ private:
             }
         }
         set_if(r_.non_empty_text(s.required("client_id")), o.client_id);
-        set_if(r_.readable_file(s.required("client_secret_file"), base_dir_), o.client_secret_file);
+        set_if(r_.secret_file(s.required("client_secret_file"), base_dir_), o.client_secret_file);
         set_if(r_.url(s["base_url"]), o.base_url);
         set_if(r_.url(s["token_url"]), o.token_url);
         set_if(r_.readable_file(s["ca_file"], base_dir_), o.ca_file);
@@ -242,7 +242,7 @@ private:
         } else {
             const Section t(r_, tls, {"cert_file", "key_file"});
             set_if(r_.readable_file(t.required("cert_file"), base_dir_), w.tls_cert_file);
-            set_if(r_.readable_file(t.required("key_file"), base_dir_), w.tls_key_file);
+            set_if(r_.secret_file(t.required("key_file"), base_dir_), w.tls_key_file);
         }
 
         const Field secrets = s.required("secret_files");
@@ -253,7 +253,7 @@ private:
                              std::to_string(entries->size()));
             }
             for (const auto& entry : *entries) {
-                if (auto path = r_.readable_file(entry, base_dir_)) {
+                if (auto path = r_.secret_file(entry, base_dir_)) {
                     w.secret_files.push_back(std::move(*path));
                 }
             }
@@ -883,7 +883,8 @@ LoadResult load(const std::string& main_file, const LoadOptions& options) {
 
 LoadResult load_from_strings(
     const std::string& main_name, const std::string& main_text,
-    const std::vector<std::pair<std::string, std::string>>& mapping_texts) {
+    const std::vector<std::pair<std::string, std::string>>& mapping_texts,
+    const LoadOptions& options) {
     return guarded(main_name, [&] {
         return load_text(main_name, bounded_text(main_text),
                          [&](const std::string&, const std::string& listed) -> Result<std::string> {
@@ -893,7 +894,8 @@ LoadResult load_from_strings(
                                  }
                              }
                              return Error(Errc::kNotFound, "file not found");
-                         });
+                         },
+                         options);
     });
 }
 

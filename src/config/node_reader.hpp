@@ -9,6 +9,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <initializer_list>
 #include <limits>
@@ -18,6 +19,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include <yaml-cpp/yaml.h>
 
@@ -581,6 +584,26 @@ public:
         if (auto ok = detail::check_readable_file(path); !ok) {
             error(f, "cannot read " + in_quotes(path) + ": " + ok.error().message);
             return std::nullopt;
+        }
+        return path;
+    }
+
+    /// A readable file that holds a secret (a client secret, a webhook secret, a TLS key):
+    /// warned about when its group or others may read it. Group radsync includes FreeRADIUS's
+    /// user, so a 0640 secret there is readable by every FreeRADIUS module.
+    std::optional<std::string> secret_file(const Field& f, const fs::path& base_dir) {
+        auto path = readable_file(f, base_dir);
+        if (!path || !check_files_) {
+            return path;
+        }
+        struct stat st {};
+        if (::stat(path->c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+            warning(f.origin, f.path,
+                    in_quotes(*path) + " holds a secret but has mode " + mode +
+                        ": make it 0600, owned by the user radsync runs as (group radsync "
+                        "includes FreeRADIUS's user)");
         }
         return path;
     }

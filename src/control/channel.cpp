@@ -105,6 +105,26 @@ bool receive_line(int fd, std::string& line, std::string& rest) {
     }
 }
 
+// Sends the answer (a refusal may come before the request was read to its end), then reads
+// and drops what is left for at most `budget`: closing with unread data would reset the
+// connection, and the caller would lose the answer with it.
+void answer_and_close(int fd, const std::string& answer, std::chrono::milliseconds budget) {
+    (void)send_all(fd, answer);
+    ::shutdown(fd, SHUT_WR);
+    const auto deadline = std::chrono::steady_clock::now() + budget;
+    char buf[65536];
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0 ||
+            ::recv(fd, buf, sizeof buf, 0) <= 0) {
+            break;
+        }
+    }
+    ::close(fd);
+}
+
 Answer refusal(std::string message) {
     return Answer{1, "", "error: " + std::move(message) + "\n"};
 }
@@ -244,10 +264,11 @@ void Server::accept_loop() {
         std::lock_guard lock(mu_);
         if (connections_.size() >= kMaxConnections) {
             set_timeouts(fd, std::chrono::seconds{1});
-            (void)send_all(
-                fd, encode(refusal("the daemon is busy with " + std::to_string(kMaxConnections) +
-                                   " other commands; try again")));
-            ::close(fd);
+            answer_and_close(fd,
+                             encode(refusal("the daemon is busy with " +
+                                            std::to_string(kMaxConnections) +
+                                            " other commands; try again")),
+                             std::chrono::seconds{1});
             continue;
         }
         connections_.emplace_back();
@@ -290,8 +311,7 @@ void Server::serve(int fd) {
             answer = refusal(std::string("internal error: ") + e.what());
         }
     }
-    (void)send_all(fd, encode(answer));
-    ::close(fd);
+    answer_and_close(fd, encode(answer), std::chrono::seconds{1});
 }
 
 boost::system::result<Answer, CallError> call(const std::string& socket_path,
@@ -323,13 +343,16 @@ boost::system::result<Answer, CallError> call(const std::string& socket_path,
     set_timeouts(fd, timeout);
     Request r = request;
     r.payload_bytes = payload.size();
-    if (!send_all(fd, encode(r)) || !send_all(fd, payload)) {
-        return CallError{Unreached::kFailed,
-                         "the radsync daemon on " + socket_path + " did not take the request"};
-    }
+    // A daemon that refuses (busy, a malformed header) answers without reading everything
+    // and closes: its answer is still there to read after a failed send.
+    const bool sent = send_all(fd, encode(r)) && send_all(fd, payload);
     ::shutdown(fd, SHUT_WR);
     std::string text;
-    if (!receive(fd, text, std::nullopt, kMaxAnswerBytes)) {
+    if (!receive(fd, text, std::nullopt, kMaxAnswerBytes) || (!sent && text.empty())) {
+        if (!sent) {
+            return CallError{Unreached::kFailed,
+                             "the radsync daemon on " + socket_path + " did not take the request"};
+        }
         return CallError{Unreached::kFailed, "no answer from the radsync daemon on " + socket_path +
                                                  " within " + std::to_string(timeout.count()) +
                                                  " s"};

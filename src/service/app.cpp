@@ -463,7 +463,7 @@ private:
             return;
         }
         // The webhook secrets are read again from their files: secret rotation is a reload
-        // (deploy/README.md, "Rotating the webhook secret").
+        // (README.md, "Rotating the webhook secret").
         std::shared_ptr<const webhook::Verifier> verifier;
         if (next.webhook) {
             auto made = make_verifier(*next.webhook);
@@ -489,6 +489,27 @@ private:
                 log_->error("reload rejected: {}", s.error().message);
                 return;
             }
+        }
+        // The OfficeRnD client secret too: the poller fetches with the new client from its
+        // next run on. Adding or removing the section needs a restart, like the webhook's.
+        if (next.officernd.org_slug.empty() != config_->officernd.org_slug.empty()) {
+            log_->error("reload rejected: adding or removing the officernd section needs a "
+                        "restart");
+            return;
+        }
+        std::optional<OfficeRndAccess> access;
+        if (poller_) {
+            auto made = make_officernd_access(
+                next, clock_, [this] { return stopping_.load(); }, &metrics_);
+            if (!made) {
+                log_->error("reload rejected: {}", made.error().message);
+                return;
+            }
+            access = std::move(*made);
+        }
+        if (access) {
+            poller_->replace_source({std::move(access->fetch), std::move(access->confirm),
+                                     static_cast<std::size_t>(next.sync.confirm_vanished)});
         }
         if (verifier) {
             verifier_ = verifier;

@@ -105,6 +105,11 @@ void Poller::run() {
     }
 }
 
+void Poller::replace_source(Source source) {
+    std::lock_guard lock(mu_);
+    next_source_ = std::move(source);
+}
+
 Result<reconcile::RunReport> Poller::run_once(const Request& request) {
     const auto started = std::chrono::steady_clock::now();
     auto fail = [&](const Error& e, const char* what) -> Result<reconcile::RunReport> {
@@ -114,6 +119,13 @@ Result<reconcile::RunReport> Poller::run_once(const Request& request) {
         log_->warn("full reconcile skipped: {} error={}", what, e.message);
         return e;
     };
+    {
+        std::lock_guard lock(mu_);
+        if (next_source_) {
+            source_ = std::move(*next_source_);
+            next_source_.reset();
+        }
+    }
     const auto fetch_started = worker_.begin_fetch();
     auto snap = source_.fetch();
     if (!snap) {

@@ -45,7 +45,10 @@ protected:
     ConfigTest() {
         for (const char* name : {"officernd-secret", "webhook-secret", "webhook-secret.old",
                                  "webhook-secret.3", "webhook-secret.4", "cert.pem", "key.pem"}) {
-            dir_.write(name, "not a real secret\n");
+            // 0600, as an operator keeps secrets (a looser mode is a warning).
+            std::filesystem::permissions(dir_.write(name, "not a real secret\n"),
+                                         std::filesystem::perms::owner_read |
+                                             std::filesystem::perms::owner_write);
         }
     }
 
@@ -89,6 +92,10 @@ webhook:
   max_body_bytes: 1MiB
 metrics:
   listen: "[::1]:9100"
+control:
+  socket: /run/radsync-test/control.sock
+  mode: "0660"
+  group: radsync-admins
 sync:
   interval: 5m
   deletion_guard: {max_share: 0.25, min_count: 3}
@@ -178,6 +185,9 @@ TEST_F(ConfigTest, FullConfigRoundTripsToStructs) {
 
     EXPECT_EQ(c.metrics.listen_address, "::1");
     EXPECT_EQ(c.metrics.listen_port, 9100);
+    EXPECT_EQ(c.control.socket, "/run/radsync-test/control.sock");
+    EXPECT_EQ(c.control.mode, 0660U);
+    EXPECT_EQ(c.control.group, "radsync-admins");
     EXPECT_EQ(c.sync.interval, seconds(300));
     EXPECT_DOUBLE_EQ(c.sync.deletion_guard_share, 0.25);
     EXPECT_EQ(c.sync.deletion_guard_min_count, 3);
@@ -275,6 +285,62 @@ TEST_F(ConfigTest, DatabasePathsAcceptTheOlderKeyAndRefuseOneFileForBoth) {
         << messages(r.problems).at(0);
 }
 
+// Group radsync includes FreeRADIUS's user: a secret that group (or anyone) may read is one
+// every FreeRADIUS module may read.
+TEST_F(ConfigTest, SecretsOthersMayReadAreWarnedAbout) {
+    const std::string main =
+        "webhook:\n  plain_http: true\n  secret_files: [@DIR@/webhook-secret]\n"
+        "mapping_files: [mapping.yaml]\n";
+    auto r = load_texts(main, {{"mapping.yaml", ""}});
+    ASSERT_TRUE(r.config.has_value());
+    EXPECT_EQ(messages(r.warnings), std::vector<std::string>{});
+
+    std::filesystem::permissions(dir_.path() / "webhook-secret",
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write |
+                                     std::filesystem::perms::group_read);
+    r = load_texts(main, {{"mapping.yaml", ""}});
+    ASSERT_TRUE(r.config.has_value());
+    ASSERT_EQ(r.warnings.size(), 1U);
+    const auto w = r.warnings[0].to_string();
+    EXPECT_NE(w.find("radsync.yaml:3:18: webhook.secret_files[0]: "), std::string::npos) << w;
+    EXPECT_NE(w.find("has mode 0640: make it 0600"), std::string::npos) << w;
+
+    // Read-only commands do not look at secret files at all.
+    LoadOptions skip;
+    skip.check_secret_files = false;
+    std::filesystem::remove(dir_.path() / "webhook-secret");
+    r = load_from_strings("radsync.yaml", with_dir(main), {{"mapping.yaml", ""}}, skip);
+    EXPECT_TRUE(r.config.has_value()) << messages(r.problems).at(0);
+    EXPECT_EQ(messages(r.warnings), std::vector<std::string>{});
+}
+
+TEST_F(ConfigTest, ControlSocketModeGivesOthersNothing) {
+    const auto with_control = [&](const std::string& section) {
+        return load_texts("control:\n" + section + "mapping_files: [mapping.yaml]\n",
+                          {{"mapping.yaml", ""}});
+    };
+    auto r = with_control("  mode: \"0660\"\n");
+    ASSERT_TRUE(r.config.has_value());
+    EXPECT_EQ(r.config->control.mode, 0660U);
+    EXPECT_EQ(r.config->control.socket, "/run/radsync/control.sock");
+
+    for (const char* bad : {"\"0666\"", "\"0661\"", "rw-rw----", "\"08\"", "\"17777\""}) {
+        r = with_control(std::string("  mode: ") + bad + "\n");
+        EXPECT_FALSE(r.config.has_value()) << bad;
+        ASSERT_FALSE(r.problems.empty()) << bad;
+        EXPECT_NE(messages(r.problems)[0].find("radsync.yaml:2:9: control.mode: expected an "
+                                               "octal mode that gives others nothing"),
+                  std::string::npos)
+            << messages(r.problems)[0];
+    }
+    r = with_control("  socket: /" + std::string(120, 'x') + "\n");
+    ASSERT_FALSE(r.config.has_value());
+    EXPECT_NE(messages(r.problems)[0].find("control.socket: longer than a Unix socket path"),
+              std::string::npos)
+        << messages(r.problems)[0];
+}
+
 TEST_F(ConfigTest, MinimalConfigTakesEveryDefault) {
     const auto r = load_texts("mapping_files: [mapping.yaml]\n", {{"mapping.yaml", ""}});
     ASSERT_EQ(messages(r.problems), std::vector<std::string>{});
@@ -297,7 +363,7 @@ TEST_F(ConfigTest, MinimalConfigTakesEveryDefault) {
 }
 
 // The shipped examples must always load. They name the paths a real installation uses
-// (systemd credentials under /run/credentials, TLS under /etc/radsync/tls), which do not exist
+// (secrets under /etc/radsync/secrets, TLS under /etc/radsync/tls), which do not exist
 // on a build machine; the test rewrites only those two directory prefixes to a temp dir where
 // it creates the files, and keeps every other byte, so the example cannot rot unnoticed.
 TEST(ConfigExample, ShippedExamplesLoadWithoutProblems) {
@@ -306,19 +372,23 @@ TEST(ConfigExample, ShippedExamplesLoadWithoutProblems) {
     const std::string mapping_text = read_file(source / "mapping.example.yaml");
     ASSERT_FALSE(main_text.empty());
     ASSERT_FALSE(mapping_text.empty());
-    const std::string credentials = "/run/credentials/radsync.service/";
+    const std::string credentials = "/etc/radsync/secrets/";
     const std::string tls = "/etc/radsync/tls/";
     ASSERT_NE(main_text.find(credentials), std::string::npos);
     ASSERT_NE(main_text.find(tls), std::string::npos);
 
     test::TempDir dir;
     const std::string local = dir.path().string() + "/";
+    // Secrets as an operator keeps them (0600): a looser mode is a warning.
+    const auto owner_only = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
     for (const char* name : {"officernd-client-secret", "webhook-secret"}) {
-        dir.write(std::string("credentials/") + name, "not a real secret\n");
+        std::filesystem::permissions(
+            dir.write(std::string("credentials/") + name, "not a real secret\n"), owner_only);
     }
     for (const char* name : {"fullchain.pem", "privkey.pem"}) {
         dir.write(std::string("tls/") + name, "not a real certificate\n");
     }
+    std::filesystem::permissions(dir.path() / "tls/privkey.pem", owner_only);
     const std::string main_file = dir.write(
         "radsync.yaml", replace_all(replace_all(main_text, credentials, local + "credentials/"),
                                     tls, local + "tls/"));

@@ -44,7 +44,8 @@ struct LoadOptions {
 /// for the files the main text names.
 [[nodiscard]] LoadResult load_from_strings(
     const std::string& main_name, const std::string& main_text,
-    const std::vector<std::pair<std::string, std::string>>& mapping_texts);
+    const std::vector<std::pair<std::string, std::string>>& mapping_texts,
+    const LoadOptions& options = {});
 
 /// Reads a secret from its file (at most 4 KiB; trailing newlines and spaces, as `echo`
 /// leaves them, are not part of it). Errc::kIoFailed if unreadable, Errc::kConfigInvalid if

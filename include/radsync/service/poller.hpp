@@ -59,6 +59,10 @@ public:
     /// Thread-safe: run as soon as possible (after the current run, if any).
     void trigger(Request request);
 
+    /// Thread-safe: fetch from `source` from the next run on (a reload: new credentials, a
+    /// new request timeout). The run in progress finishes with the old one.
+    void replace_source(Source source);
+
     struct State {
         std::optional<std::chrono::system_clock::time_point> next_run;
         int consecutive_failures = 0;
@@ -73,7 +77,8 @@ private:
     Result<reconcile::RunReport> run_once(const Request& request);
     void record_vanished(const reconcile::VanishedReport& v);
 
-    Source source_;
+    Source source_;                     // the poller thread's
+    std::optional<Source> next_source_;  // guarded by mu_
     StoreWorker& worker_;
     sched::Policy policy_;
     metrics::Registry& metrics_;
