@@ -9,8 +9,9 @@ namespace radsync::cli {
 
 namespace {
 
-/// --online gives OfficeRnD this long to answer (the client retries within it).
+/// --online gives OfficeRnD this long, and this many attempts per request, to answer.
 constexpr std::chrono::seconds kOnlineBudget{30};
+constexpr int kOnlineAttempts = 3;
 
 // Asks OfficeRnD whether the configured organization exists, with the configured token: the
 // mistakes a file check cannot see (a wrong slug, a revoked token, no route to the API).
@@ -22,7 +23,8 @@ bool check_online(const config::Config& cfg) {
     const auto deadline = std::chrono::steady_clock::now() + kOnlineBudget;
     const core::SystemClock clock;
     auto access = service::make_officernd_access(
-        cfg, clock, [deadline] { return std::chrono::steady_clock::now() > deadline; });
+        cfg, clock, [deadline] { return std::chrono::steady_clock::now() > deadline; }, nullptr,
+        kOnlineAttempts);
     if (!access) {
         std::cerr << "error: online: " << access.error().message << "\n";
         return false;

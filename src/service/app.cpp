@@ -263,16 +263,22 @@ public:
     }
 
 private:
+    // Webhooks are not served until the check is done: one retry for a blip, no more (the
+    // poller goes on retrying with its back-off).
     static constexpr std::chrono::seconds kStartCheckBudget{20};
+    static constexpr int kStartCheckAttempts = 2;
 
     // At start: does the organization exist? Only a definite "no" fails the start (with the
     // exit status systemd is told not to restart on); OfficeRnD being unreachable or slow is
     // logged, and the poller keeps trying. Bounded, so READY comes within systemd's timeout.
     std::optional<int> check_officernd() {
         const auto deadline = std::chrono::steady_clock::now() + kStartCheckBudget;
-        auto access = make_officernd_access(*config_, clock_, [this, deadline] {
-            return stopping_.load() || std::chrono::steady_clock::now() > deadline;
-        });
+        auto access = make_officernd_access(
+            *config_, clock_,
+            [this, deadline] {
+                return stopping_.load() || std::chrono::steady_clock::now() > deadline;
+            },
+            nullptr, kStartCheckAttempts);
         if (!access) {
             log_->error("start-up failed: {}", access.error().message);
             return kExitConfigError;
@@ -493,8 +499,9 @@ private:
         // The OfficeRnD client secret too: the poller fetches with the new client from its
         // next run on. Adding or removing the section needs a restart, like the webhook's.
         if (next.officernd.org_slug.empty() != config_->officernd.org_slug.empty()) {
-            log_->error("reload rejected: adding or removing the officernd section needs a "
-                        "restart");
+            log_->error(
+                "reload rejected: adding or removing the officernd section needs a "
+                "restart");
             return;
         }
         std::optional<OfficeRndAccess> access;

@@ -15,7 +15,8 @@ namespace radsync::service {
 
 Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const core::Clock& clock,
                                               std::function<bool()> cancelled,
-                                              metrics::Registry* metrics) {
+                                              metrics::Registry* metrics,
+                                              std::optional<int> max_attempts) {
     const auto& o = cfg.officernd;
     if (o.org_slug.empty()) {
         return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
@@ -32,6 +33,9 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
     options.client_secret = std::move(*secret);
     options.ca_file = o.ca_file;
     options.request_timeout = o.request_timeout;
+    if (max_attempts) {
+        options.max_attempts = *max_attempts;
+    }
     auto rng = std::make_shared<std::mt19937>(std::random_device{}());
     auto client = std::make_shared<officernd::Client>(
         std::move(options), clock,

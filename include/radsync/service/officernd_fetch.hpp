@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include "radsync/config/config.hpp"
 #include "radsync/core/clock.hpp"
@@ -25,10 +26,11 @@ struct OfficeRndAccess {
 /// Builds OfficeRndAccess over the API client (secret read from its file now). Retry waits end
 /// early once `cancelled()` turns true, so a shutdown never sits out a back-off. With `metrics`,
 /// every call counts its requests and retries (radsync_officernd_requests_total, ..._retries_).
-/// Errc::kConfigInvalid if the section is missing; config::read_secret_file's errors.
-[[nodiscard]] Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg,
-                                                            const core::Clock& clock,
-                                                            std::function<bool()> cancelled,
-                                                            metrics::Registry* metrics = nullptr);
+/// `max_attempts` overrides the client's attempts per request (a quick check at start wants
+/// fewer than a poll). Errc::kConfigInvalid if the section is missing; config::read_secret_file's
+/// errors.
+[[nodiscard]] Result<OfficeRndAccess> make_officernd_access(
+    const config::Config& cfg, const core::Clock& clock, std::function<bool()> cancelled,
+    metrics::Registry* metrics = nullptr, std::optional<int> max_attempts = std::nullopt);
 
 }  // namespace radsync::service
