@@ -296,10 +296,18 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     const auto cert =
         std::filesystem::absolute(args.source_dir) / "tests/fixtures/tls/test-cert.pem";
-    const auto key = std::filesystem::absolute(args.source_dir) / "tests/fixtures/tls/test-key.pem";
+    // Secrets 0600, as an operator keeps them (radsync warns about looser ones).
+    const auto key = dir / "test-key.pem";
+    std::filesystem::copy_file(
+        std::filesystem::absolute(args.source_dir) / "tests/fixtures/tls/test-key.pem", key,
+        std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::permissions(
+        key, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     const std::uint16_t port = free_port();
     const std::uint16_t metrics_port = free_port();
     write_file(dir / "secret", kSecret);
+    std::filesystem::permissions(
+        dir / "secret", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
     const std::string databases =
         args.layout == "one-file"
             ? "database: " + (dir / "radsync.db").string() + "\n"

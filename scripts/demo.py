@@ -6,7 +6,7 @@ Starts, all on 127.0.0.1:
     on port 18900, sending signed webhooks to radsync;
   * a private FreeRADIUS built from /etc/freeradius/3.0 plus deploy/freeradius (the same
     harness the end-to-end tests use), reading radsync's database;
-  * `radsync serve` with config/demo.yaml (webhooks on 18901, /metrics and /status on 18902),
+  * `radsync serve` with config/demo.yaml (webhooks on 18901, /metrics, /healthz and /readyz on 18902),
     which imports every member at start.
 Then prints how to log in as a demo member and how to change her membership in the simulator
 and watch access change. Ctrl-C stops everything it started.
@@ -84,6 +84,9 @@ def main() -> int:
     # A clean demo every time: the database is rebuilt from the simulator's fixture.
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
+    # Secrets are 0600 (radsync warns otherwise); git keeps no such mode.
+    for secret in (ROOT / "config" / "demo-secrets").glob("*-secret"):
+        secret.chmod(0o600)
 
     children: list[subprocess.Popen] = []
     radius = None
@@ -142,7 +145,7 @@ def main() -> int:
 radsync demo is running (logs in {workdir}):
   OfficeRnD simulator  http://127.0.0.1:{SIM_PORT}   (admin API under /_sim)
   radsync webhooks     http://127.0.0.1:{WEBHOOK_PORT}/officernd/webhook
-  radsync ops          http://127.0.0.1:{OPS_PORT}/metrics  /status
+  radsync ops          http://127.0.0.1:{OPS_PORT}/metrics  /healthz  /readyz
   FreeRADIUS           127.0.0.1:{port} (secret testing123)
 
 Log in as {ada['name']} (Hot Desk, home Downtown -> VLAN 100):

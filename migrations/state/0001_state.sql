@@ -37,7 +37,11 @@ CREATE TABLE radsync_members (
     location    TEXT    NOT NULL DEFAULT '',
     modified_at INTEGER,
     removed     INTEGER NOT NULL DEFAULT 0,
-    raw         TEXT    NOT NULL
+    raw         TEXT    NOT NULL,
+    -- Keyed hash (the state key) of the object as OfficeRnD sent it, before its password
+    -- properties were replaced by their hashes in raw: a poll tells an unchanged member by it
+    -- without redacting it again. '' when unknown (written by a webhook or the split).
+    source_mac  TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX radsync_members_email ON radsync_members(email);
 CREATE INDEX radsync_members_company ON radsync_members(company);

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include <openssl/hmac.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
+
+#include "radsync/core/hmac.hpp"
 
 namespace radsync::mapping {
 
@@ -243,15 +246,16 @@ bool is_keyed_hash(std::string_view value) {
 }
 
 std::string keyed_hash(std::string_view key, std::string_view value) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-         reinterpret_cast<const unsigned char*>(value.data()), value.size(), mac, &len);
+    const auto mac = core::hmac_sha256(key, value);
+    if (!mac) {
+        // Only a broken OpenSSL gets here; no hash is better than one that matches anything.
+        throw std::runtime_error("HMAC-SHA256 failed");
+    }
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out(kKeyedHashPrefix);
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(kHex[mac[i] >> 4]);
-        out.push_back(kHex[mac[i] & 0x0F]);
+    for (const unsigned char byte : *mac) {
+        out.push_back(kHex[byte >> 4]);
+        out.push_back(kHex[byte & 0x0F]);
     }
     return out;
 }

@@ -47,9 +47,17 @@ void Poller::stop() {
 void Poller::trigger(Request request) {
     {
         std::lock_guard lock(mu_);
-        requests_.push_back(std::move(request));
+        if (!stopping_) {
+            requests_.push_back(std::move(request));
+            cv_.notify_all();
+            return;
+        }
     }
-    cv_.notify_all();
+    // After stop() nobody would run it: a caller waiting for `done` (a control request) must
+    // still get an answer, or the shutdown that waits for that caller would never end.
+    if (request.done) {
+        request.done(Error(Errc::kStoreBusy, "shutting down"));
+    }
 }
 
 Poller::State Poller::state() const {

@@ -66,6 +66,13 @@ Status StoreWorker::start() {
         log_->warn("background checkpoints of the RADIUS database unavailable: {}",
                    s.error().message);
     }
+    // After a stop that was not clean the RADIUS database may lack its last commits (it does
+    // not wait for the disk: its rows are derived) or hold rows the state never recorded (a
+    // crash between the two commits): every row is derived again from the state first.
+    if (auto clean = state_->mark_running(); !clean || !*clean) {
+        log_->warn("the previous run did not stop cleanly: re-deriving the RADIUS rows");
+        repair_at_start_ = true;
+    }
     if (auto accounts = state_->load_accounts(); accounts) {
         for (const auto& [id, acc] : *accounts) {
             ++(acc.state == store::AccountState::kActive ? active_accounts_ : revoked_accounts_);
@@ -79,6 +86,9 @@ Status StoreWorker::start() {
     thread_ = std::thread([this] {
         // Whatever a previous run acknowledged but did not apply goes first, not after the
         // first idle wait.
+        if (repair_at_start_) {
+            remap_all("repair", "state");
+        }
         if (options_.process_events) {
             process_pending();
         }
@@ -98,6 +108,12 @@ void StoreWorker::stop() {
     cv_.notify_all();
     if (thread_.joinable()) {
         thread_.join();
+        if (auto s = state_->mark_stopped(); !s) {
+            log_->warn(
+                "cannot record the clean stop error={}; the next start re-derives the "
+                "RADIUS rows",
+                s.error().message);
+        }
     }
 }
 
@@ -110,7 +126,7 @@ void StoreWorker::set_config(std::shared_ptr<const config::Config> config) {
     cv_.notify_one();
 }
 
-void StoreWorker::remap_all() {
+void StoreWorker::remap_all(const char* mode, const char* source) {
     std::shared_ptr<const config::Config> cfg;
     {
         std::lock_guard lock(mu_);
@@ -121,16 +137,16 @@ void StoreWorker::remap_all() {
     // held: no API call, and the stored snapshot and its tombstones stay as they are. The
     // deletion guard applies as in any full run.
     reconcile::RunOptions options;
-    options.mode = "reload";
-    options.source = "configuration";
+    options.mode = mode;
+    options.source = source;
     auto report = reconcile::reconcile(env_, *cfg, snapshot_, options, {});
     record_full_run(options.mode, report, false);
     if (!report) {
-        log_->error("remapping after reload failed error={}; the next full run retries",
+        log_->error("remapping ({}) failed error={}; the next full run retries", mode,
                     report.error().message);
         return;
     }
-    log_->info("remapped after reload rows={} accounts={}", report->row_changes.size(),
+    log_->info("remapped ({}) rows={} accounts={}", mode, report->row_changes.size(),
                report->account_changes.size());
 }
 
@@ -231,7 +247,7 @@ void StoreWorker::run() {
             full_run(*full);
         }
         if (remap) {
-            remap_all();
+            remap_all("reload", "configuration");
         }
         // One slice at most, then the deliveries that arrived meanwhile are committed.
         if (processing_decision(SteadyClock::now()).process_now) {

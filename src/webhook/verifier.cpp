@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "radsync/core/hmac.hpp"
+
 namespace radsync::webhook {
 
 namespace {
@@ -129,14 +131,11 @@ std::string sign(std::string_view secret, std::string_view raw_body, std::string
     std::string message;
     message.reserve(raw_body.size() + 1 + t.size());
     message.append(raw_body).append(".").append(t);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-             reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac,
-             &mac_len) == nullptr) {
+    const auto mac = core::hmac_sha256(secret, message);
+    if (!mac) {
         return {};
     }
-    return to_hex(mac, mac_len);
+    return to_hex(mac->data(), static_cast<unsigned>(mac->size()));
 }
 
 std::string signed_timestamp(std::string_view header) {

@@ -119,6 +119,34 @@ TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
     EXPECT_EQ(h.fetches.load(), 5);
 }
 
+// A reload hands the poller a new source (new credentials): the next run fetches from it.
+// A run requested after stop() is answered (a control request waits for it).
+TEST(Poller, AReplacedSourceServesTheNextRunAndARequestAfterStopIsAnswered) {
+    PollerHarness h;
+    Poller poller(h.source(), *h.worker, sched::Policy{15min, 0.1, 30s}, h.metrics);
+    poller.start();
+    ASSERT_TRUE(PollerHarness::run_now(poller));
+    const int before = h.fetches.load();
+
+    std::atomic<int> replaced{0};
+    Poller::Source next = h.source();
+    next.fetch = [&]() -> Result<snapshot::Snapshot> {
+        ++replaced;
+        return make_snapshot(5);
+    };
+    poller.replace_source(std::move(next));
+    auto run = PollerHarness::run_now(poller);
+    ASSERT_TRUE(run) << run.error().message;
+    EXPECT_EQ(replaced.load(), 1);
+    EXPECT_EQ(h.fetches.load(), before);
+    EXPECT_EQ(h.metrics.value("radsync_radius_users", {{"state", "active"}}), 5);
+
+    poller.stop();
+    auto after = PollerHarness::run_now(poller);
+    ASSERT_FALSE(after);
+    EXPECT_EQ(after.error().code, Errc::kStoreBusy);
+}
+
 // Regression (trust issue, item 1): a member simply missing from a complete-looking list was
 // disabled at once. Now the poller asks OfficeRnD about them by id first.
 TEST(Poller, AMemberMissingFromTheListIsConfirmedByIdBeforeLosingAccess) {

@@ -147,7 +147,8 @@ private:
                              snapshot::Tombstones& removed) const;
     void ingest_batch(std::vector<Pending>& batch);
     void full_run(FullRun& job);
-    void remap_all();
+    /// Every member and group row from the held snapshot (a reload; a repair at start).
+    void remap_all(const char* mode, const char* source);
     /// Worker thread: whether the policy wants a processing slice now; else when to ask again.
     sched::ProcessingPolicy::Decision processing_decision(SteadyClock::time_point now);
     /// Applies the oldest pending events (at most one slice). False when nothing more can be
@@ -209,6 +210,7 @@ private:
     std::deque<std::function<void()>> calls_;
     bool stopping_ = false;
     bool remap_requested_ = false;
+    bool repair_at_start_ = false;  // set by start(), read by the worker thread it starts
     std::thread thread_;
 
     std::atomic<bool> healthy_{true};

@@ -175,6 +175,13 @@ public:
     /// audit entry per row change. Errc::kStoreBusy / kStoreFailed as RadiusStore::apply_rows.
     [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, const ApplyReport& rows,
                                                     core::Instant now) = 0;
+    /// The daemon starts: records that it runs, and says whether the previous one stopped
+    /// cleanly (mark_stopped). After a stop that was not clean (a crash, kill -9, an OS crash
+    /// that took back the RADIUS database's last commits) the RADIUS rows are re-derived.
+    /// A database no daemon ever ran counts as not clean.
+    [[nodiscard]] virtual Result<bool> mark_running() = 0;
+    /// The daemon stops after draining: the next start need not re-derive anything.
+    [[nodiscard]] virtual Status mark_stopped() = 0;
     /// Best effort: records a run that failed before anything was applied.
     virtual void record_failed_run(const WriteSet& writes, core::Instant now,
                                    const std::string& error) = 0;
