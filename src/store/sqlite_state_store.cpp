@@ -176,24 +176,7 @@ public:
 
     Result<ApplyReport> apply(const WriteSet& writes, const ApplyReport& rows,
                               core::Instant now) override {
-        // What applying webhooks writes here is derived from the inbox, whose appends are
-        // fsynced. So this commit does not wait for the disk: the next append's fsync takes it
-        // along (the log is written in order), and an OS crash that loses it leaves those
-        // events pending, applied again at the next start, which also derives the RADIUS rows
-        // again after such a stop (mark_running). That is one fsync fewer per processed batch
-        // in the path every acknowledgement waits behind. Everything else stays FULL.
-        const bool from_inbox = !writes.processed_events.empty() && !writes.replace_snapshot;
-        if (from_inbox) {
-            RADSYNC_TRY(db_.exec("PRAGMA synchronous = NORMAL"));
-        }
         auto report = apply_in_transaction(writes, rows, now);
-        if (from_inbox) {
-            // Never left relaxed: the acknowledgements depend on it.
-            if (auto s = db_.exec("PRAGMA synchronous = FULL"); !s) {
-                log_->critical("cannot restore synchronous = FULL error={}", s.error().message);
-                std::abort();
-            }
-        }
         if (!report) {
             log_->error("apply failed mode={} error={}", writes.run_mode, report.error().message);
             record_failed_run(writes, now, report.error().message);

@@ -558,36 +558,5 @@ TEST(StoreDurability, AppliedRowsSurvivePowerLoss) {
     EXPECT_EQ(sql(p.radius, "SELECT username FROM radcheck"), "ada\n");
 }
 
-// Applying webhooks is the one state commit that does not wait for the disk (the inbox can
-// redo it); the appends before it, and every other commit, do.
-TEST(StoreDurability, OnlyTheRecordOfAppliedWebhooksSkipsTheSync) {
-    test::TempDir dir;
-    const StorePaths p{(dir.path() / "radius.db").string(), (dir.path() / "state.db").string()};
-    test::CrashSimulation machine;
-    auto st = open_sqlite_stores(p);
-    ASSERT_TRUE(st);
-    const auto t = at("2026-03-01T08:00:00Z");
-    auto before = machine.syncs();
-    ASSERT_TRUE(st->state->inbox_append({{"e1", "member.updated", "1", t, "{}"}}));
-    EXPECT_GT(machine.syncs(), before);
-
-    WriteSet applied;
-    applied.run_mode = "webhook";
-    applied.processed_events = {{"e1", "applied"}};
-    before = machine.syncs();
-    ASSERT_TRUE(st->state->apply(applied, {}, t));
-    EXPECT_EQ(machine.syncs(), before);
-
-    WriteSet full;
-    full.run_mode = "full";
-    full.replace_snapshot = snapshot::Snapshot{};
-    before = machine.syncs();
-    ASSERT_TRUE(st->state->apply(full, {}, t));
-    EXPECT_GT(machine.syncs(), before);
-    before = machine.syncs();
-    ASSERT_TRUE(st->state->inbox_append({{"e2", "member.updated", "1", t, "{}"}}));
-    EXPECT_GT(machine.syncs(), before);  // FULL again after the relaxed commit
-}
-
 }  // namespace
 }  // namespace radsync::store

@@ -295,9 +295,8 @@ void drain(StoreWorker& worker) {
 }
 
 // After a stop that was not clean (here a power loss) the RADIUS rows may not be what the state
-// says: a commit of the state's record lost (the inbox redoes it), a crash between the two
-// commits. So the next start derives every row again from the state; after a clean stop it
-// does not.
+// says (a crash between the two commits; rows an operator's tool changed meanwhile). So the
+// next start derives every row again from the state; after a clean stop it does not.
 TEST(StoreWorkerDurability, AfterPowerLossTheRadiusRowsAreDerivedAgainAtStart) {
     test::TempDir dir;
     const store::StorePaths paths{(dir.path() / "radius.db").string(),
