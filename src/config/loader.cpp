@@ -881,21 +881,21 @@ LoadResult load(const std::string& main_file, const LoadOptions& options) {
     });
 }
 
-LoadResult load_from_strings(
-    const std::string& main_name, const std::string& main_text,
-    const std::vector<std::pair<std::string, std::string>>& mapping_texts,
-    const LoadOptions& options) {
+LoadResult load_from_strings(const std::string& main_name, const std::string& main_text,
+                             const std::vector<std::pair<std::string, std::string>>& mapping_texts,
+                             const LoadOptions& options) {
     return guarded(main_name, [&] {
-        return load_text(main_name, bounded_text(main_text),
-                         [&](const std::string&, const std::string& listed) -> Result<std::string> {
-                             for (const auto& [name, text] : mapping_texts) {
-                                 if (name == listed) {
-                                     return bounded_text(text);
-                                 }
-                             }
-                             return Error(Errc::kNotFound, "file not found");
-                         },
-                         options);
+        return load_text(
+            main_name, bounded_text(main_text),
+            [&](const std::string&, const std::string& listed) -> Result<std::string> {
+                for (const auto& [name, text] : mapping_texts) {
+                    if (name == listed) {
+                        return bounded_text(text);
+                    }
+                }
+                return Error(Errc::kNotFound, "file not found");
+            },
+            options);
     });
 }
 

@@ -264,11 +264,11 @@ void Server::accept_loop() {
         std::lock_guard lock(mu_);
         if (connections_.size() >= kMaxConnections) {
             set_timeouts(fd, std::chrono::seconds{1});
-            answer_and_close(fd,
-                             encode(refusal("the daemon is busy with " +
-                                            std::to_string(kMaxConnections) +
-                                            " other commands; try again")),
-                             std::chrono::seconds{1});
+            answer_and_close(
+                fd,
+                encode(refusal("the daemon is busy with " + std::to_string(kMaxConnections) +
+                               " other commands; try again")),
+                std::chrono::seconds{1});
             continue;
         }
         connections_.emplace_back();

@@ -46,9 +46,9 @@ protected:
         for (const char* name : {"officernd-secret", "webhook-secret", "webhook-secret.old",
                                  "webhook-secret.3", "webhook-secret.4", "cert.pem", "key.pem"}) {
             // 0600, as an operator keeps secrets (a looser mode is a warning).
-            std::filesystem::permissions(dir_.write(name, "not a real secret\n"),
-                                         std::filesystem::perms::owner_read |
-                                             std::filesystem::perms::owner_write);
+            std::filesystem::permissions(
+                dir_.write(name, "not a real secret\n"),
+                std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
         }
     }
 
@@ -380,7 +380,8 @@ TEST(ConfigExample, ShippedExamplesLoadWithoutProblems) {
     test::TempDir dir;
     const std::string local = dir.path().string() + "/";
     // Secrets as an operator keeps them (0600): a looser mode is a warning.
-    const auto owner_only = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+    const auto owner_only =
+        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
     for (const char* name : {"officernd-client-secret", "webhook-secret"}) {
         std::filesystem::permissions(
             dir.write(std::string("credentials/") + name, "not a real secret\n"), owner_only);

@@ -69,7 +69,8 @@ TEST(ControlProtocol, MalformedRequestsAreRefusedWithTheReason) {
     refused("[1,2]", "not a JSON object");
     refused(R"({"command":"drop-tables"})", "unknown command 'drop-tables'");
     refused(R"({"command":"status","dry_run":"yes"})", "dry_run must be true or false");
-    refused(R"({"command":"reconcile","payload_bytes":-1})", "payload_bytes must be a whole number");
+    refused(R"({"command":"reconcile","payload_bytes":-1})",
+            "payload_bytes must be a whole number");
     refused(R"({"command":"reconcile","payload_bytes":)" +
                 std::to_string(snapshot::kMaxSnapshotBytes + 1) + "}",
             "payload_bytes out of range");
@@ -128,7 +129,8 @@ TEST_F(ControlSocket, AnswersOneRequestPerConnectionWithThePayload) {
 TEST_F(ControlSocket, HasTheConfiguredModeAndGoesAwayWhenStopped) {
     auto c = cfg();
     c.mode = 0660;
-    auto server = Server::open(c, [](const Request&, std::string, const Peer&) { return Answer{}; });
+    auto server =
+        Server::open(c, [](const Request&, std::string, const Peer&) { return Answer{}; });
     ASSERT_TRUE(server) << server.error().message;
     struct stat st {};
     ASSERT_EQ(::stat(c.socket.c_str(), &st), 0);
@@ -178,7 +180,8 @@ TEST_F(ControlSocket, NoDaemonWhenNothingListensAndAStaleSocketIsReplaced) {
 TEST_F(ControlSocket, AMissingDirectoryIsAClearError) {
     auto c = cfg();
     c.socket = (dir_.path() / "missing" / "control.sock").string();
-    auto server = Server::open(c, [](const Request&, std::string, const Peer&) { return Answer{}; });
+    auto server =
+        Server::open(c, [](const Request&, std::string, const Peer&) { return Answer{}; });
     ASSERT_FALSE(server);
     EXPECT_NE(server.error().message.find("No such file or directory"), std::string::npos)
         << server.error().message;
@@ -190,8 +193,9 @@ TEST_F(ControlSocket, AMissingDirectoryIsAClearError) {
 }
 
 TEST_F(ControlSocket, GarbageGetsAnErrorAnswerAndTheServerGoesOn) {
-    auto server =
-        Server::open(cfg(), [](const Request&, std::string, const Peer&) { return Answer{0, "ok", ""}; });
+    auto server = Server::open(cfg(), [](const Request&, std::string, const Peer&) {
+        return Answer{0, "ok", ""};
+    });
     ASSERT_TRUE(server);
     (*server)->start();
     const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);

@@ -77,7 +77,7 @@ private:
     Result<reconcile::RunReport> run_once(const Request& request);
     void record_vanished(const reconcile::VanishedReport& v);
 
-    Source source_;                     // the poller thread's
+    Source source_;                      // the poller thread's
     std::optional<Source> next_source_;  // guarded by mu_
     StoreWorker& worker_;
     sched::Policy policy_;
