@@ -17,7 +17,7 @@
    it): the initial import happens on its own; a webhook lost on purpose is repaired by
    SIGUSR1 and by ``radsync reconcile`` handed to the daemon; a delivered webhook is applied;
    the guard trips in the daemon (metric) and ``reconcile --allow-mass-removal`` through the
-   daemon applies it; /status, /metrics and ``radsync status``; SIGTERM exits 0.
+   daemon applies it; status over the control socket, /metrics and ``radsync status``; SIGTERM exits 0.
 
 Prints one line per check, then "N passed, M failed"; exit status 1 on any failure.
 Everything lives in a temp dir (kept with RADSYNC_E2E_KEEP=1); every process is stopped.

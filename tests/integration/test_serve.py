@@ -724,10 +724,10 @@ def tls_checks(c, s: Scenario) -> None:
         expect_eq(answer["exit_code"], 0, f"control status: {answer}")
         body = answer["out"]
         status = json.loads(body)
-        expect_true(isinstance(status["webhooks"]["accepted"], int), f"/status counts: {body}")
+        expect_true(isinstance(status["webhooks"]["accepted"], int), f"status counts: {body}")
         expect_true('"accepted":' in body and ".0" not in body.split('"webhooks"')[1][:80],
-                    f"/status prints floats: {body}")
-        expect_eq(status["accounts"]["active"], active, "/status accounts.active")
+                    f"status prints floats: {body}")
+        expect_eq(status["accounts"]["active"], active, "status accounts.active")
 
     c("metrics tell the truth: radius_users = radsync_accounts after webhooks, the poll timestamp "
       "untouched by them, refusals counted, build_info, integer counts in status", metrics_tell_the_truth)
