@@ -69,8 +69,15 @@ Status StoreWorker::start() {
     // After a stop that was not clean the RADIUS database may lack its last commits (it does
     // not wait for the disk: its rows are derived) or hold rows the state never recorded (a
     // crash between the two commits): every row is derived again from the state first.
-    if (auto clean = state_->mark_running(); !clean || !*clean) {
-        log_->warn("the previous run did not stop cleanly: re-deriving the RADIUS rows");
+    // A database no daemon ran on yet is derived too (it costs one remap): a command that
+    // wrote it may have died between its two commits.
+    using Previous = store::StateStore::PreviousRun;
+    const auto previous = state_->mark_running();
+    if (!previous || *previous == Previous::kDidNotStop) {
+        log_->warn("the previous run did not stop cleanly: deriving the RADIUS rows again");
+        repair_at_start_ = true;
+    } else if (*previous == Previous::kNone) {
+        log_->info("first start of the daemon on this database: deriving the RADIUS rows");
         repair_at_start_ = true;
     }
     if (auto accounts = state_->load_accounts(); accounts) {

@@ -184,16 +184,17 @@ public:
         return report;
     }
 
-    Result<bool> mark_running() override {
+    Result<PreviousRun> mark_running() override {
         auto read = db_.cached("SELECT value FROM radsync_meta WHERE key = 'daemon'");
         if (!read) {
             return read.error();
         }
-        bool clean = false;
-        RADSYNC_TRY(
-            read->each_row([&](const Statement& row) { clean = row.text(0) == "stopped"; }));
+        PreviousRun previous = PreviousRun::kNone;
+        RADSYNC_TRY(read->each_row([&](const Statement& row) {
+            previous = row.text(0) == "stopped" ? PreviousRun::kStopped : PreviousRun::kDidNotStop;
+        }));
         RADSYNC_TRY(set_daemon_state("running"));
-        return clean;
+        return previous;
     }
 
     Status mark_stopped() override { return set_daemon_state("stopped"); }

@@ -88,7 +88,7 @@ public:
         return Error(Errc::kStoreFailed, "killed between the two commits (test)");
     }
     void record_failed_run(const store::WriteSet&, core::Instant, const std::string&) override {}
-    Result<bool> mark_running() override { return real_.mark_running(); }
+    Result<PreviousRun> mark_running() override { return real_.mark_running(); }
     Status mark_stopped() override { return real_.mark_stopped(); }
     Result<std::vector<bool>> inbox_append(const std::vector<store::InboxEvent>& e) override {
         return real_.inbox_append(e);

@@ -175,11 +175,15 @@ public:
     /// audit entry per row change. Errc::kStoreBusy / kStoreFailed as RadiusStore::apply_rows.
     [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, const ApplyReport& rows,
                                                     core::Instant now) = 0;
-    /// The daemon starts: records that it runs, and says whether the previous one stopped
-    /// cleanly (mark_stopped). After a stop that was not clean (a crash, kill -9, an OS crash
-    /// that took back the RADIUS database's last commits) the RADIUS rows are re-derived.
-    /// A database no daemon ever ran counts as not clean.
-    [[nodiscard]] virtual Result<bool> mark_running() = 0;
+    /// How the previous daemon on this database ended.
+    enum class PreviousRun {
+        kNone,        ///< no daemon ever ran on it
+        kStopped,     ///< it stopped cleanly (mark_stopped)
+        kDidNotStop,  ///< a crash, kill -9, power loss
+    };
+    /// The daemon starts: records that it runs, and says how the previous one ended. After
+    /// anything but a clean stop the RADIUS rows are derived again from the state.
+    [[nodiscard]] virtual Result<PreviousRun> mark_running() = 0;
     /// The daemon stops after draining: the next start need not re-derive anything.
     [[nodiscard]] virtual Status mark_stopped() = 0;
     /// Best effort: records a run that failed before anything was applied.
