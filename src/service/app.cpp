@@ -124,6 +124,8 @@ public:
         auto lock = control::InstanceLock::try_acquire(config_->state_database);
         if (!lock && lock.error().code == Errc::kConflict) {
             log_->warn("waiting: {}", lock.error().message);
+            // `systemctl status` shows why the start takes long (a reconcile run by hand).
+            sd_notify(0, "STATUS=waiting for a radsync command that holds the instance lock");
             lock = control::InstanceLock::acquire(config_->state_database);
         }
         if (!lock) {
