@@ -45,10 +45,14 @@ store::OpenOptions open_options_of(const config::Config& cfg) {
     return o;
 }
 
-std::optional<ConfiguredStore> open_for_reading(const Options& opt) {
+std::optional<config::Config> load_config_for_command(const Options& opt) {
     config::LoadOptions load;
     load.check_secret_files = false;
-    auto cfg = load_config(opt, load);
+    return load_config(opt, load);
+}
+
+std::optional<ConfiguredStore> open_for_reading(const Options& opt) {
+    auto cfg = load_config_for_command(opt);
     if (!cfg) {
         return std::nullopt;
     }

@@ -43,6 +43,11 @@ void print_problems(const std::vector<config::Problem>& problems, const char* ki
 /// Loads and validates the configuration; prints every problem. Empty optional on failure.
 std::optional<config::Config> load_config(const Options& opt, const config::LoadOptions& load = {});
 
+/// load_config without checking that secret files exist: every command but check-config and
+/// serve. They read a secret only when they use it (a fetch run here), and a daemon that does
+/// the work has its own; systemd's credential files exist only while the service runs.
+std::optional<config::Config> load_config_for_command(const Options& opt);
+
 int fail(const Error& e);
 
 store::StorePaths paths_of(const config::Config& cfg);
@@ -53,8 +58,8 @@ struct ConfiguredStore {
     store::Stores stores;
 };
 
-/// The configuration (without checking secret files: reading needs none) and its databases,
-/// read-only; prints what went wrong otherwise.
+/// The configuration (load_config_for_command) and its databases, read-only; prints what went
+/// wrong otherwise.
 std::optional<ConfiguredStore> open_for_reading(const Options& opt);
 
 /// A file of at most `limit` bytes.

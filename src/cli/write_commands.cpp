@@ -20,14 +20,6 @@ namespace radsync::cli {
 
 namespace {
 
-/// Everything but check-config and serve: secrets are read only when actually used (a fetch
-/// run here), and a daemon that does the work has its own.
-std::optional<config::Config> load_for_command(const Options& opt) {
-    config::LoadOptions load;
-    load.check_secret_files = false;
-    return load_config(opt, load);
-}
-
 /// A reconcile can take minutes on a large account (and waits for a run in progress).
 constexpr std::chrono::seconds kReconcileTimeout{30 * 60};
 
@@ -139,7 +131,7 @@ int requeue_here(const config::Config& cfg, const Options& opt) {
 }  // namespace
 
 int migrate(const Options& opt) {
-    auto cfg = load_for_command(opt);
+    auto cfg = load_config_for_command(opt);
     if (!cfg) {
         return kExitFailure;
     }
@@ -165,7 +157,7 @@ int migrate(const Options& opt) {
 }
 
 int reconcile_from_file(const Options& opt) {
-    auto cfg = load_for_command(opt);
+    auto cfg = load_config_for_command(opt);
     if (!cfg) {
         return kExitFailure;
     }
@@ -191,7 +183,7 @@ int reconcile_from_file(const Options& opt) {
 }
 
 int reconcile_from_officernd(const Options& opt) {
-    auto cfg = load_for_command(opt);
+    auto cfg = load_config_for_command(opt);
     if (!cfg) {
         return kExitFailure;
     }
@@ -215,7 +207,7 @@ int inbox_requeue(const Options& opt) {
         std::cerr << "name one event id, or --all for every parked event\n";
         return kExitFailure;
     }
-    auto cfg = load_for_command(opt);
+    auto cfg = load_config_for_command(opt);
     if (!cfg) {
         return kExitFailure;
     }
@@ -228,7 +220,7 @@ int inbox_requeue(const Options& opt) {
 }
 
 int accounts_reset_password(const Options& opt) {
-    auto cfg = load_for_command(opt);
+    auto cfg = load_config_for_command(opt);
     if (!cfg) {
         return kExitFailure;
     }

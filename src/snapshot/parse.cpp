@@ -7,6 +7,8 @@
 #include "radsync/core/json.hpp"
 #include "radsync/snapshot/entities.hpp"
 
+#include "property_text.hpp"
+
 namespace radsync::snapshot {
 
 namespace {
@@ -116,10 +118,8 @@ struct FieldReader {
             return out;
         }
         for (const auto& [key, value] : it->items()) {
-            if (value.is_string()) {
-                out.emplace(key, value.get<std::string>());
-            } else if (value.is_number() || value.is_boolean()) {
-                out.emplace(key, value.dump());
+            if (auto text = detail::property_text(value)) {
+                out.emplace(key, std::move(*text));
             }
         }
         return out;

@@ -10,6 +10,8 @@
 #include "radsync/core/json.hpp"
 #include "radsync/mapping/credentials.hpp"
 
+#include "property_text.hpp"
+
 namespace radsync::snapshot {
 
 bool is_secret_property(std::string_view name, const std::set<std::string>& named) {
@@ -232,19 +234,11 @@ Result<std::string> redact_member(std::string_view raw, const std::set<std::stri
         if (!is_secret_property(key, named)) {
             continue;
         }
-        // Flattened as snapshot::Properties holds it, so the hash matches what mapping sees.
-        std::string text;
-        if (value.is_string()) {
-            text = value.get<std::string>();
-        } else if (value.is_number() || value.is_boolean()) {
-            text = value.dump();
-        } else {
-            continue;  // objects, arrays and null are not read as properties at all
-        }
-        if (mapping::is_keyed_hash(text)) {
+        const auto text = detail::property_text(value);
+        if (!text || mapping::is_keyed_hash(*text)) {
             continue;
         }
-        value = hash(text);
+        value = hash(*text);
         changed = true;
     }
     return changed ? parsed->dump() : std::string(raw);

@@ -163,24 +163,35 @@ std::string AtRestKey::keyed_hash(std::string_view value) const {
     return mapping::keyed_hash(hash_key_, value);
 }
 
-std::string AtRestKey::seal(std::string_view plain) const {
+Result<std::string> AtRestKey::seal(std::string_view plain) const {
+    const auto failed = [] { return Error(Errc::kStoreFailed, "cannot seal: OpenSSL failed"); };
     std::string nonce(kNonceBytes, '\0');
-    RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size()));
+    // A nonce that is not random would be reused: with GCM that gives the key away.
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()),
+                   static_cast<int>(nonce.size())) != 1) {
+        return failed();
+    }
     std::string out = nonce;
     out.resize(kNonceBytes + plain.size() + kTagBytes);
     CipherCtx c;
     int len = 0;
     int total = 0;
-    EVP_EncryptInit_ex(c.ctx, aes_256_gcm(), nullptr, bytes(seal_key_), bytes(nonce));
-    EVP_EncryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + kNonceBytes, &len,
-                      reinterpret_cast<const unsigned char*>(plain.data()),
-                      static_cast<int>(plain.size()));
+    auto* sealed = reinterpret_cast<unsigned char*>(out.data()) + kNonceBytes;
+    if (c.ctx == nullptr || aes_256_gcm() == nullptr ||
+        EVP_EncryptInit_ex(c.ctx, aes_256_gcm(), nullptr, bytes(seal_key_), bytes(nonce)) != 1 ||
+        EVP_EncryptUpdate(c.ctx, sealed, &len, reinterpret_cast<const unsigned char*>(plain.data()),
+                          static_cast<int>(plain.size())) != 1) {
+        return failed();
+    }
     total = len;
-    EVP_EncryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(out.data()) + kNonceBytes + total,
-                        &len);
+    if (EVP_EncryptFinal_ex(c.ctx, sealed + total, &len) != 1) {
+        return failed();
+    }
     total += len;
-    EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
-                        out.data() + kNonceBytes + static_cast<std::size_t>(total));
+    if (EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes),
+                            sealed + total) != 1) {
+        return failed();
+    }
     return std::string(kSealedPrefix) + base64(out);
 }
 
@@ -199,13 +210,14 @@ Result<std::string> AtRestKey::open(std::string_view text) const {
     std::string plain(body, '\0');
     CipherCtx c;
     int len = 0;
-    EVP_DecryptInit_ex(c.ctx, aes_256_gcm(), nullptr, bytes(seal_key_), bytes(*raw));
-    EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(plain.data()), &len,
-                      bytes(*raw) + kNonceBytes, static_cast<int>(body));
-    EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes),
-                        raw->data() + kNonceBytes + body);
-    if (EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) !=
-        1) {
+    if (c.ctx == nullptr || aes_256_gcm() == nullptr ||
+        EVP_DecryptInit_ex(c.ctx, aes_256_gcm(), nullptr, bytes(seal_key_), bytes(*raw)) != 1 ||
+        EVP_DecryptUpdate(c.ctx, reinterpret_cast<unsigned char*>(plain.data()), &len,
+                          bytes(*raw) + kNonceBytes, static_cast<int>(body)) != 1 ||
+        EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagBytes),
+                            raw->data() + kNonceBytes + body) != 1 ||
+        EVP_DecryptFinal_ex(c.ctx, reinterpret_cast<unsigned char*>(plain.data()) + len, &len) !=
+            1) {
         return Error(Errc::kMalformedPayload,
                      "sealed text does not authenticate (another key, or changed)");
     }

@@ -299,11 +299,15 @@ public:
         std::vector<bool> fresh;
         fresh.reserve(events.size());
         for (const auto& e : events) {
+            auto body = key_ ? key_->seal(e.body) : Result<std::string>(e.body);
+            if (!body) {
+                return body.error();  // nothing of the batch is committed, nothing acknowledged
+            }
             st->bind(1, e.event_id)
                 .bind(2, e.event_type)
                 .bind(3, e.t)
                 .bind(4, seconds(e.received_at))
-                .bind(5, key_ ? key_->seal(e.body) : e.body);
+                .bind(5, *body);
             auto row = st->step();
             if (!row) {
                 st->reset();

@@ -26,8 +26,9 @@ public:
     /// mapping::keyed_hash of `value` under the key's hashing half.
     [[nodiscard]] std::string keyed_hash(std::string_view value) const;
     /// AES-256-GCM of `plain` under the key's sealing half: "radsync-sealed:v1:" followed by
-    /// the nonce, the ciphertext and the tag, base64 in one line.
-    [[nodiscard]] std::string seal(std::string_view plain) const;
+    /// the nonce, the ciphertext and the tag, base64 in one line. Errc::kStoreFailed if OpenSSL
+    /// fails (no random nonce, no cipher): nothing half-sealed is ever returned.
+    [[nodiscard]] Result<std::string> seal(std::string_view plain) const;
     /// Undoes seal(). Text that was never sealed is returned as it is (inbox rows written
     /// before sealing existed); Errc::kMalformedPayload if a sealed text does not authenticate.
     [[nodiscard]] Result<std::string> open(std::string_view text) const;
