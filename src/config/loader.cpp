@@ -86,6 +86,10 @@ std::optional<std::string> template_problem(std::string_view t) {
 
 constexpr Choice<Roaming> kRoamingChoices[] = {
     {"home", Roaming::kHome}, {"membership", Roaming::kMembership}, {"all", Roaming::kAll}};
+constexpr Choice<PassOpenEnd> kPassOpenEnds[] = {{"midnight", PassOpenEnd::kMidnight},
+                                                 {"24h", PassOpenEnd::k24Hours}};
+constexpr Choice<CompanyPasses> kCompanyPasses[] = {{"assigned", CompanyPasses::kAssigned},
+                                                    {"all_members", CompanyPasses::kAllMembers}};
 constexpr Choice<std::string_view> kLogLevels[] = {
     {"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}};
 constexpr Choice<UsernameFormat> kUsernameFormats[] = {{"email", UsernameFormat::kEmail},
@@ -405,7 +409,7 @@ public:
 
     void read_file(Reader& r, const YAML::Node& document, Mapping& m) {
         const Section top(r, r.root(document),
-                          {"roaming", "member_statuses", "groups", "plans", "locations"});
+                          {"roaming", "member_statuses", "groups", "plans", "locations", "passes"});
         if (const Field f = top["roaming"]; f.present && only_once(r, f, roaming_at_)) {
             set_if(r.choice<Roaming>(f, kRoamingChoices), m.roaming);
         }
@@ -421,6 +425,9 @@ public:
         for (const auto& item : r.items(top["locations"])) {
             read_location(r, item, m);
         }
+        if (const Field f = top["passes"]; f.present && only_once(r, f, passes_at_)) {
+            read_passes(r, f, m);
+        }
     }
 
     /// The checks that need every file read.
@@ -428,6 +435,15 @@ public:
         std::vector<std::string_view> defined;
         for (const auto& g : groups_) {
             defined.push_back(g.name);
+        }
+        for (const auto& ref : no_access_refs_) {
+            if (std::find(no_access_groups_.begin(), no_access_groups_.end(), ref.name) !=
+                no_access_groups_.end()) {
+                diagnostics_.problems.push_back(
+                    Problem{ref.origin, ref.path,
+                            "group " + in_quotes(ref.name) +
+                                " has access: none, so passes would give nothing"});
+            }
         }
         std::vector<bool> used(groups_.size(), false);
         for (const auto& ref : plan_groups_) {
@@ -574,6 +590,7 @@ private:
             }
         }
         if (!g.access) {
+            no_access_groups_.push_back(g.name);
             // A group without access writes no rows at all, so these would silently do nothing.
             for (const std::string_view key :
                  {"bandwidth", "session_timeout", "simultaneous_use", "static_ip", "reply"}) {
@@ -634,10 +651,34 @@ private:
         m.plans.push_back(std::move(plan));
     }
 
+    void read_passes(Reader& r, const Field& f, Mapping& m) {
+        const Section s(r, f, {"group", "roaming", "open_end", "sweep_at", "company_passes"});
+        if (!s.valid()) {
+            return;
+        }
+        Passes p;
+        p.origin = f.origin;
+        const Field group = s.required("group");
+        if (auto g = r.non_empty_text(group)) {
+            p.group = *g;
+            plan_groups_.push_back(Named{*g, group.origin, group.path});
+            no_access_refs_.push_back(Named{*g, group.origin, group.path});
+        }
+        set_if(r.choice<Roaming>(s["roaming"], kRoamingChoices), p.roaming);
+        if (p.roaming == Roaming::kMembership) {
+            const Field x = s["roaming"];
+            r.error(x, "passes take home (the pass's location) or all");
+        }
+        set_if(r.choice<PassOpenEnd>(s["open_end"], kPassOpenEnds), p.open_end);
+        set_if(r.time_of_day(s["sweep_at"]), p.sweep_at);
+        set_if(r.choice<CompanyPasses>(s["company_passes"], kCompanyPasses), p.company_passes);
+        m.passes = std::move(p);
+    }
+
     void read_location(Reader& r, const Field& f, Mapping& m) {
-        const Section s(
-            r, f,
-            {"match", "key", "vlan", "nas_identifiers", "ssids", "nas_ip_addresses", "timezone"});
+        const Section s(r, f,
+                        {"match", "key", "vlan", "nas_identifiers", "ssids", "nas_ip_addresses",
+                         "timezone", "pass_sweep_at"});
         if (!s.valid()) {
             return;
         }
@@ -691,12 +732,16 @@ private:
                     "FreeRADIUS can recognise the location");
         }
         loc.timezone = r.time_zone(s["timezone"]);
+        loc.pass_sweep_at = r.time_of_day(s["pass_sweep_at"]);
         m.locations.push_back(std::move(loc));
     }
 
     Diagnostics& diagnostics_;
     std::optional<Origin> roaming_at_;
     std::optional<Origin> statuses_at_;
+    std::optional<Origin> passes_at_;
+    std::vector<std::string> no_access_groups_;
+    std::vector<Named> no_access_refs_;  // references that need a group with access
     std::map<std::string, Origin> group_names_;
     std::map<std::string, Origin> location_keys_;
     std::map<std::string, Origin> plan_matches_;

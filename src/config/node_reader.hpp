@@ -470,6 +470,25 @@ public:
         return d;
     }
 
+    /// A local time of day "HH:MM" (24-hour clock), as minutes after midnight.
+    std::optional<std::chrono::minutes> time_of_day(const Field& f) {
+        const auto t = scalar(f, "a time of day");
+        if (!t) {
+            return std::nullopt;
+        }
+        const auto digit = [&](std::size_t i) { return (*t)[i] >= '0' && (*t)[i] <= '9'; };
+        if (t->size() == 5 && digit(0) && digit(1) && (*t)[2] == ':' && digit(3) && digit(4)) {
+            const int h = ((*t)[0] - '0') * 10 + ((*t)[1] - '0');
+            const int m = ((*t)[3] - '0') * 10 + ((*t)[4] - '0');
+            if (h < 24 && m < 60) {
+                return std::chrono::minutes{h * 60 + m};
+            }
+        }
+        error(f,
+              "expected a local time of day such as \"00:00\" or \"03:30\", got " + in_quotes(*t));
+        return std::nullopt;
+    }
+
     /// Bandwidth in bit/s; decimal suffixes as network equipment counts them.
     std::optional<std::uint64_t> rate(const Field& f) {
         const auto t = scalar(f, "a rate");

@@ -67,19 +67,33 @@ Date TimeZone::local_date(Instant t) const {
 }
 
 Instant TimeZone::start_of(Date d) const {
+    return at_local(d, std::chrono::minutes{0});
+}
+
+Instant TimeZone::at_local(Date d, std::chrono::minutes time_of_day) const {
     const std::chrono::sys_days day{d};
     if (zone_ == nullptr) {
-        return Instant{day.time_since_epoch()};
+        return Instant{day.time_since_epoch() + time_of_day};
     }
-    const date::local_seconds local{day.time_since_epoch()};
-    // choose::earliest resolves an ambiguous midnight; a nonexistent one (a DST gap at 00:00,
-    // as in some American zones historically) maps to the first instant after the gap.
+    const date::local_seconds local{day.time_since_epoch() + time_of_day};
+    // choose::earliest resolves an ambiguous time (the repeated hour when DST ends); a
+    // nonexistent one (in the DST gap: 00:00 in Havana, 01:30 in London on the switch day)
+    // maps to the first instant after the gap.
     const auto info = as_zone(zone_)->get_info(local);
     if (info.result == date::local_info::nonexistent) {
         return info.second.begin;
     }
     return std::chrono::time_point_cast<std::chrono::seconds>(
         as_zone(zone_)->to_sys(local, date::choose::earliest));
+}
+
+Instant TimeZone::next_local(Instant after, std::chrono::minutes time_of_day) const {
+    const Date today = local_date(after);
+    const Instant candidate = at_local(today, time_of_day);
+    if (candidate > after) {
+        return candidate;
+    }
+    return at_local(Date{std::chrono::sys_days{today} + std::chrono::days{1}}, time_of_day);
 }
 
 Result<Date> parse_calendar_date(const std::string& text) {

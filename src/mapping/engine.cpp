@@ -84,12 +84,13 @@ const Entity* find_by_id(const std::vector<Entity>& sorted, const std::string& i
     return (it != sorted.end() && it->id == id) ? &*it : nullptr;
 }
 
-// One membership's contribution to a member's access.
-struct MembershipGrant {
-    const snapshot::Membership* membership = nullptr;
-    const PlanRule* rule = nullptr;
+// One membership's or pass's contribution to a member's access.
+struct Grant {
+    std::string label;        // "membership 'Hot Desk'", "pass 'hotdesk' p1"
+    std::string location_id;  // the membership's or pass's location ("" = the holder's home)
     const AccessGroup* group = nullptr;
-    core::TimeZone zone = core::TimeZone::utc();
+    std::optional<Roaming> roaming;     // the plan's (or the passes') override
+    std::optional<core::Instant> ends;  // when this grant's access ends; absent = open-ended
 };
 
 // Access decided for one member before usernames are assigned.
@@ -97,11 +98,24 @@ struct Evaluation {
     bool granted = false;
     /// Not granted only because an active membership's plan, or a location, is not mapped.
     bool unmapped = false;
+    /// Granted by passes alone: the account is swept, not retained, once they expire.
+    bool pass_only = false;
     std::string reason;
     const AccessGroup* group = nullptr;
     bool unrestricted = false;                   // no location rules apply
     std::vector<const LocationRule*> locations;  // sorted by key
     std::optional<core::Instant> expires;
+    /// The earliest moment after `now` at which this evaluation can change by itself (a
+    /// membership or pass starting or ending), with what happens then.
+    std::optional<core::Instant> next_change;
+    std::string next_change_what;
+
+    void consider(core::Instant at, core::Instant now, std::string what) {
+        if (at > now && (!next_change || at < *next_change)) {
+            next_change = at;
+            next_change_what = std::move(what);
+        }
+    }
 };
 
 class Mapper {
@@ -118,66 +132,47 @@ public:
                 by_company_[m.company].push_back(&m);
             }
         }
+        if (cfg.mapping.passes) {
+            pass_group_ = group_by_name(cfg.mapping.passes->group);
+            for (const auto& p : snap.passes) {
+                if (!p.member.empty()) {
+                    passes_of_member_[p.member].push_back(&p);
+                } else if (!p.company.empty() && cfg.mapping.passes->company_passes ==
+                                                     config::CompanyPasses::kAllMembers) {
+                    passes_of_company_[p.company].push_back(&p);
+                }
+            }
+        }
     }
 
     Evaluation evaluate(const snapshot::Member& member) {
         Evaluation ev;
+        std::vector<std::string> notes;
+        bool status_from_pass = false;
+        std::vector<Grant> pass_grants = passes_in_effect(member, ev, notes, status_from_pass);
+
         const auto& allowed = cfg_.mapping.member_statuses;
-        if (std::find(allowed.begin(), allowed.end(), member.status) == allowed.end()) {
+        const bool status_ok =
+            std::find(allowed.begin(), allowed.end(), member.status) != allowed.end() ||
+            status_from_pass;
+        if (!status_ok && pass_grants.empty()) {
             ev.reason = member.status.empty() ? "member has no status"
                                               : "member status is '" + member.status + "'";
-            return ev;
-        }
-        std::vector<const snapshot::Membership*> candidates;
-        std::vector<std::string> notes;
-        if (auto it = personal_.find(member.id); it != personal_.end()) {
-            candidates = it->second;
-        }
-        if (!member.company.empty()) {
-            auto it = by_company_.find(member.company);
-            if (find_by_id(snap_.companies, member.company) == nullptr) {
-                // A company that is gone (company.removed, or no longer listed) takes its
-                // memberships' access with it; the member's personal memberships still count.
-                if (it != by_company_.end()) {
-                    notes.push_back("company " + member.company +
-                                    " is no longer in OfficeRnD, so its memberships do not count");
-                }
-            } else if (it != by_company_.end()) {
-                candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+            if (!notes.empty()) {
+                ev.reason += "; " + join(notes, "; ");
             }
-        }
-        if (candidates.empty()) {
-            notes.insert(notes.begin(), "no membership (personal or company)");
-            ev.reason = join(notes, "; ");
             return ev;
         }
-
-        std::vector<MembershipGrant> granting;
+        std::vector<Grant> granting;
         bool unmapped_plan = false;
-        for (const auto* m : candidates) {
-            const std::string label = describe_membership(*m);
-            const PlanRule* rule = plan_rule(m->plan);
-            const AccessGroup* group = rule == nullptr ? nullptr : group_by_name(rule->group);
-            MembershipGrant g{m, rule, group, zone_for(m->location, member)};
-            // Whether it runs today comes first: an ended membership is not a mapping gap.
-            if (auto why_not = inactive_reason(*m, g.zone)) {
-                notes.push_back(label + ": " + *why_not);
-                continue;
-            }
-            if (rule == nullptr) {
-                notes.push_back(label + ": plan " + describe_plan(m->plan) + " is not mapped");
-                unmapped_plan = true;
-                continue;
-            }
-            if (group == nullptr) {
-                continue;  // the loader rejects plans naming unknown groups; be defensive
-            }
-            if (!group->access) {
-                notes.push_back(label + ": group " + group->name + " has access: none");
-                continue;
-            }
-            granting.push_back(g);
+        if (status_ok) {
+            granting = memberships_in_effect(member, ev, notes, unmapped_plan);
+        } else {
+            notes.insert(notes.begin(),
+                         "member status is '" + member.status + "', so only passes count");
         }
+        ev.pass_only = granting.empty() && !pass_grants.empty();
+        granting.insert(granting.end(), pass_grants.begin(), pass_grants.end());
         if (granting.empty()) {
             ev.unmapped = unmapped_plan;
             ev.reason = join(notes, "; ");
@@ -196,16 +191,18 @@ public:
         Roaming roaming = cfg_.mapping.roaming;
         bool override_seen = false;
         std::vector<std::string> winners;
+        std::vector<const Grant*> winning;
         for (const auto& g : granting) {
             if (g.group != best) {
                 continue;
             }
-            winners.push_back(describe_membership(*g.membership));
-            if (g.rule->roaming) {
+            winners.push_back(g.label);
+            winning.push_back(&g);
+            if (g.roaming) {
                 // Several winning plans with overrides: the most permissive one applies, so
                 // adding a membership never takes rights away.
-                if (!override_seen || permissiveness(*g.rule->roaming) > permissiveness(roaming)) {
-                    roaming = *g.rule->roaming;
+                if (!override_seen || permissiveness(*g.roaming) > permissiveness(roaming)) {
+                    roaming = *g.roaming;
                 }
                 override_seen = true;
             }
@@ -223,20 +220,16 @@ public:
             }
         }
 
-        // Time-limited only if every granting membership ends; then access lasts until the
-        // start of the day after the latest end date, in that membership's zone.
+        // Time-limited only if every grant ends; then access lasts until the latest end.
         bool open_ended = false;
         std::optional<core::Instant> latest;
         for (const auto& g : granting) {
-            if (!g.membership->end_date) {
+            if (!g.ends) {
                 open_ended = true;
                 break;
             }
-            const auto day_after =
-                core::Date{std::chrono::sys_days{*g.membership->end_date} + std::chrono::days{1}};
-            const auto end = g.zone.start_of(day_after);
-            if (!latest || end > *latest) {
-                latest = end;
+            if (!latest || *g.ends > *latest) {
+                latest = g.ends;
             }
         }
         if (!open_ended) {
@@ -260,6 +253,19 @@ public:
         return ev;
     }
 
+    /// When the disabled account of a member whose passes expired is removed: the first sweep
+    /// time (passes.sweep_at, or the home location's pass_sweep_at, local) at or after `since`.
+    core::Instant pass_sweep_after(const snapshot::Member* member, core::Instant since) {
+        const std::string home = member ? home_location_id(*member, {}) : std::string();
+        const auto zone = member ? zone_for("", *member) : default_zone_;
+        std::chrono::minutes at =
+            cfg_.mapping.passes ? cfg_.mapping.passes->sweep_at : std::chrono::minutes{0};
+        if (const auto* rule = location_rule(home); rule && rule->pass_sweep_at) {
+            at = *rule->pass_sweep_at;
+        }
+        return zone.next_local(since - std::chrono::seconds{1}, at);
+    }
+
     const LocationRule* location_rule(const std::string& location_id) const {
         const auto* loc = find_by_id(snap_.locations, location_id);
         for (const auto& rule : cfg_.mapping.locations) {
@@ -271,6 +277,185 @@ public:
     }
 
 private:
+    // The member's memberships (personal, and their company's) that grant access now, with a
+    // note for each that does not; their dates are scheduled on the way.
+    std::vector<Grant> memberships_in_effect(const snapshot::Member& member, Evaluation& ev,
+                                             std::vector<std::string>& notes, bool& unmapped_plan) {
+        std::vector<const snapshot::Membership*> candidates;
+        std::vector<std::string> company_notes;
+        if (auto it = personal_.find(member.id); it != personal_.end()) {
+            candidates = it->second;
+        }
+        if (!member.company.empty()) {
+            auto it = by_company_.find(member.company);
+            if (find_by_id(snap_.companies, member.company) == nullptr) {
+                // A company that is gone (company.removed, or no longer listed) takes its
+                // memberships' access with it; the member's personal memberships still count.
+                if (it != by_company_.end()) {
+                    company_notes.push_back(
+                        "company " + member.company +
+                        " is no longer in OfficeRnD, so its memberships do not count");
+                }
+            } else if (it != by_company_.end()) {
+                candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+            }
+        }
+        if (candidates.empty()) {
+            notes.insert(notes.begin(), company_notes.begin(), company_notes.end());
+            notes.insert(notes.begin(), "no membership (personal or company)");
+            return {};
+        }
+        notes.insert(notes.end(), company_notes.begin(), company_notes.end());
+        std::vector<Grant> granting;
+        for (const auto* m : candidates) {
+            const std::string label = describe_membership(*m);
+            const PlanRule* rule = plan_rule(m->plan);
+            const AccessGroup* group = rule == nullptr ? nullptr : group_by_name(rule->group);
+            const core::TimeZone zone = zone_for(m->location, member);
+            schedule_dates(*m, zone, label, ev);
+            // Whether it runs today comes first: an ended membership is not a mapping gap.
+            if (auto why_not = inactive_reason(*m, zone)) {
+                notes.push_back(label + ": " + *why_not);
+                continue;
+            }
+            if (rule == nullptr) {
+                notes.push_back(label + ": plan " + describe_plan(m->plan) + " is not mapped");
+                unmapped_plan = true;
+                continue;
+            }
+            if (group == nullptr) {
+                continue;  // the loader rejects plans naming unknown groups; be defensive
+            }
+            if (!group->access) {
+                notes.push_back(label + ": group " + group->name + " has access: none");
+                continue;
+            }
+            Grant g{label, m->location, group, rule->roaming, std::nullopt};
+            if (m->end_date) {
+                g.ends = zone.start_of(
+                    core::Date{std::chrono::sys_days{*m->end_date} + std::chrono::days{1}});
+            }
+            granting.push_back(std::move(g));
+        }
+        return granting;
+    }
+
+    // The member's passes that grant access now (officernd-api.md §5.8), scheduling each
+    // one's window; `status_from_pass` is set when one in effect has shouldGrantActiveStatus.
+    std::vector<Grant> passes_in_effect(const snapshot::Member& member, Evaluation& ev,
+                                        std::vector<std::string>& notes, bool& status_from_pass) {
+        std::vector<Grant> out;
+        if (!cfg_.mapping.passes || pass_group_ == nullptr || !pass_group_->access) {
+            return out;
+        }
+        std::vector<const snapshot::Pass*> held;
+        if (auto it = passes_of_member_.find(member.id); it != passes_of_member_.end()) {
+            held = it->second;
+        }
+        if (!member.company.empty() && find_by_id(snap_.companies, member.company) != nullptr) {
+            if (auto it = passes_of_company_.find(member.company); it != passes_of_company_.end()) {
+                held.insert(held.end(), it->second.begin(), it->second.end());
+            }
+        }
+        for (const auto* p : held) {
+            const std::string label = describe_pass(*p);
+            const std::string location = p->location;
+            const core::TimeZone zone = zone_for(location, member);
+            const auto window = pass_window(*p, zone);
+            if (!window) {
+                notes.push_back(label + ": " + window.error().message);
+                continue;
+            }
+            const auto [from, to] = *window;
+            ev.consider(from, ctx_.now, label + " starts");
+            ev.consider(to, ctx_.now, label + " ends");
+            if (ctx_.now < from) {
+                notes.push_back(label + ": starts " + core::format_instant(from));
+                continue;
+            }
+            if (ctx_.now >= to) {
+                notes.push_back(label + ": ended " + core::format_instant(to));
+                continue;
+            }
+            // "home" for a pass is where it was bought: the grant's own location.
+            const Roaming roaming = cfg_.mapping.passes->roaming == Roaming::kAll
+                                        ? Roaming::kAll
+                                        : Roaming::kMembership;
+            out.push_back(Grant{label, location, pass_group_, roaming, to});
+            status_from_pass = status_from_pass || p->grants_active_status;
+        }
+        return out;
+    }
+
+    // When a pass gives access: [validFrom, validTo), or to the end of validFrom's local day
+    // (or 24 h after it) when it has no end. A pass whose passes are all used covers only the
+    // rest of the day its last one was used on (the day OfficeRnD last changed it): the holder
+    // is in the building that day, and not after.
+    Result<std::pair<core::Instant, core::Instant>> pass_window(const snapshot::Pass& p,
+                                                                const core::TimeZone& zone) const {
+        const bool used_up = p.status == "used" ||
+                             (p.count && p.used_count && *p.count > 0 && *p.used_count >= *p.count);
+        if (p.status != "valid" && !used_up) {
+            return Error(Errc::kNotFound, p.status.empty() ? std::string("pass has no status")
+                                                           : "pass status is '" + p.status + "'");
+        }
+        if (!p.valid_from) {
+            return Error(Errc::kNotFound, "pass has no validFrom");
+        }
+        const core::Instant from = *p.valid_from;
+        const auto end_of_day = [&](core::Instant t) {
+            return zone.start_of(
+                core::Date{std::chrono::sys_days{zone.local_date(t)} + std::chrono::days{1}});
+        };
+        core::Instant to = from;
+        if (p.valid_to) {
+            to = *p.valid_to;
+        } else if (cfg_.mapping.passes->open_end == config::PassOpenEnd::k24Hours) {
+            to = from + std::chrono::hours{24};
+        } else {
+            to = end_of_day(from);
+        }
+        if (used_up) {
+            if (!p.modified_at) {
+                return Error(Errc::kNotFound, "every pass of the set is used");
+            }
+            to = std::min(to, end_of_day(std::max(*p.modified_at, from)));
+        }
+        if (to <= from) {
+            return Error(Errc::kNotFound, "pass ends before it starts");
+        }
+        return std::pair{from, to};
+    }
+
+    std::string describe_pass(const snapshot::Pass& p) const {
+        std::string label = "pass";
+        if (!p.resource_type.empty()) {
+            label += " '" + p.resource_type + "'";
+        }
+        label += " " + p.id;
+        if (p.member.empty()) {
+            label += " (company)";
+        }
+        return label;
+    }
+
+    // A membership's dates are transitions: access may begin at the start of its first day and
+    // end at the start of the day after its last, both in its location's zone.
+    void schedule_dates(const snapshot::Membership& m, const core::TimeZone& zone,
+                        const std::string& label, Evaluation& ev) const {
+        if (m.status == "not_approved" || m.calculated_status == "not_approved") {
+            return;
+        }
+        if (m.start_date) {
+            ev.consider(zone.start_of(*m.start_date), ctx_.now, label + " starts");
+        }
+        if (m.end_date) {
+            const auto day_after =
+                core::Date{std::chrono::sys_days{*m.end_date} + std::chrono::days{1}};
+            ev.consider(zone.start_of(day_after), ctx_.now, label + " ends");
+        }
+    }
+
     std::optional<std::string> inactive_reason(const snapshot::Membership& m,
                                                const core::TimeZone& zone) const {
         if (m.status == "not_approved" || m.calculated_status == "not_approved") {
@@ -295,7 +480,7 @@ private:
     }
 
     std::vector<const LocationRule*> allowed_locations(const snapshot::Member& member,
-                                                       const std::vector<MembershipGrant>& granting,
+                                                       const std::vector<Grant>& granting,
                                                        Roaming roaming) const {
         std::vector<const LocationRule*> out;
         auto add = [&](const LocationRule* r) {
@@ -311,7 +496,8 @@ private:
                 break;
             case Roaming::kMembership:
                 for (const auto& g : granting) {
-                    add(location_rule(g.membership->location));
+                    add(location_rule(g.location_id.empty() ? home_location_id(member, {})
+                                                            : g.location_id));
                 }
                 break;
             case Roaming::kHome:
@@ -326,7 +512,7 @@ private:
     // The member's home: their own location, else their company's, else the location of their
     // first granting membership. OfficeRnD leaves `location` empty on some imported members.
     std::string home_location_id(const snapshot::Member& member,
-                                 const std::vector<MembershipGrant>& granting) const {
+                                 const std::vector<Grant>& granting) const {
         if (!member.location.empty()) {
             return member.location;
         }
@@ -335,15 +521,15 @@ private:
             return c->location;
         }
         for (const auto& g : granting) {
-            if (!g.membership->location.empty()) {
-                return g.membership->location;
+            if (!g.location_id.empty()) {
+                return g.location_id;
             }
         }
         return {};
     }
 
     std::string home_location_note(const snapshot::Member& member,
-                                   const std::vector<MembershipGrant>& granting) const {
+                                   const std::vector<Grant>& granting) const {
         const std::string id = home_location_id(member, granting);
         if (id.empty()) {
             return "member has no home location";
@@ -426,6 +612,9 @@ private:
     std::map<std::string, core::TimeZone> zones_;
     std::map<std::string, std::vector<const snapshot::Membership*>> personal_;
     std::map<std::string, std::vector<const snapshot::Membership*>> by_company_;
+    const AccessGroup* pass_group_ = nullptr;
+    std::map<std::string, std::vector<const snapshot::Pass*>> passes_of_member_;
+    std::map<std::string, std::vector<const snapshot::Pass*>> passes_of_company_;
 };
 
 // The login name a member would get, before collision checks.
@@ -801,9 +990,17 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         }
         return earlier_claim(a->member, b->member);
     });
+    // When a disabled account is removed: after the retention, or for an account that had
+    // access through passes alone, at the next pass sweep of its location.
+    const auto removal_at = [&](const store::AccountRecord& acc) {
+        if (acc.kind == store::AccountKind::kPass) {
+            return mapper.pass_sweep_after(snapshot::find_member(snap, acc.member_id),
+                                           acc.state_since);
+        }
+        return acc.state_since + cfg.sync.revoked_retention;
+    };
     const auto retention_over = [&](const store::AccountRecord& acc) {
-        return acc.state == store::AccountState::kRevoked &&
-               ctx.now - acc.state_since >= cfg.sync.revoked_retention;
+        return acc.state == store::AccountState::kRevoked && ctx.now >= removal_at(acc);
     };
     // Every account holds its username until it is finally removed: a disabled one for the whole
     // retention, so that a returning member gets their own name back and nobody else is handed
@@ -875,11 +1072,17 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     auto disable_or_remove = [&](const store::AccountRecord& acc, Decision& d) {
         const auto* holder = claimed_by(acc.username);
         const bool name_taken = holder != nullptr && *holder != acc.member_id;
-        if (name_taken || retention_over(acc)) {
+        const bool pass = acc.kind == store::AccountKind::kPass;
+        // A pass that ends exactly at its sweep time (midnight, by default) is swept at once.
+        const bool swept_now =
+            pass && acc.state != store::AccountState::kRevoked &&
+            mapper.pass_sweep_after(snapshot::find_member(snap, acc.member_id), ctx.now) <= ctx.now;
+        if (name_taken || retention_over(acc) || swept_now) {
             if (d.outcome != Decision::Outcome::kConflict) {
                 d.outcome = Decision::Outcome::kRemoved;
             }
             d.reason += name_taken ? "; account removed, username now used by another member"
+                        : pass     ? "; expired pass account swept"
                                    : "; account removed after retention";
             return;
         }
@@ -887,6 +1090,13 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         if (rec.state != store::AccountState::kRevoked) {
             rec.state = store::AccountState::kRevoked;
             rec.state_since = ctx.now;
+        }
+        const auto removal = removal_at(rec);
+        if (removal > ctx.now && (!d.next_change || removal < *d.next_change)) {
+            d.next_change = removal;
+            d.next_change_what = rec.kind == store::AccountKind::kPass
+                                     ? "expired pass account swept"
+                                     : "disabled account removed after retention";
         }
         rec.group.clear();
         rec.locations.clear();
@@ -904,6 +1114,8 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         const snapshot::Member& m = *c.member;
         seen_members.insert(m.id);
         Decision d{m.id, m.name, m.email, Decision::Outcome::kNoAccess, c.ev.reason, std::nullopt};
+        d.next_change = c.ev.next_change;
+        d.next_change_what = c.ev.next_change_what;
         const auto* acc = existing(m.id);
 
         if (c.ev.granted && c.refusal.empty()) {
@@ -927,6 +1139,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                 rec.group = c.ev.group->name;
                 rec.locations = location_list(c.ev);
                 rec.expires = c.ev.expires;
+                rec.kind = c.ev.pass_only ? store::AccountKind::kPass : store::AccountKind::kMember;
                 rec.reason = c.note.empty() ? c.ev.reason : c.ev.reason + "; " + c.note;
                 add_user_rows(rec, c.ev, out.rows);
                 d.outcome = Decision::Outcome::kGranted;

@@ -83,7 +83,18 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
     store::RadiusStore& radius = env.radius;
     const core::Clock& clock = env.clock;
     mapping::Context ctx;
-    ctx.now = clock.now();
+    auto through = state.evaluated_through();
+    if (!through) {
+        return through.error();
+    }
+    ctx.now = evaluation_time(clock.now(), *through);
+    if (*through && ctx.now == **through && clock.now() < **through) {
+        log->warn("clock is {}s behind the last evaluation; access is evaluated at {}",
+                  (**through - clock.now()).count(), core::format_instant(ctx.now));
+    } else if (*through && clock.now() + kMaxClockStepBack < **through) {
+        log->error("clock is {}s behind the last evaluation, more than {}h: taking the clock",
+                   (**through - clock.now()).count(), kMaxClockStepBack.count());
+    }
     ctx.generate_password = env.generator;
     ctx.keyed_hash = [&state](std::string_view v) { return state.keyed_hash(v); };
     ctx.reset_passwords = options.reset_passwords;
@@ -212,6 +223,17 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
         // Lent to the write set and taken back afterwards: no second copy of every change.
         writes.accounts = std::move(report.account_changes);
         writes.rows = std::move(report.row_changes);
+        writes.evaluated_at = ctx.now;
+        if (scope) {
+            writes.schedule_subjects.assign(scope->begin(), scope->end());
+        } else {
+            writes.schedule_replace_all = true;
+        }
+        for (const auto& d : desired.decisions) {
+            if (d.next_change) {
+                writes.schedule.push_back({d.member_id, *d.next_change, d.next_change_what});
+            }
+        }
         for (const auto& d : desired.decisions) {
             const auto it = accounts.find(d.member_id);
             const std::string& username = d.account              ? d.account->username
@@ -261,6 +283,13 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
         report.applied.run_id, options.mode, options.dry_run, report.decisions.size(), granted,
         report.row_changes.size(), report.account_changes.size());
     return report;
+}
+
+core::Instant evaluation_time(core::Instant clock_now, std::optional<core::Instant> through) {
+    if (!through || clock_now >= *through || clock_now + kMaxClockStepBack < *through) {
+        return clock_now;
+    }
+    return *through;
 }
 
 Result<RunReport> reconcile_full(const Environment& env, const config::Config& cfg,

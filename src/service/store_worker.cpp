@@ -17,6 +17,11 @@ constexpr std::chrono::seconds kPruneEvery{3600};
 // Entity changes remembered for merging into a poll under way: a poll fetches for seconds to
 // minutes, a burst applies a few thousand events a second.
 constexpr std::size_t kMaxRecentWrites = 200'000;
+// Transitions applied by one run: midnight can end or start thousands of memberships at once;
+// the rest follow in the next rounds of the loop.
+constexpr std::size_t kMaxTransitionsPerRun = 2'000;
+// A transition run that failed (the database was busy) is tried again after this long.
+constexpr std::chrono::seconds kTransitionRetry{5};
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -99,6 +104,8 @@ Status StoreWorker::start() {
         if (options_.process_events) {
             process_pending();
         }
+        // Transitions missed while no daemon ran fall due at once.
+        refresh_schedule();
         run();
     });
     return {};
@@ -155,6 +162,70 @@ void StoreWorker::remap_all(const char* mode, const char* source) {
     }
     log_->info("remapped ({}) rows={} accounts={}", mode, report->row_changes.size(),
                report->account_changes.size());
+}
+
+void StoreWorker::refresh_schedule() {
+    auto next = state_->next_transition();
+    if (!next) {
+        // Kept as it was: the next round that runs anything reads it again.
+        metrics_.add("radsync_store_errors_total", {{"kind", "schedule_read"}});
+        return;
+    }
+    next_transition_ = std::move(*next);
+    metrics_.set("radsync_next_transition_timestamp_seconds", {},
+                 next_transition_
+                     ? static_cast<double>(next_transition_->at.time_since_epoch().count())
+                     : 0.0);
+}
+
+void StoreWorker::apply_due_transitions() {
+    const auto now = clock_.now();
+    if (!next_transition_ || now < next_transition_->at ||
+        SteadyClock::now() < transition_retry_at_) {
+        return;
+    }
+    auto due = state_->due_transitions(now, kMaxTransitionsPerRun);
+    if (!due || due->empty()) {
+        if (!due) {
+            metrics_.add("radsync_store_errors_total", {{"kind", "schedule_read"}});
+            transition_retry_at_ = SteadyClock::now() + kTransitionRetry;
+        }
+        refresh_schedule();
+        return;
+    }
+    std::shared_ptr<const config::Config> cfg;
+    {
+        std::lock_guard lock(mu_);
+        cfg = config_;
+    }
+    // The members whose transitions fell due, as a webhook run would map them: nothing else
+    // is read or written, and each one's next transition replaces the one applied.
+    reconcile::RunOptions options;
+    options.mode = "schedule";
+    options.source = "clock";
+    options.scope.emplace();
+    for (const auto& t : *due) {
+        options.scope->insert(t.subject);
+    }
+    auto report = reconcile::reconcile(env_, *cfg, snapshot_, options, {});
+    metrics_.add("radsync_reconcile_runs_total",
+                 {{"mode", "schedule"}, {"result", report ? "success" : "failure"}});
+    if (!report) {
+        metrics_.add("radsync_transitions_total", {{"result", "failed"}},
+                     static_cast<double>(due->size()));
+        log_->error("scheduled transitions failed count={} error={}; retrying in {}s", due->size(),
+                    report.error().message, kTransitionRetry.count());
+        transition_retry_at_ = SteadyClock::now() + kTransitionRetry;
+        return;
+    }
+    record_success(options.mode, *report);
+    metrics_.add("radsync_transitions_total", {{"result", "applied"}},
+                 static_cast<double>(due->size()));
+    const auto& first = due->front();
+    log_->info("scheduled transitions applied count={} first=\"{}\" subject={} due={} late={}s",
+               due->size(), first.what, first.subject, core::format_instant(first.at),
+               (now - first.at).count());
+    refresh_schedule();
 }
 
 bool StoreWorker::wait_processed(std::uint64_t count, std::chrono::milliseconds limit) {
@@ -214,9 +285,16 @@ void StoreWorker::run() {
         {
             std::unique_lock lock(mu_);
             if (!decision.process_now) {
-                // At least once a second, for pruning.
-                const auto wake =
+                // At least once a second, for pruning, and for the next transition: the wall
+                // clock is read each round, so a clock stepped forward past a transition
+                // applies it within a second.
+                auto wake =
                     std::min(decision.ask_again_at, SteadyClock::now() + std::chrono::seconds{1});
+                if (next_transition_) {
+                    const auto left =
+                        std::max(next_transition_->at - clock_.now(), std::chrono::seconds{0});
+                    wake = std::min(wake, SteadyClock::now() + left);
+                }
                 cv_.wait_until(lock, wake, [&] {
                     return stopping_ || !queue_.empty() || !full_runs_.empty() ||
                            remap_requested_ || !calls_.empty();
@@ -257,9 +335,16 @@ void StoreWorker::run() {
             remap_all("reload", "configuration");
         }
         // One slice at most, then the deliveries that arrived meanwhile are committed.
+        bool sliced = false;
         if (processing_decision(SteadyClock::now()).process_now) {
             process_slice();
+            sliced = true;
         }
+        // Any run may have moved the schedule (its transitions are written with its accounts).
+        if (full || remap || sliced || !calls.empty()) {
+            refresh_schedule();
+        }
+        apply_due_transitions();
         // Idle: look for events made pending outside this process (`radsync inbox requeue`).
         // An indexed count, at most once a second.
         if (options_.process_events && waiting_.empty() && depth_ == 0 && !process_failed_ &&

@@ -59,6 +59,21 @@ struct FieldReader {
         return false;
     }
 
+    std::optional<long long> integer(std::initializer_list<const char*> names) {
+        for (const char* name : names) {
+            auto it = obj.find(name);
+            if (it == obj.end() || it->is_null()) {
+                continue;
+            }
+            if (it->is_number_integer()) {
+                return it->get<long long>();
+            }
+            fail(std::string("field \"") + name + "\" must be an integer");
+            return std::nullopt;
+        }
+        return std::nullopt;
+    }
+
     std::optional<core::Instant> instant(std::initializer_list<const char*> names) {
         for (const char* name : names) {
             auto it = obj.find(name);
@@ -200,9 +215,17 @@ const Filler<Location> kLocation = [](FieldReader& r, Location& l) {
 const Filler<Pass> kPass = [](FieldReader& r, Pass& p) {
     p.member = r.str({"member"});
     p.company = r.str({"company", "team"});
+    p.location = r.str({"location", "office"});
     p.status = r.str({"status"});
     p.valid_from = r.instant({"validFrom"});
     p.valid_to = r.instant({"validTo"});
+    p.is_personal = r.obj.contains("isPersonal") && !r.obj["isPersonal"].is_null()
+                        ? r.boolean({"isPersonal"})
+                        : !p.member.empty();
+    p.grants_active_status = r.boolean({"shouldGrantActiveStatus"});
+    p.count = r.integer({"count"});
+    p.used_count = r.integer({"usedCount"});
+    p.resource_type = r.str({"resourceType"});
 };
 
 const Filler<Booking> kBooking = [](FieldReader& r, Booking& b) {

@@ -22,4 +22,26 @@ const char* to_string(AccountState s) {
     return s == AccountState::kActive ? "active" : "revoked";
 }
 
+const char* to_string(AccountKind k) {
+    switch (k) {
+        case AccountKind::kMember:
+            return "member";
+        case AccountKind::kPass:
+            return "pass";
+        case AccountKind::kGuest:
+            return "guest";
+    }
+    return "member";
+}
+
+AccountKind account_kind(std::string_view text) {
+    if (text == "pass") {
+        return AccountKind::kPass;
+    }
+    if (text == "guest") {
+        return AccountKind::kGuest;
+    }
+    return AccountKind::kMember;
+}
+
 }  // namespace radsync::store

@@ -2,6 +2,7 @@
 // and the audit log (the state database, mode 0600).
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -82,7 +83,7 @@ const SnapshotTable<snapshot::Booking> kBookings{
 
 constexpr std::string_view kAccountColumns =
     "SELECT member_id, username, secret, secret_attribute, secret_mac, state, state_since, grp, "
-    "locations, expires, reason";
+    "locations, expires, reason, kind";
 
 // Reads every row of an account query (kAccountColumns) into `out`, then resets `st`.
 Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
@@ -101,6 +102,7 @@ Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
             a.expires = instant(row.integer(9));
         }
         a.reason = row.text(10);
+        a.kind = account_kind(row.text(11));
         auto id = a.member_id;
         out.insert_or_assign(std::move(id), std::move(a));
     });
@@ -198,6 +200,49 @@ public:
     }
 
     Status mark_stopped() override { return set_daemon_state("stopped"); }
+
+    Result<std::optional<Transition>> next_transition() override {
+        auto st = db_.cached("SELECT subject, at, what FROM radsync_schedule ORDER BY at LIMIT 1");
+        if (!st) {
+            return st.error();
+        }
+        std::optional<Transition> out;
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            out = Transition{row.text(0), instant(row.integer(1)), row.text(2)};
+        }));
+        return out;
+    }
+
+    Result<std::vector<Transition>> due_transitions(core::Instant now, std::size_t limit) override {
+        auto st = db_.cached(
+            "SELECT subject, at, what FROM radsync_schedule WHERE at <= ?1 ORDER BY at LIMIT ?2");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, seconds(now)).bind(2, static_cast<std::int64_t>(limit));
+        std::vector<Transition> out;
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            out.push_back({row.text(0), instant(row.integer(1)), row.text(2)});
+        }));
+        return out;
+    }
+
+    Result<std::optional<core::Instant>> evaluated_through() override {
+        auto st = db_.cached("SELECT value FROM radsync_meta WHERE key = 'evaluated_through'");
+        if (!st) {
+            return st.error();
+        }
+        std::optional<core::Instant> out;
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            const std::string text = row.text(0);
+            std::int64_t value = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (ec == std::errc() && end == text.data() + text.size()) {
+                out = instant(value);
+            }
+        }));
+        return out;
+    }
 
     Result<std::vector<RunRecord>> recent_runs(std::size_t limit) override {
         auto st = db_.cached(
@@ -717,11 +762,11 @@ private:
         auto del = db_.cached("DELETE FROM radsync_accounts WHERE member_id = ?1");
         auto up = db_.cached(
             "INSERT INTO radsync_accounts (member_id, username, secret, secret_attribute, "
-            "secret_mac, state, state_since, grp, locations, expires, reason, updated_at) "
-            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12) "
+            "secret_mac, state, state_since, grp, locations, expires, reason, updated_at, kind) "
+            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
             "ON CONFLICT(member_id) DO UPDATE SET username=?2, secret=?3, secret_attribute=?4, "
             "secret_mac=?5, state=?6, state_since=?7, grp=?8, locations=?9, expires=?10, "
-            "reason=?11, updated_at=?12");
+            "reason=?11, updated_at=?12, kind=?13");
         if (!del) {
             return del.error();
         }
@@ -747,7 +792,8 @@ private:
                 .bind(9, a.locations)
                 .bind(10, seconds(a.expires))
                 .bind(11, a.reason)
-                .bind(12, seconds(now));
+                .bind(12, seconds(now))
+                .bind(13, std::string_view(to_string(a.kind)));
             RADSYNC_TRY(up->run());
             ++report.accounts_written;
         }
@@ -819,6 +865,7 @@ private:
         RADSYNC_TRY(mark_processed(writes.processed_events, now));
         RADSYNC_TRY(write_accounts(writes.accounts, now, report));
         RADSYNC_TRY(write_audit(writes, report.run_id, now));
+        RADSYNC_TRY(write_schedule(writes));
         report.snapshot_rows_written = snapshot_rows_written_;
 
         auto finish = db_.cached(
@@ -840,6 +887,46 @@ private:
         RADSYNC_TRY(finish->run());
         RADSYNC_TRY(tx->commit());
         return report;
+    }
+
+    Status write_schedule(const WriteSet& writes) {
+        if (writes.schedule_replace_all) {
+            RADSYNC_TRY(db_.exec("DELETE FROM radsync_schedule"));
+        } else if (!writes.schedule_subjects.empty()) {
+            auto del = db_.cached("DELETE FROM radsync_schedule WHERE subject = ?1");
+            if (!del) {
+                return del.error();
+            }
+            for (const auto& subject : writes.schedule_subjects) {
+                del->bind(1, subject);
+                RADSYNC_TRY(del->run());
+            }
+        }
+        if (!writes.schedule.empty()) {
+            auto ins = db_.cached(
+                "INSERT INTO radsync_schedule (subject, at, what) VALUES (?1, ?2, ?3) "
+                "ON CONFLICT (subject) DO UPDATE SET at = excluded.at, what = excluded.what");
+            if (!ins) {
+                return ins.error();
+            }
+            for (const auto& t : writes.schedule) {
+                ins->bind(1, t.subject).bind(2, seconds(t.at)).bind(3, t.what);
+                RADSYNC_TRY(ins->run());
+            }
+        }
+        if (writes.evaluated_at) {
+            // Kept as text like every meta value; only ever moves forward.
+            auto meta = db_.cached(
+                "INSERT INTO radsync_meta (key, value) VALUES ('evaluated_through', ?1) "
+                "ON CONFLICT (key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), "
+                "CAST(excluded.value AS INTEGER)) AS TEXT)");
+            if (!meta) {
+                return meta.error();
+            }
+            meta->bind(1, std::to_string(seconds(*writes.evaluated_at)));
+            RADSYNC_TRY(meta->run());
+        }
+        return {};
     }
 
     Database db_;

@@ -401,9 +401,11 @@ TEST(ConfigExample, ShippedExamplesLoadWithoutProblems) {
     ASSERT_TRUE(r.config.has_value());
     EXPECT_EQ(r.config->source_file, main_file);
     EXPECT_EQ(r.config->mapping_files, std::vector<std::string>{local + "mapping.yaml"});
-    EXPECT_EQ(r.config->mapping.groups.size(), 3u);
+    EXPECT_EQ(r.config->mapping.groups.size(), 4u);
     EXPECT_EQ(r.config->mapping.plans.size(), 3u);
     EXPECT_EQ(r.config->mapping.locations.size(), 2u);
+    ASSERT_TRUE(r.config->mapping.passes);
+    EXPECT_EQ(r.config->mapping.passes->group, "day-pass");
 }
 
 // The campaign's case: one comma before the '#' on line 5 of the shipped example. It must be
@@ -705,6 +707,18 @@ locations:
      kMinimalMain,
      {{"mapping.yaml", std::string(kMinimalMapping) + "...\n,\n"}},
      {"mapping.yaml:7:1: invalid YAML: unexpected ','"}},
+    {"PassesSection",
+     kMinimalMain,
+     {{"mapping.yaml",
+       "groups:\n  - name: basic\n  - {name: vo, access: none}\n"
+       "plans:\n  - {match: {name: Basic}, group: basic}\n  - {match: {name: VO}, group: vo}\n"
+       "passes:\n  group: vo\n  roaming: membership\n  open_end: 12h\n  sweep_at: \"24:00\"\n"
+       "locations:\n  - {match: {name: D}, key: d, nas_identifiers: [d], pass_sweep_at: 3}\n"}},
+     {R"(mapping.yaml:8:10: passes.group: group "vo" has access: none, so passes would give nothing)",
+      "mapping.yaml:9:12: passes.roaming: passes take home (the pass's location) or all",
+      R"(mapping.yaml:10:13: passes.open_end: expected one of midnight, 24h, got "12h" (did you mean "24h"?))",
+      R"(mapping.yaml:11:13: passes.sweep_at: expected a local time of day such as "00:00" or "03:30", got "24:00")",
+      R"(mapping.yaml:13:69: locations[0].pass_sweep_at: expected a local time of day such as "00:00" or "03:30", got "3")"}},
     {"TwoYamlDocuments",
      kMinimalMain,
      {{"mapping.yaml", std::string(kMinimalMapping) + "---\nroaming: all\n"}},

@@ -90,6 +90,16 @@ public:
     void record_failed_run(const store::WriteSet&, core::Instant, const std::string&) override {}
     Result<PreviousRun> mark_running() override { return real_.mark_running(); }
     Status mark_stopped() override { return real_.mark_stopped(); }
+    Result<std::optional<store::Transition>> next_transition() override {
+        return real_.next_transition();
+    }
+    Result<std::vector<store::Transition>> due_transitions(core::Instant now,
+                                                           std::size_t n) override {
+        return real_.due_transitions(now, n);
+    }
+    Result<std::optional<core::Instant>> evaluated_through() override {
+        return real_.evaluated_through();
+    }
     Result<std::vector<bool>> inbox_append(const std::vector<store::InboxEvent>& e) override {
         return real_.inbox_append(e);
     }

@@ -347,5 +347,108 @@ TEST(StoreWorkerDurability, AfterPowerLossTheRadiusRowsAreDerivedAgainAtStart) {
     worker->stop();
 }
 
+// Waits (bounded) until the worker has counted `n` applied transitions: its metrics are
+// updated after the commit, so the rows may be visible a moment before.
+bool transitions_applied(const metrics::Registry& metrics, double n) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (metrics.value("radsync_transitions_total", {{"result", "applied"}}) < n) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+// A member whose Hot Desk membership starts on 2026-12-02 (dates read in Europe/Berlin).
+snapshot::Snapshot starts_tomorrow() {
+    return snapshot::parse_snapshot(
+               R"({"plans":[{"_id":"p1","name":"Hot Desk"}],)"
+               R"("members":[{"_id":"m1","email":"m1@cowork.test","status":"active"}],)"
+               R"("memberships":[{"_id":"ms1","member":"m1","plan":"p1",)"
+               R"("startDate":"2026-12-02T00:00:00.000Z"}]})")
+        .value();
+}
+
+std::shared_ptr<const config::Config> berlin_hot_desk() {
+    auto cfg = std::make_shared<config::Config>(*test::hot_desk_config());
+    cfg->default_timezone = "Europe/Berlin";
+    return cfg;
+}
+
+TEST(StoreWorkerSchedule, AMembershipStartingTomorrowBeginsAtLocalMidnightWithoutAPoll) {
+    test::TempDir dir;
+    const store::StorePaths paths{(dir.path() / "radius.db").string(),
+                                  (dir.path() / "state.db").string()};
+    const std::string active = "SELECT count(*) FROM radsync_accounts WHERE state = 'active'";
+    // 23:59:58 in Berlin.
+    core::ManualClock clock(core::parse_instant("2026-12-01T22:59:58Z").value());
+    metrics::Registry metrics;
+    auto worker = std::make_unique<StoreWorker>(
+        store::open_sqlite_stores(paths).value(), berlin_hot_desk(), clock,
+        mapping::generate_password, metrics, StoreWorker::Options{});
+    ASSERT_TRUE(worker->start());
+    std::promise<Result<reconcile::RunReport>> done;
+    worker->submit_full(starts_tomorrow(), seed_options(), std::nullopt,
+                        [&done](Result<reconcile::RunReport> r) { done.set_value(r); });
+    ASSERT_TRUE(done.get_future().get());
+    EXPECT_EQ(test::sql(paths.state, active), "0\n");
+    EXPECT_EQ(test::sql(paths.state, "SELECT subject, at FROM radsync_schedule"),
+              "m1|1796166000\n");  // 2026-12-01T23:00:00Z
+
+    clock.set(core::parse_instant("2026-12-01T23:00:00Z").value());
+    ASSERT_TRUE(transitions_applied(metrics, 1));
+    EXPECT_EQ(test::sql(paths.state, active), "1\n");
+    EXPECT_EQ(test::sql(paths.radius,
+                        "SELECT count(*) FROM radcheck WHERE username = 'm1@cowork.test' "
+                        "AND attribute = 'NT-Password'"),
+              "1\n");
+    EXPECT_EQ(test::sql(paths.state, "SELECT count(*) FROM radsync_schedule"), "0\n");
+
+    // NTP steps the clock back by an hour and a poll brings the same data: the member keeps
+    // access (no transition undone, none to repeat at the next midnight).
+    clock.set(core::parse_instant("2026-12-01T22:00:00Z").value());
+    std::promise<Result<reconcile::RunReport>> poll;
+    worker->submit_full(starts_tomorrow(), seed_options(), std::nullopt,
+                        [&poll](Result<reconcile::RunReport> r) { poll.set_value(r); });
+    ASSERT_TRUE(poll.get_future().get());
+    EXPECT_EQ(test::sql(paths.state, active), "1\n");
+    EXPECT_EQ(test::sql(paths.state, "SELECT count(*) FROM radsync_schedule"), "0\n");
+    worker->stop();
+}
+
+TEST(StoreWorkerSchedule, ATransitionMissedWhileStoppedIsAppliedAtStart) {
+    test::TempDir dir;
+    const store::StorePaths paths{(dir.path() / "radius.db").string(),
+                                  (dir.path() / "state.db").string()};
+    core::ManualClock clock(core::parse_instant("2026-12-01T12:00:00Z").value());
+    {
+        metrics::Registry metrics;
+        StoreWorker worker(store::open_sqlite_stores(paths).value(), berlin_hot_desk(), clock,
+                           mapping::generate_password, metrics, StoreWorker::Options{});
+        ASSERT_TRUE(worker.start());
+        std::promise<Result<reconcile::RunReport>> done;
+        worker.submit_full(starts_tomorrow(), seed_options(), std::nullopt,
+                           [&done](Result<reconcile::RunReport> r) { done.set_value(r); });
+        ASSERT_TRUE(done.get_future().get());
+        worker.stop();  // a clean stop: the next start repairs nothing
+    }
+    EXPECT_EQ(test::sql(paths.state, "SELECT count(*) FROM radsync_accounts"), "0\n");
+
+    clock.set(core::parse_instant("2026-12-02T08:00:00Z").value());  // down over midnight
+    metrics::Registry metrics;
+    StoreWorker worker(store::open_sqlite_stores(paths).value(), berlin_hot_desk(), clock,
+                       mapping::generate_password, metrics, StoreWorker::Options{});
+    ASSERT_TRUE(worker.start());
+    ASSERT_TRUE(transitions_applied(metrics, 1));
+    EXPECT_EQ(
+        test::sql(paths.state, "SELECT count(*) FROM radsync_accounts WHERE state = 'active'"),
+        "1\n");
+    EXPECT_EQ(
+        metrics.value("radsync_reconcile_runs_total", {{"mode", "repair"}, {"result", "success"}}),
+        0);
+    worker.stop();
+}
+
 }  // namespace
 }  // namespace radsync::service

@@ -72,6 +72,35 @@ struct LocationRule {
     std::vector<std::string> ssids;             ///< Called-Station-Id ends in ":<ssid>"
     std::vector<std::string> nas_ip_addresses;  ///< NAS-IP-Address == value
     std::optional<std::string> timezone;        ///< overrides OfficeRnD's location timezone
+    /// Local time of day when expired pass accounts of this location are removed (overrides
+    /// Passes::sweep_at).
+    std::optional<std::chrono::minutes> pass_sweep_at;
+    Origin origin;
+};
+
+/// When a pass without `validTo` ends.
+enum class PassOpenEnd {
+    kMidnight,  ///< at the end of its first day, in its location's zone
+    k24Hours,   ///< 24 hours after validFrom
+};
+
+/// Who a company pass (`isPersonal` false) covers.
+enum class CompanyPasses {
+    kAssigned,    ///< only the member the pass names, if any
+    kAllMembers,  ///< every member of the company
+};
+
+/// Day passes (OfficeRnD `passes`): time-limited access through their own group.
+struct Passes {
+    std::string group;  ///< name of an AccessGroup (with access)
+    /// Locations a pass holder may use; kHome (the default) is the pass's own location, or the
+    /// holder's home when the pass names none.
+    Roaming roaming = Roaming::kHome;
+    PassOpenEnd open_end = PassOpenEnd::kMidnight;
+    /// Local time of day when accounts whose passes expired are removed (not kept for the
+    /// revoked retention as members' are).
+    std::chrono::minutes sweep_at{0};
+    CompanyPasses company_passes = CompanyPasses::kAssigned;
     Origin origin;
 };
 
@@ -83,6 +112,8 @@ struct Mapping {
     Roaming roaming = Roaming::kHome;
     /// Member statuses (OfficeRnD `status`, or v1 `calculatedStatus`) that may have access.
     std::vector<std::string> member_statuses = {"active"};
+    /// Absent: passes give no access.
+    std::optional<Passes> passes;
 };
 
 enum class UsernameFormat { kEmail, kMemberId, kTemplate };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 
 namespace radsync::core {
@@ -23,16 +24,19 @@ public:
     }
 };
 
-/// A clock that only moves when told to; for tests and for `--now` replays.
+/// A clock that only moves when told to; for tests and for `--now` replays. Safe to move from
+/// one thread while another reads it (a test stepping the clock under a running daemon).
 class ManualClock final : public Clock {
 public:
-    explicit ManualClock(Instant start) : now_(start) {}
-    [[nodiscard]] Instant now() const override { return now_; }
-    void set(Instant t) { now_ = t; }
-    void advance(std::chrono::seconds d) { now_ += d; }
+    explicit ManualClock(Instant start) : now_(start.time_since_epoch().count()) {}
+    [[nodiscard]] Instant now() const override {
+        return Instant{std::chrono::seconds{now_.load()}};
+    }
+    void set(Instant t) { now_ = t.time_since_epoch().count(); }
+    void advance(std::chrono::seconds d) { now_ += d.count(); }
 
 private:
-    Instant now_;
+    std::atomic<std::chrono::seconds::rep> now_;
 };
 
 }  // namespace radsync::core

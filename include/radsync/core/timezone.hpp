@@ -26,6 +26,12 @@ public:
     /// The instant the given local date begins (00:00 local, or the first valid local time if
     /// a DST jump skips midnight).
     [[nodiscard]] Instant start_of(Date d) const;
+    /// The instant the wall clock in this zone shows `time_of_day` on date `d`: the earlier one
+    /// when DST ends and the time repeats, the end of the gap when DST begins and it is
+    /// skipped.
+    [[nodiscard]] Instant at_local(Date d, std::chrono::minutes time_of_day) const;
+    /// The first instant after `after` at which the wall clock shows `time_of_day`.
+    [[nodiscard]] Instant next_local(Instant after, std::chrono::minutes time_of_day) const;
 
 private:
     TimeZone(const void* zone, std::string name) : zone_(zone), name_(std::move(name)) {}

@@ -58,6 +58,11 @@ struct Decision {
     /// A password this run generated, in clear, for handing over once (reset-password, the
     /// welcome e-mail). Never persisted: the account keeps only its hash.
     std::string new_password = {};
+    /// The earliest moment after `now` at which this decision changes with no new data from
+    /// OfficeRnD (a membership starting or ending, a disabled account's retention running out),
+    /// and what happens then: radsync's schedule wakes for it.
+    std::optional<core::Instant> next_change = {};
+    std::string next_change_what = {};
 };
 
 [[nodiscard]] const char* to_string(Decision::Outcome o);

@@ -47,6 +47,11 @@ inline constexpr Info kCatalog[] = {
      "Entities missing from a complete poll's lists, by how each was settled."},
     {"radsync_next_reconcile_timestamp_seconds", Type::kGauge,
      "Unix time the next scheduled full reconcile is due."},
+    {"radsync_next_transition_timestamp_seconds", Type::kGauge,
+     "Unix time of the next scheduled access transition (a membership, pass or booking window "
+     "starting or ending); 0 when none is scheduled."},
+    {"radsync_transitions_total", Type::kCounter,
+     "Scheduled access transitions applied when they fell due, by result."},
     {"radsync_radius_users", Type::kGauge, "Accounts by state, after every run."},
     {"radsync_members_refused", Type::kGauge,
      "Members entitled to access who get no working account, by reason, as of the last full "

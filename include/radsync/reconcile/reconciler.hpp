@@ -67,6 +67,18 @@ struct Environment {
     mapping::PasswordGenerator generator;
 };
 
+/// How far back a clock may step and still be held at the last evaluation time. A clock
+/// stepped back further is taken as it is (and logged): a clock that ran days ahead must not
+/// freeze every transition until it is caught up with.
+inline constexpr std::chrono::hours kMaxClockStepBack{24};
+
+/// The moment a run evaluates access at: `clock_now`, but never earlier than `through` (the
+/// last committed run's, StateStore::evaluated_through) unless the clock is more than
+/// kMaxClockStepBack behind it. So an NTP step back by an hour neither undoes nor repeats a
+/// transition already applied; a step forward applies every transition it passes, once.
+[[nodiscard]] core::Instant evaluation_time(core::Instant clock_now,
+                                            std::optional<core::Instant> through);
+
 /// snapshot → mapping → diff → apply, the one path every RADIUS write takes: maps `snap`
 /// (the state after `changes`) against the current accounts and diffs the result against the
 /// rows radsync owns in the RADIUS database. The row changes are committed there first, then

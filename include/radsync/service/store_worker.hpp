@@ -149,6 +149,10 @@ private:
     void full_run(FullRun& job);
     /// Every member and group row from the held snapshot (a reload; a repair at start).
     void remap_all(const char* mode, const char* source);
+    /// Reads the earliest scheduled transition and publishes it (worker thread, after a run).
+    void refresh_schedule();
+    /// Applies the scheduled transitions that are due, as one scoped run (worker thread).
+    void apply_due_transitions();
     /// Worker thread: whether the policy wants a processing slice now; else when to ask again.
     sched::ProcessingPolicy::Decision processing_decision(SteadyClock::time_point now);
     /// Applies the oldest pending events (at most one slice). False when nothing more can be
@@ -199,6 +203,10 @@ private:
     SteadyClock::time_point last_depth_check_{};
     bool process_failed_ = false;
     SteadyClock::time_point retry_at_{};
+    // The earliest scheduled transition (worker thread), and when to try again after a
+    // transition run failed.
+    std::optional<store::Transition> next_transition_;
+    SteadyClock::time_point transition_retry_at_{};
 
     std::mutex mu_;
     std::condition_variable cv_;

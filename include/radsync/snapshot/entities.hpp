@@ -62,12 +62,19 @@ struct Location : EntityBase {
     std::string timezone;  ///< IANA name; may be empty
 };
 
+/// A set of day passes (officernd-api.md §5.8).
 struct Pass : EntityBase {
-    std::string member;
-    std::string company;
-    std::string status;
+    std::string member;    ///< empty for a company pass nobody was assigned
+    std::string company;   ///< `company`, v1 `team`
+    std::string location;  ///< not documented for passes; read when present (`location`/`office`)
+    std::string status;    ///< used | valid | expired | pending
     std::optional<core::Instant> valid_from;
-    std::optional<core::Instant> valid_to;
+    std::optional<core::Instant> valid_to;  ///< absent = ends per mapping passes.open_end
+    bool is_personal = true;                ///< absent counts as personal when `member` is set
+    bool grants_active_status = false;      ///< `shouldGrantActiveStatus`
+    std::optional<long long> count;         ///< passes in the set
+    std::optional<long long> used_count;    ///< `usedCount`
+    std::string resource_type;              ///< `resourceType`, e.g. hotdesk
 };
 
 struct Booking : EntityBase {

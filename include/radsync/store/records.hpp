@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "radsync/core/clock.hpp"
@@ -42,6 +43,16 @@ enum class AccountState { kActive, kRevoked };
 
 [[nodiscard]] const char* to_string(AccountState s);
 
+/// What an account was last granted through; decides how it ends.
+enum class AccountKind {
+    kMember,  ///< a membership: disabled when access ends, removed after the retention
+    kPass,    ///< day passes alone: removed at the location's sweep time once they expire
+    kGuest,   ///< a booking's visitor
+};
+
+[[nodiscard]] const char* to_string(AccountKind k);
+[[nodiscard]] AccountKind account_kind(std::string_view text);  ///< kMember when unknown
+
 /// radsync's own record of a member's WiFi account (table radsync_accounts, state database).
 /// It never holds a password in clear (unless `storage: cleartext` was chosen): only what the
 /// RADIUS password row carries, so the password stays the same across runs and revocations.
@@ -61,8 +72,19 @@ struct AccountRecord {
     std::string locations;        ///< allowed location keys, comma-separated; "*" = unrestricted
     std::optional<core::Instant> expires;
     std::string reason;  ///< why the member has (or lost) access, for `accounts show`
+    AccountKind kind = AccountKind::kMember;
 
     bool operator==(const AccountRecord&) const = default;
+};
+
+/// When an account's access next changes by itself, with no new data from OfficeRnD (a row of
+/// radsync_schedule).
+struct Transition {
+    std::string subject;  ///< the account's key (member id)
+    core::Instant at{};
+    std::string what;  ///< e.g. "membership 'Hot Desk' ends"
+
+    bool operator==(const Transition&) const = default;
 };
 
 }  // namespace radsync::store

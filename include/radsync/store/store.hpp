@@ -69,6 +69,14 @@ struct WriteSet {
     /// Audit reason per changed username (rows of the same user share it); group rows use the
     /// group name as key.
     std::map<std::string, std::string> reasons;
+    /// The schedule rows of these subjects are replaced by those in `schedule` (a scoped run);
+    /// with schedule_replace_all the whole schedule is (a full run).
+    std::vector<std::string> schedule_subjects;
+    bool schedule_replace_all = false;
+    std::vector<Transition> schedule;
+    /// The moment the run evaluated access at; kept as evaluated_through() when later than the
+    /// one held.
+    std::optional<core::Instant> evaluated_at;
 };
 
 /// Counts of what a WriteSet changed.
@@ -175,6 +183,15 @@ public:
     /// audit entry per row change. Errc::kStoreBusy / kStoreFailed as RadiusStore::apply_rows.
     [[nodiscard]] virtual Result<ApplyReport> apply(const WriteSet& writes, const ApplyReport& rows,
                                                     core::Instant now) = 0;
+    /// The earliest scheduled transition, if any.
+    [[nodiscard]] virtual Result<std::optional<Transition>> next_transition() = 0;
+    /// Scheduled transitions due at `now` (at <= now), earliest first, at most `limit`.
+    [[nodiscard]] virtual Result<std::vector<Transition>> due_transitions(core::Instant now,
+                                                                          std::size_t limit) = 0;
+    /// The latest moment a committed run evaluated access at (WriteSet::evaluated_at); absent
+    /// before the first. A run never evaluates earlier than this (reconcile::evaluation_time),
+    /// so a clock stepped back cannot undo, and then repeat, a transition already applied.
+    [[nodiscard]] virtual Result<std::optional<core::Instant>> evaluated_through() = 0;
     /// How the previous daemon on this database ended.
     enum class PreviousRun {
         kNone,        ///< no daemon ever ran on it
