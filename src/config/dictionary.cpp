@@ -184,8 +184,8 @@ std::vector<WrittenAttribute> written_with_paths(const Config& c) {
         if (g.simultaneous_use) {
             add_once("Simultaneous-Use", g.origin, path + ".simultaneous_use");
         }
-        if (g.static_ip) {
-            add_once("Framed-IP-Address", g.origin, path + ".static_ip");
+        if (g.ip_pool) {
+            add_once("Framed-IP-Address", g.origin, path + ".ip_pool");
         }
         for (std::size_t j = 0; j < g.reply.size(); ++j) {
             out.push_back({g.reply[j].attribute, g.reply[j].origin,

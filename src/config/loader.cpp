@@ -21,6 +21,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "node_reader.hpp"
+#include "radsync/core/ipv4.hpp"
 #include "text_file.hpp"
 
 namespace radsync::config {
@@ -409,7 +410,8 @@ public:
 
     void read_file(Reader& r, const YAML::Node& document, Mapping& m) {
         const Section top(r, r.root(document),
-                          {"roaming", "member_statuses", "groups", "plans", "locations", "passes"});
+                          {"roaming", "member_statuses", "groups", "plans", "locations", "passes",
+                           "companies", "company_vlan_property", "member_address_property"});
         if (const Field f = top["roaming"]; f.present && only_once(r, f, roaming_at_)) {
             set_if(r.choice<Roaming>(f, kRoamingChoices), m.roaming);
         }
@@ -428,10 +430,42 @@ public:
         if (const Field f = top["passes"]; f.present && only_once(r, f, passes_at_)) {
             read_passes(r, f, m);
         }
+        for (const auto& item : r.items(top["companies"])) {
+            read_company(r, item, m);
+        }
+        if (const Field f = top["company_vlan_property"];
+            f.present && only_once(r, f, vlan_property_at_)) {
+            set_if(r.non_empty_text(f), m.company_vlan_property);
+        }
+        if (const Field f = top["member_address_property"];
+            f.present && only_once(r, f, address_property_at_)) {
+            set_if(r.non_empty_text(f), m.member_address_property);
+        }
     }
 
     /// The checks that need every file read.
     void finish() {
+        // One address can belong to one member only: pools must not overlap.
+        for (std::size_t i = 0; i < pools_.size(); ++i) {
+            for (std::size_t j = 0; j < i; ++j) {
+                if (pools_[i].network.overlaps(pools_[j].network)) {
+                    diagnostics_.problems.push_back(Problem{
+                        pools_[i].origin, pools_[i].path,
+                        "pool " + pools_[i].network.to_string() + " of " + pools_[i].owner +
+                            " overlaps pool " + pools_[j].network.to_string() + " of " +
+                            pools_[j].owner + " (" + format_origin(pools_[j].origin) + ")"});
+                }
+            }
+        }
+        for (const auto& loc : location_vlans_) {
+            if (const auto it = company_vlans_.find(loc.vlan); it != company_vlans_.end()) {
+                diagnostics_.warnings.push_back(
+                    Problem{loc.origin, loc.path,
+                            "VLAN " + std::to_string(loc.vlan) + " of " + loc.owner + " is also " +
+                                it->second.owner + "'s (" + format_origin(it->second.origin) +
+                                "): that company's members share a network with everyone there"});
+            }
+        }
         std::vector<std::string_view> defined;
         for (const auto& g : groups_) {
             defined.push_back(g.name);
@@ -562,7 +596,7 @@ private:
     void read_group(Reader& r, const Field& f, Mapping& m) {
         const Section s(r, f,
                         {"name", "rank", "access", "bandwidth", "session_timeout",
-                         "simultaneous_use", "static_ip", "reply"});
+                         "simultaneous_use", "ip_pool", "static_ip", "reply"});
         if (!s.valid()) {
             return;
         }
@@ -593,7 +627,7 @@ private:
             no_access_groups_.push_back(g.name);
             // A group without access writes no rows at all, so these would silently do nothing.
             for (const std::string_view key :
-                 {"bandwidth", "session_timeout", "simultaneous_use", "static_ip", "reply"}) {
+                 {"bandwidth", "session_timeout", "simultaneous_use", "ip_pool", "reply"}) {
                 if (s.has(key)) {
                     const Field x = s[key];
                     r.error(x.key_origin, x.path, "not allowed with access: none");
@@ -613,7 +647,22 @@ private:
         }
         g.session_timeout = r.duration(s["session_timeout"], seconds(1));
         g.simultaneous_use = r.small_integer(s["simultaneous_use"], 1);
-        g.static_ip = r.ipv4(s["static_ip"]);
+        if (const Field fixed = s["static_ip"]; fixed.present) {
+            r.error(fixed.key_origin, fixed.path,
+                    "static_ip gave every member of the group the same address; use ip_pool: "
+                    "CIDR (one stable address per member), or member_address_property");
+        }
+        if (const Field pool = s["ip_pool"]; pool.present) {
+            if (auto n = r.text(pool)) {
+                if (auto net = core::parse_ipv4_network(*n); !net) {
+                    r.error(pool, net.error().message);
+                } else {
+                    g.ip_pool = *n;
+                    pools_.push_back(
+                        PoolUse{*net, "group " + in_quotes(g.name), pool.origin, pool.path});
+                }
+            }
+        }
         for (const auto& item : r.items(s["reply"])) {
             const Section a(r, item, {"attribute", "op", "value"});
             if (!a.valid()) {
@@ -675,6 +724,50 @@ private:
         m.passes = std::move(p);
     }
 
+    void read_company(Reader& r, const Field& f, Mapping& m) {
+        const Section s(r, f, {"match", "vlan", "ip_pool"});
+        if (!s.valid()) {
+            return;
+        }
+        CompanyRule c;
+        c.origin = f.origin;
+        const Field match = s.required("match");
+        if (auto got = read_match(r, match, "company", company_matches_)) {
+            if (got->code) {
+                r.error(match, "companies are matched by id or name");
+            }
+            c.match = *got;
+        }
+        const std::string label =
+            "company " + in_quotes(c.match.id ? *c.match.id : c.match.name.value_or("?"));
+        if (const Field vlan = s["vlan"]; vlan.present) {
+            c.vlan = r.small_integer(vlan, 1, 4094);
+            if (c.vlan) {
+                const auto [it, fresh] =
+                    company_vlans_.emplace(*c.vlan, VlanUse{label, vlan.origin});
+                if (!fresh) {
+                    r.error(vlan, "VLAN " + std::to_string(*c.vlan) + " is already " +
+                                      it->second.owner + "'s (" + format_origin(it->second.origin) +
+                                      "); two companies on one VLAN share a network");
+                }
+            }
+        }
+        if (const Field pool = s["ip_pool"]; pool.present) {
+            if (auto n = r.text(pool)) {
+                if (auto net = core::parse_ipv4_network(*n); !net) {
+                    r.error(pool, net.error().message);
+                } else {
+                    c.ip_pool = *n;
+                    pools_.push_back(PoolUse{*net, label, pool.origin, pool.path});
+                }
+            }
+        }
+        if (!c.vlan && !c.ip_pool && s.valid()) {
+            r.error(f, "set vlan, ip_pool or both");
+        }
+        m.companies.push_back(std::move(c));
+    }
+
     void read_location(Reader& r, const Field& f, Mapping& m) {
         const Section s(r, f,
                         {"match", "key", "vlan", "nas_identifiers", "ssids", "nas_ip_addresses",
@@ -691,6 +784,10 @@ private:
             unique(r, key, location_keys_, "location key", *k);
         }
         loc.vlan = r.small_integer(s["vlan"], 1, 4094);
+        if (loc.vlan) {
+            location_vlans_.push_back(VlanUse{"location " + in_quotes(loc.key), s["vlan"].origin,
+                                              s["vlan"].path, *loc.vlan});
+        }
 
         bool lists_ok = true;  // else "set at least one" would only repeat a reported problem
         auto read_list = [&](std::string_view name, std::vector<std::string>& out, auto&& check) {
@@ -740,6 +837,24 @@ private:
     std::optional<Origin> roaming_at_;
     std::optional<Origin> statuses_at_;
     std::optional<Origin> passes_at_;
+    std::optional<Origin> vlan_property_at_;
+    std::optional<Origin> address_property_at_;
+    std::map<std::string, Origin> company_matches_;
+    struct VlanUse {
+        std::string owner;
+        Origin origin;
+        std::string path = {};
+        int vlan = 0;
+    };
+    std::map<int, VlanUse> company_vlans_;
+    std::vector<VlanUse> location_vlans_;
+    struct PoolUse {
+        core::Ipv4Network network;
+        std::string owner;
+        Origin origin;
+        std::string path;
+    };
+    std::vector<PoolUse> pools_;
     std::vector<std::string> no_access_groups_;
     std::vector<Named> no_access_refs_;  // references that need a group with access
     std::map<std::string, Origin> group_names_;

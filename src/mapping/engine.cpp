@@ -1,11 +1,14 @@
 #include "radsync/mapping/engine.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <string>
 #include <tuple>
 
 #include "radsync/core/timezone.hpp"
+
+#include "addresses.hpp"
 
 namespace radsync::mapping {
 
@@ -109,6 +112,11 @@ struct Evaluation {
     /// membership or pass starting or ending), with what happens then.
     std::optional<core::Instant> next_change;
     std::string next_change_what;
+    /// The member's company network (private office): its VLAN, and the pool addresses come
+    /// from (the company's, else the group's).
+    std::optional<int> company_vlan;
+    std::optional<core::Ipv4Network> pool;
+    std::string pool_owner;
 
     void consider(core::Instant at, core::Instant now, std::string what) {
         if (at > now && (!next_change || at < *next_change)) {
@@ -237,6 +245,7 @@ public:
         }
 
         ev.granted = true;
+        network_for(member, ev);
         std::string where = "all locations";
         if (!ev.unrestricted) {
             std::vector<std::string> keys;
@@ -250,7 +259,24 @@ public:
         if (ev.expires) {
             ev.reason += "; until " + core::format_instant(*ev.expires);
         }
+        if (ev.company_vlan) {
+            ev.reason += "; company VLAN " + std::to_string(*ev.company_vlan);
+        }
         return ev;
+    }
+
+    /// The company rule (private office) that matches a company, if any.
+    const config::CompanyRule* company_rule(const std::string& company_id) const {
+        if (company_id.empty()) {
+            return nullptr;
+        }
+        const auto* company = find_by_id(snap_.companies, company_id);
+        for (const auto& rule : cfg_.mapping.companies) {
+            if (matches(rule.match, company_id, company ? company->name : "", "")) {
+                return &rule;
+            }
+        }
+        return nullptr;
     }
 
     /// When the disabled account of a member whose passes expired is removed: the first sweep
@@ -437,6 +463,49 @@ private:
             label += " (company)";
         }
         return label;
+    }
+
+    // The company network of a granted member: the mapping's VLAN and pool for their company,
+    // else the VLAN in the company property the mapping names; the group's pool otherwise.
+    void network_for(const snapshot::Member& member, Evaluation& ev) const {
+        const auto* rule = company_rule(member.company);
+        const auto* company = find_by_id(snap_.companies, member.company);
+        if (rule && rule->vlan) {
+            ev.company_vlan = rule->vlan;
+        } else if (company && !cfg_.mapping.company_vlan_property.empty()) {
+            if (const auto it = company->properties.find(cfg_.mapping.company_vlan_property);
+                it != company->properties.end()) {
+                int vlan = 0;
+                const auto& text = it->second;
+                const auto [end, ec] =
+                    std::from_chars(text.data(), text.data() + text.size(), vlan);
+                if (ec == std::errc() && end == text.data() + text.size() && vlan >= 1 &&
+                    vlan <= 4094) {
+                    ev.company_vlan = vlan;
+                } else if (!text.empty()) {
+                    ev.reason += "; company property '" + cfg_.mapping.company_vlan_property +
+                                 "' is not a VLAN (1..4094): '" + text + "', ignored";
+                }
+            }
+        }
+        const auto pool_of = [](const std::optional<std::string>& text) {
+            std::optional<core::Ipv4Network> out;
+            if (text) {
+                if (auto n = core::parse_ipv4_network(*text)) {
+                    out = *n;
+                }
+            }
+            return out;
+        };
+        if (rule && rule->ip_pool) {
+            ev.pool = pool_of(rule->ip_pool);
+            ev.pool_owner = "company '" +
+                            (company && !company->name.empty() ? company->name : member.company) +
+                            "'";
+        } else if (ev.group && ev.group->ip_pool) {
+            ev.pool = pool_of(ev.group->ip_pool);
+            ev.pool_owner = "group '" + ev.group->name + "'";
+        }
     }
 
     // A membership's dates are transitions: access may begin at the start of its first day and
@@ -751,6 +820,18 @@ void add_user_rows(const store::AccountRecord& account, const Evaluation& ev,
         rows.push_back({Table::kRadcheck, account.username, "Expiration",
                         ":=", std::to_string(ev.expires->time_since_epoch().count()), 0});
     }
+    // Per-user reply rows win over the site groups' (those use "=", freeradius.md §4.1).
+    if (!account.address.empty()) {
+        rows.push_back(
+            {Table::kRadreply, account.username, "Framed-IP-Address", ":=", account.address, 0});
+    }
+    if (ev.company_vlan) {
+        rows.push_back({Table::kRadreply, account.username, "Tunnel-Type", ":=", "VLAN", 0});
+        rows.push_back(
+            {Table::kRadreply, account.username, "Tunnel-Medium-Type", ":=", "IEEE-802", 0});
+        rows.push_back({Table::kRadreply, account.username, "Tunnel-Private-Group-Id",
+                        ":=", std::to_string(*ev.company_vlan), 0});
+    }
     rows.push_back({Table::kRadusergroup, account.username, plan_group_name(ev.group->name), "", "",
                     kPlanPriority});
     if (ev.unrestricted) {
@@ -778,6 +859,76 @@ std::string location_list(const Evaluation& ev) {
         out += (out.empty() ? "" : ",") + l->key;
     }
     return out;
+}
+
+// Gives every granted member that needs one an address of their own: an explicit one from
+// the member property the mapping names, else one from their company's or group's pool,
+// stable across runs. Addresses other accounts hold (disabled ones until they are removed,
+// and in a scoped run those outside the scope) are never handed out. A member who cannot get
+// one is refused with the reason.
+template <class Candidates, class RetentionOver>
+void assign_member_addresses(Candidates& candidates, const config::Config& cfg, const Context& ctx,
+                             const RetentionOver& retention_over) {
+    const std::string& property = cfg.mapping.member_address_property;
+    std::vector<detail::AddressRequest> requests;
+    std::vector<typename Candidates::value_type*> requesters;
+    std::set<std::string> requesting;
+    for (auto& c : candidates) {
+        if (!c.ev.granted || !c.refusal.empty()) {
+            continue;
+        }
+        detail::AddressRequest r;
+        r.member_id = c.member->id;
+        if (!property.empty()) {
+            if (const auto it = c.member->properties.find(property);
+                it != c.member->properties.end() && !it->second.empty()) {
+                r.fixed = core::parse_ipv4(it->second);
+                r.fixed_source = "member property '" + property + "'";
+                if (!r.fixed) {
+                    c.refusal = "member property '" + property + "' is not an IPv4 address: '" +
+                                it->second + "'";
+                    c.problem = Decision::Problem::kNoAddress;
+                    continue;
+                }
+            }
+        }
+        r.pool = c.ev.pool;
+        r.pool_owner = c.ev.pool_owner;
+        if (!r.fixed && !r.pool) {
+            continue;
+        }
+        if (const auto acc = ctx.accounts.find(r.member_id); acc != ctx.accounts.end()) {
+            r.current = core::parse_ipv4(acc->second.address);
+        }
+        requesting.insert(r.member_id);
+        requests.push_back(std::move(r));
+        requesters.push_back(&c);
+    }
+    std::map<std::uint32_t, std::string> held;
+    for (const auto& [member_id, acc] : ctx.accounts) {
+        if (requesting.count(member_id) == 0 && !retention_over(acc)) {
+            if (const auto a = core::parse_ipv4(acc.address)) {
+                held.emplace(*a, member_id);
+            }
+        }
+    }
+    for (const auto& [address, member_id] : ctx.addresses_in_use) {
+        if (requesting.count(member_id) == 0 && ctx.accounts.count(member_id) == 0) {
+            if (const auto a = core::parse_ipv4(address)) {
+                held.emplace(*a, member_id);
+            }
+        }
+    }
+    const auto results = detail::assign_addresses(requests, held);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        auto& c = *requesters[i];
+        if (results[i].address) {
+            c.address = core::format_ipv4(*results[i].address);
+        } else {
+            c.refusal = results[i].refusal;
+            c.problem = Decision::Problem::kNoAddress;
+        }
+    }
 }
 
 bool earlier_claim(const snapshot::Member* a, const snapshot::Member* b) {
@@ -825,6 +976,8 @@ const char* to_string(Decision::Problem p) {
             return "password";
         case Decision::Problem::kUnmapped:
             return "unmapped";
+        case Decision::Problem::kNoAddress:
+            return "address";
     }
     return "unknown";
 }
@@ -832,6 +985,19 @@ const char* to_string(Decision::Problem p) {
 std::string candidate_username(const snapshot::Member& member, const config::Accounts& accounts) {
     auto login = login_name_for(member, accounts);
     return login ? radius_escape(*login) : std::string();
+}
+
+bool uses_addresses(const config::Mapping& mapping) {
+    if (!mapping.member_address_property.empty()) {
+        return true;
+    }
+    for (const auto& c : mapping.companies) {
+        if (c.ip_pool) {
+            return true;
+        }
+    }
+    return std::any_of(mapping.groups.begin(), mapping.groups.end(),
+                       [](const AccessGroup& g) { return g.ip_pool.has_value(); });
 }
 
 std::vector<RadRow> group_rows(const config::Config& cfg) {
@@ -871,9 +1037,6 @@ std::vector<RadRow> group_rows(const config::Config& cfg) {
         if (g.session_timeout) {
             reply(name, "Session-Timeout", ":=", std::to_string(g.session_timeout->count()));
         }
-        if (g.static_ip) {
-            reply(name, "Framed-IP-Address", ":=", *g.static_ip);
-        }
         for (const auto& extra : g.reply) {
             reply(name, extra.attribute, extra.op, extra.value);
         }
@@ -891,9 +1054,10 @@ std::vector<RadRow> group_rows(const config::Config& cfg) {
             const std::string name = site_group_name(loc.key, ++index);
             check(name, attr, op, value);
             if (loc.vlan) {
-                reply(name, "Tunnel-Type", ":=", "VLAN");
-                reply(name, "Tunnel-Medium-Type", ":=", "IEEE-802");
-                reply(name, "Tunnel-Private-Group-Id", ":=", std::to_string(*loc.vlan));
+                // "=": a member's own VLAN (their company's) in radreply wins over the site's.
+                reply(name, "Tunnel-Type", "=", "VLAN");
+                reply(name, "Tunnel-Medium-Type", "=", "IEEE-802");
+                reply(name, "Tunnel-Private-Group-Id", "=", std::to_string(*loc.vlan));
             }
         };
         for (const auto& id : loc.nas_identifiers) {
@@ -934,6 +1098,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         std::string refusal;   // why a granted member still gets no account
         std::string note;      // a soft problem worth showing (kept previous username)
         Decision::Problem problem = Decision::Problem::kNone;  // why a refusal happened
+        std::string address;  // the member's own Framed-IP-Address, if any
     };
     std::vector<Candidate> candidates;
     std::vector<const snapshot::Member*> members;  // to map, in id order
@@ -952,7 +1117,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     candidates.reserve(members.size());
     for (const auto* mp : members) {
         const snapshot::Member& m = *mp;
-        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, Decision::Problem::kNone};
+        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, Decision::Problem::kNone, {}};
         if (c.ev.granted) {
             if (auto login = login_name_for(m, cfg.accounts); login) {
                 c.login = *login;
@@ -1109,6 +1274,8 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         d.account = std::move(rec);
     };
 
+    assign_member_addresses(candidates, cfg, ctx, retention_over);
+
     std::set<std::string> seen_members;
     for (auto& c : candidates) {
         const snapshot::Member& m = *c.member;
@@ -1140,7 +1307,11 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                 rec.locations = location_list(c.ev);
                 rec.expires = c.ev.expires;
                 rec.kind = c.ev.pass_only ? store::AccountKind::kPass : store::AccountKind::kMember;
+                rec.address = c.address;
                 rec.reason = c.note.empty() ? c.ev.reason : c.ev.reason + "; " + c.note;
+                if (!rec.address.empty()) {
+                    rec.reason += "; address " + rec.address;
+                }
                 add_user_rows(rec, c.ev, out.rows);
                 d.outcome = Decision::Outcome::kGranted;
                 d.new_password = std::move(password->generated);

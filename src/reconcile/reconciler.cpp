@@ -33,7 +33,8 @@ void describe_problems(const std::vector<mapping::Decision>& decisions, std::ost
     using Problem = mapping::Decision::Problem;
     constexpr std::size_t kShownPerKind = 5;
     constexpr Problem kKinds[] = {Problem::kConflict, Problem::kNoUsername,
-                                  Problem::kUnusablePassword, Problem::kUnmapped};
+                                  Problem::kUnusablePassword, Problem::kUnmapped,
+                                  Problem::kNoAddress};
     std::map<Problem, std::vector<const mapping::Decision*>> by_kind;
     for (const auto& d : decisions) {
         if (d.problem != Problem::kNone) {
@@ -136,6 +137,13 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
         }
         ctx.foreign_usernames = std::move(*foreign);
         ctx.scope = &*scope;
+        if (mapping::uses_addresses(cfg.mapping)) {
+            auto addresses = state.addresses_in_use();
+            if (!addresses) {
+                return addresses.error();
+            }
+            ctx.addresses_in_use = std::move(*addresses);
+        }
     } else {
         auto accounts = state.load_accounts();
         if (!accounts) {

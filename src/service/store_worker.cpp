@@ -793,7 +793,7 @@ void StoreWorker::count_from_decisions(const std::vector<mapping::Decision>& dec
     long long active = 0;
     long long revoked = 0;
     std::map<std::string, double> refused = {
-        {"conflict", 0}, {"username", 0}, {"password", 0}, {"unmapped", 0}};
+        {"conflict", 0}, {"username", 0}, {"password", 0}, {"unmapped", 0}, {"address", 0}};
     for (const auto& d : decisions) {
         if (d.outcome == mapping::Decision::Outcome::kGranted) {
             ++active;

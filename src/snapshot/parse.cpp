@@ -186,6 +186,7 @@ const Filler<Company> kCompany = [](FieldReader& r, Company& c) {
     c.name = r.str({"name"});
     c.status = r.str({"calculatedStatus", "status"});
     c.location = r.str({"location", "office"});
+    c.properties = r.properties();
 };
 
 const Filler<Membership> kMembership = [](FieldReader& r, Membership& m) {

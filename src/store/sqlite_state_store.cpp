@@ -83,7 +83,7 @@ const SnapshotTable<snapshot::Booking> kBookings{
 
 constexpr std::string_view kAccountColumns =
     "SELECT member_id, username, secret, secret_attribute, secret_mac, state, state_since, grp, "
-    "locations, expires, reason, kind";
+    "locations, expires, reason, kind, address";
 
 // Reads every row of an account query (kAccountColumns) into `out`, then resets `st`.
 Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
@@ -103,6 +103,7 @@ Status read_accounts(Statement& st, std::map<std::string, AccountRecord>& out) {
         }
         a.reason = row.text(10);
         a.kind = account_kind(row.text(11));
+        a.address = row.text(12);
         auto id = a.member_id;
         out.insert_or_assign(std::move(id), std::move(a));
     });
@@ -224,6 +225,17 @@ public:
         RADSYNC_TRY(st->each_row([&](const Statement& row) {
             out.push_back({row.text(0), instant(row.integer(1)), row.text(2)});
         }));
+        return out;
+    }
+
+    Result<std::map<std::string, std::string>> addresses_in_use() override {
+        auto st = db_.cached("SELECT address, member_id FROM radsync_accounts WHERE address <> ''");
+        if (!st) {
+            return st.error();
+        }
+        std::map<std::string, std::string> out;
+        RADSYNC_TRY(
+            st->each_row([&](const Statement& row) { out.emplace(row.text(0), row.text(1)); }));
         return out;
     }
 
@@ -762,11 +774,11 @@ private:
         auto del = db_.cached("DELETE FROM radsync_accounts WHERE member_id = ?1");
         auto up = db_.cached(
             "INSERT INTO radsync_accounts (member_id, username, secret, secret_attribute, "
-            "secret_mac, state, state_since, grp, locations, expires, reason, updated_at, kind) "
-            "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) "
+            "secret_mac, state, state_since, grp, locations, expires, reason, updated_at, kind, "
+            "address) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) "
             "ON CONFLICT(member_id) DO UPDATE SET username=?2, secret=?3, secret_attribute=?4, "
             "secret_mac=?5, state=?6, state_since=?7, grp=?8, locations=?9, expires=?10, "
-            "reason=?11, updated_at=?12, kind=?13");
+            "reason=?11, updated_at=?12, kind=?13, address=?14");
         if (!del) {
             return del.error();
         }
@@ -793,7 +805,8 @@ private:
                 .bind(10, seconds(a.expires))
                 .bind(11, a.reason)
                 .bind(12, seconds(now))
-                .bind(13, std::string_view(to_string(a.kind)));
+                .bind(13, std::string_view(to_string(a.kind)))
+                .bind(14, a.address);
             RADSYNC_TRY(up->run());
             ++report.accounts_written;
         }

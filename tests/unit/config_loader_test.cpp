@@ -125,7 +125,7 @@ groups:
     bandwidth: {down: 50M, up: 1.5M}
     session_timeout: 8h
     simultaneous_use: 2
-    static_ip: 10.0.0.5
+    ip_pool: 10.0.0.0/29
     reply:
       - {attribute: Acct-Interim-Interval, op: ":=", value: "600"}
       - {attribute: Class, value: pro}
@@ -222,7 +222,7 @@ TEST_F(ConfigTest, FullConfigRoundTripsToStructs) {
     EXPECT_EQ(pro.bandwidth_up_bps, 1'500'000u);
     EXPECT_EQ(pro.session_timeout, seconds(8 * 3600));
     EXPECT_EQ(pro.simultaneous_use, 2);
-    EXPECT_EQ(pro.static_ip, "10.0.0.5");
+    EXPECT_EQ(pro.ip_pool, "10.0.0.0/29");
     ASSERT_EQ(pro.reply.size(), 2u);
     EXPECT_EQ(pro.reply[0].attribute, "Acct-Interim-Interval");
     EXPECT_EQ(pro.reply[0].op, ":=");
@@ -466,7 +466,7 @@ const BadCase kBadCases[] = {
        "groups:\n  - name: basic\n    colour: blue\n"
        "plans:\n  - {match: {name: Basic}, group: basic}\n"}},
      {"mapping.yaml:3:5: groups[0].colour: unknown key (expected one of name, rank, access, "
-      "bandwidth, session_timeout, simultaneous_use, static_ip, reply)"}},
+      "bandwidth, session_timeout, simultaneous_use, ip_pool, static_ip, reply)"}},
     {"WrongType",
      kMinimalMain,
      {{"mapping.yaml",
@@ -660,14 +660,31 @@ const BadCase kBadCases[] = {
      "log_level: info\nlog_level: debug\nmapping_files: [mapping.yaml]\n",
      {{"mapping.yaml", kMinimalMapping}},
      {"radsync.yaml:2:1: log_level: duplicate key (first at line 1)"}},
-    {"BadStaticIpAndNasIp",
+    {"StaticIpPoolsAndNasIp",
      kMinimalMain,
      {{"mapping.yaml",
-       "groups:\n  - name: basic\n    static_ip: 10.0.0.256\n"
-       "plans:\n  - {match: {name: Basic}, group: basic}\n"
+       "groups:\n  - name: basic\n    static_ip: 10.0.0.5\n"
+       "  - name: pro\n    ip_pool: 10.0.0.1/24\n"
+       "plans:\n  - {match: {name: Basic}, group: basic}\n  - {match: {name: Pro}, group: pro}\n"
        "locations:\n  - {match: {name: A}, key: a, nas_ip_addresses: [10.1.0]}\n"}},
-     {R"(mapping.yaml:3:16: groups[0].static_ip: expected an IPv4 address such as 10.0.0.5, got "10.0.0.256")",
-      R"(mapping.yaml:7:51: locations[0].nas_ip_addresses[0]: expected an IPv4 address such as 10.1.0.1, got "10.1.0")"}},
+     {"mapping.yaml:3:5: groups[0].static_ip: static_ip gave every member of the group the same "
+      "address; use ip_pool: CIDR (one stable address per member), or member_address_property",
+      R"(mapping.yaml:5:14: groups[1].ip_pool: host bits set in "10.0.0.1/24": did you mean 10.0.0.0/24?)",
+      R"(mapping.yaml:10:51: locations[0].nas_ip_addresses[0]: expected an IPv4 address such as 10.1.0.1, got "10.1.0")"}},
+    {"PrivateOffices",
+     kMinimalMain,
+     {{"mapping.yaml",
+       "groups:\n  - {name: basic, ip_pool: 10.20.0.0/16}\n"
+       "plans:\n  - {match: {name: Basic}, group: basic}\n"
+       "companies:\n"
+       "  - {match: {name: Acme}, vlan: 310, ip_pool: 10.20.30.0/28}\n"
+       "  - {match: {name: Globex}, vlan: 310}\n"
+       "  - {match: {code: X}}\n"
+       "locations:\n  - {match: {name: A}, key: a, nas_identifiers: [a], vlan: 310}\n"}},
+     {R"(mapping.yaml:6:47: companies[0].ip_pool: pool 10.20.30.0/28 of company "Acme" overlaps pool 10.20.0.0/16 of group "basic" (mapping.yaml:2:28))",
+      R"(mapping.yaml:7:35: companies[1].vlan: VLAN 310 is already company "Acme"'s (mapping.yaml:6:33); two companies on one VLAN share a network)",
+      "mapping.yaml:8:5: companies[2]: set vlan, ip_pool or both",
+      "mapping.yaml:8:13: companies[2].match: companies are matched by id or name"}},
     {"MultipleErrorsInOneFileAllReported",
      kMinimalMain,
      {{"mapping.yaml", R"(groups:
@@ -745,6 +762,29 @@ INSTANTIATE_TEST_SUITE_P(Config, ConfigBadCase, ::testing::ValuesIn(kBadCases),
 
 // ---------------------------------------------------------------------------------------------
 // Warnings, files on disk, formatting
+
+TEST_F(ConfigTest, AVlanSharedByACompanyAndALocationIsAWarning) {
+    const auto r = load_texts(kMinimalMain, {{"mapping.yaml", R"(groups:
+  - name: basic
+plans:
+  - {match: {name: Basic}, group: basic}
+companies:
+  - {match: {id: c1}, vlan: 100, ip_pool: 10.20.30.0/28}
+locations:
+  - {match: {name: A}, key: a, nas_identifiers: [a], vlan: 100}
+company_vlan_property: vlan_id
+member_address_property: wifi_ip
+)"}});
+    EXPECT_EQ(messages(r.problems), std::vector<std::string>{});
+    EXPECT_EQ(
+        messages(r.warnings),
+        std::vector<std::string>{
+            R"(mapping.yaml:8:60: locations[0].vlan: VLAN 100 of location "a" is also company "c1"'s (mapping.yaml:6:29): that company's members share a network with everyone there)"});
+    ASSERT_TRUE(r.config);
+    EXPECT_EQ(r.config->mapping.companies.size(), 1U);
+    EXPECT_EQ(r.config->mapping.company_vlan_property, "vlan_id");
+    EXPECT_EQ(r.config->mapping.member_address_property, "wifi_ip");
+}
 
 TEST_F(ConfigTest, UnusedGroupAndUnknownStatusAreWarningsOnly) {
     const auto r = load_texts(kMinimalMain, {{"mapping.yaml", R"(member_statuses: [active, drop_in]

@@ -171,7 +171,7 @@ plans:
 constexpr const char* kFileB = R"(groups:
   - name: pro
     bandwidth: {up: 5M}
-    static_ip: 10.0.0.9
+    ip_pool: 10.0.0.8/29
     reply:
       - {attribute: Class, value: pro}
 plans:

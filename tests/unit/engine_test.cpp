@@ -267,12 +267,12 @@ TEST(Engine, GroupRowsCarryBandwidthSessionVlanAndDeny) {
         has(Table::kRadgroupcheck, "radsync:site:downtown:1", "NAS-Identifier", "==", "downtown"));
     EXPECT_TRUE(has(Table::kRadgroupcheck, "radsync:site:uptown:2", "Called-Station-Id", "=~",
                     ":CoWork\\.Uptown$"));
-    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:site:uptown:2", "Tunnel-Private-Group-Id",
-                    ":=", "200"));
-    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:site:downtown:1", "Tunnel-Type", ":=", "VLAN"));
+    EXPECT_TRUE(
+        has(Table::kRadgroupreply, "radsync:site:uptown:2", "Tunnel-Private-Group-Id", "=", "200"));
+    EXPECT_TRUE(has(Table::kRadgroupreply, "radsync:site:downtown:1", "Tunnel-Type", "=", "VLAN"));
     EXPECT_TRUE(has(Table::kRadgroupcheck, "radsync:deny", "Auth-Type", ":=", "Reject"));
     // No VLAN rows for a site without a VLAN; no rows at all for an access: none group.
-    EXPECT_FALSE(has(Table::kRadgroupreply, "radsync:site:tokyo:1", "Tunnel-Type", ":=", "VLAN"));
+    EXPECT_FALSE(has(Table::kRadgroupreply, "radsync:site:tokyo:1", "Tunnel-Type", "=", "VLAN"));
     EXPECT_TRUE(std::none_of(rows.begin(), rows.end(), [](const RadRow& r) {
         return r.name.find("virtual-office") != std::string::npos;
     }));
@@ -654,6 +654,151 @@ TEST(Engine, APropertyPasswordIsRecognisedByItsKeyedHashAlone) {
     EXPECT_NE(decision_for(state, "m").reason.find("known here only as a keyed hash"),
               std::string::npos)
         << decision_for(state, "m").reason;
+}
+
+}  // namespace
+}  // namespace radsync::mapping
+
+namespace radsync::mapping {
+namespace {
+
+using namespace test_world;
+using Outcome = Decision::Outcome;
+
+// Two members of a private-office company: their company's VLAN and one address each from its
+// pool (the defect: a group-wide static_ip gave both 10.20.30.40).
+struct Office : World {
+    Office() {
+        config::CompanyRule acme;
+        acme.match.name = "Acme";
+        acme.vlan = 310;
+        acme.ip_pool = "10.20.30.0/30";  // two usable addresses
+        cfg.mapping.companies = {acme};
+        company_membership("c-acme", "p-ded");
+        snap.companies.back().name = "Acme";
+        member("alice", "active", "l-down", "c-acme");
+        member("bob", "active", "l-down", "c-acme");
+    }
+    std::string address_of(const DesiredState& s, const std::string& id) {
+        const Decision& d = decision_for(s, id);
+        return d.account ? d.account->address : "";
+    }
+    void keep(const DesiredState& s) {
+        for (const auto& d : s.decisions) {
+            if (d.account) {
+                ctx.accounts[d.member_id] = *d.account;
+            }
+        }
+    }
+};
+
+TEST(PrivateOffice, MembersGetTheirCompanysVlanAndDifferentStableAddresses) {
+    Office w;
+    auto state = w.map();
+    EXPECT_EQ(w.address_of(state, "alice"), "10.20.30.1");
+    EXPECT_EQ(w.address_of(state, "bob"), "10.20.30.2");
+    for (const char* user : {"alice@cowork.test", "bob@cowork.test"}) {
+        const auto rows = rows_of(state, user);
+        const auto has = [&](const char* attr, const std::string& value) {
+            return std::any_of(rows.begin(), rows.end(), [&](const store::RadRow& r) {
+                return r.table == store::Table::kRadreply && r.attribute == attr && r.op == ":=" &&
+                       r.value == value;
+            });
+        };
+        EXPECT_TRUE(has("Tunnel-Private-Group-Id", "310")) << user;
+        EXPECT_TRUE(has("Tunnel-Type", "VLAN")) << user;
+        EXPECT_TRUE(
+            has("Framed-IP-Address", std::string(user)[0] == 'a' ? "10.20.30.1" : "10.20.30.2"));
+    }
+    // Stable across runs, and a newcomer who sorts first does not take anyone's address.
+    w.keep(state);
+    w.snap.members.clear();
+    w.member("aaron", "active", "l-down", "c-acme");
+    w.member("alice", "active", "l-down", "c-acme");
+    w.member("bob", "active", "l-down", "c-acme");
+    state = w.map();
+    EXPECT_EQ(w.address_of(state, "alice"), "10.20.30.1");
+    EXPECT_EQ(w.address_of(state, "bob"), "10.20.30.2");
+    // The pool is exhausted: the newcomer is refused, with the reason.
+    const Decision& aaron = decision_for(state, "aaron");
+    EXPECT_EQ(aaron.outcome, Outcome::kNoAccess);
+    EXPECT_EQ(aaron.problem, Decision::Problem::kNoAddress);
+    EXPECT_NE(aaron.reason.find("address pool 10.20.30.0/30 of company 'Acme' is exhausted"),
+              std::string::npos)
+        << aaron.reason;
+}
+
+TEST(PrivateOffice, AnAddressIsReleasedOnlyWhenTheAccountIsFinallyRemoved) {
+    Office w;
+    w.cfg.sync.revoked_retention = hours{24};
+    auto state = w.map();
+    w.keep(state);
+    // Alice leaves: her disabled account keeps 10.20.30.1 through the retention.
+    w.snap.members.front().status = "former";
+    w.member("carol", "active", "l-down", "c-acme");
+    state = w.map();
+    EXPECT_EQ(decision_for(state, "alice").outcome, Outcome::kRevoked);
+    EXPECT_EQ(decision_for(state, "alice").account->address, "10.20.30.1");
+    EXPECT_EQ(decision_for(state, "carol").problem, Decision::Problem::kNoAddress);
+    w.keep(state);
+    // After the retention her account is removed and carol gets the address.
+    w.ctx.now += hours{25};
+    state = w.map();
+    EXPECT_EQ(decision_for(state, "alice").outcome, Outcome::kRemoved);
+    EXPECT_EQ(w.address_of(state, "carol"), "10.20.30.1");
+}
+
+TEST(PrivateOffice, AScopedRunNeverHandsOutAnAddressHeldOutsideItsScope) {
+    Office w;
+    auto state = w.map();
+    const std::string bob_address = w.address_of(state, "bob");
+    w.ctx.accounts["alice"] = *decision_for(state, "alice").account;
+    // A webhook for alice and a newcomer: bob's account is not loaded, only its address.
+    w.ctx.addresses_in_use = {{bob_address, "bob"}};
+    w.member("dan", "active", "l-down", "c-acme");
+    const std::set<std::string> scope = {"alice", "dan"};
+    w.ctx.scope = &scope;
+    state = w.map();
+    EXPECT_EQ(w.address_of(state, "alice"), "10.20.30.1");
+    EXPECT_EQ(decision_for(state, "dan").problem, Decision::Problem::kNoAddress);
+}
+
+TEST(PrivateOffice, VlanFromACompanyPropertyAndAnExplicitMemberAddress) {
+    Office w;
+    w.cfg.mapping.companies.clear();
+    w.cfg.mapping.company_vlan_property = "vlan_id";
+    w.cfg.mapping.member_address_property = "wifi_ip";
+    w.snap.companies.back().properties["vlan_id"] = "420";
+    w.snap.members[0].properties["wifi_ip"] = "192.168.7.7";
+    w.snap.members[1].properties["wifi_ip"] = "not-an-ip";
+    auto state = w.map();
+    const Decision& alice = decision_for(state, "alice");
+    ASSERT_EQ(alice.outcome, Outcome::kGranted) << alice.reason;
+    EXPECT_EQ(alice.account->address, "192.168.7.7");
+    EXPECT_NE(alice.reason.find("company VLAN 420"), std::string::npos);
+    const Decision& bob = decision_for(state, "bob");
+    EXPECT_EQ(bob.problem, Decision::Problem::kNoAddress);
+    EXPECT_NE(bob.reason.find("'wifi_ip' is not an IPv4 address"), std::string::npos);
+
+    // The mapping's VLAN wins over the property.
+    config::CompanyRule acme;
+    acme.match.id = "c-acme";
+    acme.vlan = 311;
+    w.cfg.mapping.companies = {acme};
+    EXPECT_NE(decision_for(w.map(), "alice").reason.find("company VLAN 311"), std::string::npos);
+}
+
+TEST(PrivateOffice, AGroupPoolServesMembersOutsideAnyCompany) {
+    World w;
+    w.cfg.mapping.groups[1].ip_pool = "10.9.0.0/29";  // basic
+    w.member("m1");
+    w.membership("m1", "p-hot");
+    w.member("m2");
+    w.membership("m2", "p-hot");
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, "m1").account->address, "10.9.0.1");
+    EXPECT_EQ(decision_for(state, "m2").account->address, "10.9.0.2");
+    EXPECT_EQ(decision_for(state, "m1").account->group, "basic");
 }
 
 }  // namespace

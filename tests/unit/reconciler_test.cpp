@@ -82,6 +82,9 @@ public:
         return real_.load_accounts_for(ids, names);
     }
     Result<snapshot::Tombstones> load_tombstones() override { return real_.load_tombstones(); }
+    Result<std::map<std::string, std::string>> addresses_in_use() override {
+        return real_.addresses_in_use();
+    }
     Result<store::ApplyReport> apply(const store::WriteSet&, const store::ApplyReport&,
                                      core::Instant) override {
         ++crashes;

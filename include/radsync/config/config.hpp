@@ -43,7 +43,9 @@ struct AccessGroup {
     std::optional<std::uint64_t> bandwidth_up_bps;
     std::optional<std::chrono::seconds> session_timeout;
     std::optional<int> simultaneous_use;
-    std::optional<std::string> static_ip;  ///< Framed-IP-Address for every member of the group
+    /// Network (CIDR) each member of the group gets a stable Framed-IP-Address from; a
+    /// company's own pool takes precedence.
+    std::optional<std::string> ip_pool;
     std::vector<ReplyAttribute> reply;
     Origin origin;
 };
@@ -104,6 +106,14 @@ struct Passes {
     Origin origin;
 };
 
+/// A company's own network (a private office): its VLAN and address pool.
+struct CompanyRule {
+    Match match;  ///< id or name (companies have no code)
+    std::optional<int> vlan;
+    std::optional<std::string> ip_pool;  ///< CIDR
+    Origin origin;
+};
+
 /// Everything that decides who gets which rows: the content of the mapping file(s).
 struct Mapping {
     std::vector<AccessGroup> groups;
@@ -114,6 +124,11 @@ struct Mapping {
     std::vector<std::string> member_statuses = {"active"};
     /// Absent: passes give no access.
     std::optional<Passes> passes;
+    std::vector<CompanyRule> companies;
+    /// Company custom property holding the company's VLAN (1..4094); `companies[].vlan` wins.
+    std::string company_vlan_property;
+    /// Member custom property holding an explicit address for the member (beats any pool).
+    std::string member_address_property;
 };
 
 enum class UsernameFormat { kEmail, kMemberId, kTemplate };

@@ -46,6 +46,7 @@ struct Decision {
         kNoUsername,        ///< no usable username (no e-mail, empty template field...)
         kUnusablePassword,  ///< the password cannot log in (empty, invalid, outside the BMP)
         kUnmapped,          ///< an active membership's plan, or the member's location, is unmapped
+        kNoAddress,         ///< the address pool is exhausted, or the explicit address is taken
     };
     std::string member_id;
     std::string member_name;
@@ -66,7 +67,7 @@ struct Decision {
 };
 
 [[nodiscard]] const char* to_string(Decision::Outcome o);
-/// "conflict", "username", "password", "unmapped" ("" for kNone): the metric label.
+/// "conflict", "username", "password", "unmapped", "address" ("" for kNone): the metric label.
 [[nodiscard]] const char* to_string(Decision::Problem p);
 
 /// Inputs besides the snapshot and configuration.
@@ -83,6 +84,9 @@ struct Context {
     /// Keyed hash of a password property's value (mapping::KeyedHash), to notice a change
     /// without keeping the value; empty means always derive the password row afresh.
     std::function<std::string(std::string_view)> keyed_hash;
+    /// Addresses accounts hold (address → member id), for scoped runs, which see only some
+    /// accounts: a pool address is never given to a second member. Full runs read `accounts`.
+    std::map<std::string, std::string> addresses_in_use;
     /// Member ids to map; null maps everyone and includes the group rows. A scoped run
     /// (webhooks) treats every account outside the scope as holding its username.
     const std::set<std::string>* scope = nullptr;
@@ -110,6 +114,9 @@ struct DesiredState {
 /// none can be formed. Lets a scoped run find every account it might collide with.
 [[nodiscard]] std::string candidate_username(const snapshot::Member& member,
                                              const config::Accounts& accounts);
+
+/// Whether the mapping gives members addresses of their own (pools or a member property).
+[[nodiscard]] bool uses_addresses(const config::Mapping& mapping);
 
 /// Group rows only (plan, site and deny groups), derived from configuration alone.
 [[nodiscard]] std::vector<store::RadRow> group_rows(const config::Config& cfg);

@@ -36,6 +36,7 @@ struct Company : EntityBase {
     std::string name;
     std::string status;
     std::string location;
+    Properties properties;  ///< e.g. the company's VLAN (mapping company_vlan_property)
 };
 
 struct Membership : EntityBase {

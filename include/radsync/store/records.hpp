@@ -73,6 +73,9 @@ struct AccountRecord {
     std::optional<core::Instant> expires;
     std::string reason;  ///< why the member has (or lost) access, for `accounts show`
     AccountKind kind = AccountKind::kMember;
+    /// The member's own Framed-IP-Address (a pool or an explicit one); "" for none. Kept while
+    /// the account is disabled, so nobody else gets it until the account is finally removed.
+    std::string address;
 
     bool operator==(const AccountRecord&) const = default;
 };

@@ -175,6 +175,8 @@ public:
     /// The accounts of these members plus the accounts holding any of these usernames.
     [[nodiscard]] virtual Result<std::map<std::string, AccountRecord>> load_accounts_for(
         const std::set<std::string>& member_ids, const std::set<std::string>& usernames) = 0;
+    /// Every address an account holds (AccountRecord::address), to the member holding it.
+    [[nodiscard]] virtual Result<std::map<std::string, std::string>> addresses_in_use() = 0;
     /// Removed entities with the version that removed them (for ordering late events).
     [[nodiscard]] virtual Result<snapshot::Tombstones> load_tombstones() = 0;
 
