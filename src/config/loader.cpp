@@ -409,9 +409,10 @@ public:
     explicit MappingCollector(Diagnostics& diagnostics) : diagnostics_(diagnostics) {}
 
     void read_file(Reader& r, const YAML::Node& document, Mapping& m) {
-        const Section top(r, r.root(document),
-                          {"roaming", "member_statuses", "groups", "plans", "locations", "passes",
-                           "companies", "company_vlan_property", "member_address_property"});
+        const Section top(
+            r, r.root(document),
+            {"roaming", "member_statuses", "groups", "plans", "locations", "passes", "guests",
+             "companies", "company_vlan_property", "member_address_property"});
         if (const Field f = top["roaming"]; f.present && only_once(r, f, roaming_at_)) {
             set_if(r.choice<Roaming>(f, kRoamingChoices), m.roaming);
         }
@@ -429,6 +430,9 @@ public:
         }
         if (const Field f = top["passes"]; f.present && only_once(r, f, passes_at_)) {
             read_passes(r, f, m);
+        }
+        if (const Field f = top["guests"]; f.present && only_once(r, f, guests_at_)) {
+            read_guests(r, f, m);
         }
         for (const auto& item : r.items(top["companies"])) {
             read_company(r, item, m);
@@ -724,6 +728,56 @@ private:
         m.passes = std::move(p);
     }
 
+    void read_guests(Reader& r, const Field& f, Mapping& m) {
+        const Section s(
+            r, f,
+            {"group", "resource_types", "grace_before", "grace_after", "username_prefix",
+             "username_length", "code_length", "members_of_other_companies"});
+        if (!s.valid()) {
+            return;
+        }
+        Guests g;
+        g.origin = f.origin;
+        const Field group = s.required("group");
+        if (auto name = r.non_empty_text(group)) {
+            g.group = *name;
+            plan_groups_.push_back(Named{*name, group.origin, group.path});
+            no_access_refs_.push_back(Named{*name, group.origin, group.path});
+        }
+        if (const Field types = s["resource_types"]; types.present) {
+            if (const auto entries = r.list(types)) {
+                g.resource_types.clear();
+                for (const auto& entry : *entries) {
+                    if (auto t = r.non_empty_text(entry)) {
+                        g.resource_types.push_back(*t);
+                    }
+                }
+                if (entries->empty()) {
+                    r.error(types, "must list at least one resource type");
+                }
+            }
+        }
+        set_if(r.duration(s["grace_before"], seconds(0)), g.grace_before);
+        set_if(r.duration(s["grace_after"], seconds(0)), g.grace_after);
+        if (const Field prefix = s["username_prefix"]; prefix.present) {
+            if (auto p = r.text(prefix)) {
+                // Login names radsync writes use FreeRADIUS's safe characters only.
+                if (p->size() > 32 || !std::all_of(p->begin(), p->end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                               c == '_' || c == '.';
+                    })) {
+                    r.error(prefix, "use at most 32 of a-z, 0-9, \"-\", \"_\" and \".\"");
+                } else {
+                    g.username_prefix = *p;
+                }
+            }
+        }
+        set_if(r.small_integer(s["username_length"], 4, 16), g.username_length);
+        set_if(r.small_integer(s["code_length"], 6, 32), g.code_length);
+        set_if(r.boolean(s["members_of_other_companies"]), g.members_of_other_companies);
+        m.guests = std::move(g);
+    }
+
     void read_company(Reader& r, const Field& f, Mapping& m) {
         const Section s(r, f, {"match", "vlan", "ip_pool"});
         if (!s.valid()) {
@@ -837,6 +891,7 @@ private:
     std::optional<Origin> roaming_at_;
     std::optional<Origin> statuses_at_;
     std::optional<Origin> passes_at_;
+    std::optional<Origin> guests_at_;
     std::optional<Origin> vlan_property_at_;
     std::optional<Origin> address_property_at_;
     std::map<std::string, Origin> company_matches_;

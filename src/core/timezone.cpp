@@ -71,14 +71,24 @@ Instant TimeZone::start_of(Date d) const {
 }
 
 Instant TimeZone::at_local(Date d, std::chrono::minutes time_of_day) const {
-    const std::chrono::sys_days day{d};
-    if (zone_ == nullptr) {
-        return Instant{day.time_since_epoch() + time_of_day};
-    }
-    const date::local_seconds local{day.time_since_epoch() + time_of_day};
     // choose::earliest resolves an ambiguous time (the repeated hour when DST ends); a
     // nonexistent one (in the DST gap: 00:00 in Havana, 01:30 in London on the switch day)
     // maps to the first instant after the gap.
+    return from_wall_clock(Instant{std::chrono::sys_days{d}.time_since_epoch() + time_of_day});
+}
+
+Instant TimeZone::wall_clock(Instant t) const {
+    if (zone_ == nullptr) {
+        return t;
+    }
+    return Instant{as_zone(zone_)->to_local(t).time_since_epoch()};
+}
+
+Instant TimeZone::from_wall_clock(Instant wall) const {
+    if (zone_ == nullptr) {
+        return wall;
+    }
+    const date::local_seconds local{wall.time_since_epoch()};
     const auto info = as_zone(zone_)->get_info(local);
     if (info.result == date::local_info::nonexistent) {
         return info.second.begin;

@@ -9,6 +9,8 @@
 #include "radsync/core/timezone.hpp"
 
 #include "addresses.hpp"
+#include "radsync/snapshot/merge.hpp"
+#include "recurrence.hpp"
 
 namespace radsync::mapping {
 
@@ -279,6 +281,154 @@ public:
         return nullptr;
     }
 
+    /// A booking's guest as the engine maps them: a member-like person whose id is the guest
+    /// account key (snapshot::guest_key), with the booking that invites them.
+    struct GuestEntry {
+        snapshot::Member person;
+        const snapshot::Booking* booking = nullptr;
+    };
+
+    /// Everyone the bookings of guest-enabled resource types invite (their visitors, and the
+    /// members of other companies when configured), in booking order; in a scoped run only
+    /// those whose key is in the scope.
+    std::vector<GuestEntry> guest_entries(const std::set<std::string>* scope) const {
+        std::vector<GuestEntry> out;
+        if (!cfg_.mapping.guests) {
+            return out;
+        }
+        const auto wanted = [&](const std::string& key) {
+            return scope == nullptr || scope->count(key) > 0;
+        };
+        for (const auto& b : snap_.bookings) {
+            if ((b.visitors.empty() && b.members.empty()) || !booking_counts(b)) {
+                continue;
+            }
+            for (const auto& v : b.visitors) {
+                GuestEntry g;
+                g.person.id = snapshot::guest_key(b.id, v);
+                if (!wanted(g.person.id)) {
+                    continue;
+                }
+                if (const auto* visitor = find_by_id(snap_.visitors, v)) {
+                    g.person.name = visitor->name;
+                    g.person.email = visitor->email;
+                }
+                g.person.status = "guest";
+                g.person.created_at = b.created_at;
+                g.booking = &b;
+                out.push_back(std::move(g));
+            }
+            if (!cfg_.mapping.guests->members_of_other_companies) {
+                continue;
+            }
+            const auto* booker = snapshot::find_member(snap_, b.member);
+            const std::string& booker_company =
+                !b.company.empty() ? b.company : (booker ? booker->company : b.company);
+            for (const auto& id : b.members) {
+                const auto* m = snapshot::find_member(snap_, id);
+                if (m == nullptr || (!booker_company.empty() && m->company == booker_company)) {
+                    continue;  // a teammate: their own membership decides their access
+                }
+                GuestEntry g;
+                g.person.id = snapshot::guest_key(b.id, id);
+                if (!wanted(g.person.id)) {
+                    continue;
+                }
+                g.person.name = m->name;
+                g.person.email = m->email;
+                g.person.status = "guest";
+                g.person.created_at = b.created_at;
+                g.booking = &b;
+                out.push_back(std::move(g));
+            }
+        }
+        return out;
+    }
+
+    /// Whether a guest has access now: inside the booking's window (the occurrence in effect
+    /// for a recurring one) widened by the graces, at the booking's location only.
+    Evaluation evaluate_guest(const GuestEntry& g) {
+        Evaluation ev;
+        const auto& b = *g.booking;
+        const auto& guests = *cfg_.mapping.guests;
+        const std::string label = "booking " + b.id;
+        const AccessGroup* group = group_by_name(guests.group);
+        if (group == nullptr || !group->access) {
+            ev.reason = "guest group '" + guests.group + "' gives no access";
+            return ev;
+        }
+        if (b.cancelled) {
+            ev.reason = label + " is cancelled";
+            return ev;
+        }
+        if (b.tentative) {
+            ev.reason = label + " is tentative: its guests get access once it is confirmed";
+            return ev;
+        }
+        if (!b.start || !b.end || *b.end <= *b.start) {
+            ev.reason = label + " has no valid start and end";
+            return ev;
+        }
+        const core::TimeZone zone =
+            b.timezone.empty() ? zone_for(b.location, g.person) : zone_named(b.timezone);
+        std::vector<detail::Occurrence> windows;
+        if (b.rrule.empty()) {
+            windows.push_back({*b.start, *b.end});
+        } else {
+            auto occ = detail::occurrences(
+                b.rrule, *b.start, *b.end, zone, b.exdates, ctx_.now - guests.grace_after,
+                ctx_.now + std::chrono::days{32} + guests.grace_before, 4);
+            if (!occ) {
+                ev.reason = label + ": " + occ.error().message;
+                return ev;
+            }
+            windows = std::move(*occ);
+        }
+        const detail::Occurrence* current = nullptr;
+        for (const auto& w : windows) {
+            const auto from = w.start - guests.grace_before;
+            const auto to = w.end + guests.grace_after;
+            if (from <= ctx_.now && ctx_.now < to && current == nullptr) {
+                current = &w;
+                ev.consider(to, ctx_.now, "guest access of " + label + " ends");
+            } else if (from > ctx_.now) {
+                ev.consider(from, ctx_.now, "guest access of " + label + " begins");
+            }
+        }
+        if (current == nullptr) {
+            ev.reason = ev.next_change ? label + ": guest access begins " +
+                                             core::format_instant(*ev.next_change)
+                                       : label + " is over";
+            return ev;
+        }
+        ev.group = group;
+        if (cfg_.mapping.locations.empty()) {
+            ev.unrestricted = true;
+        } else {
+            const std::string& location = b.location;
+            const auto* rule = location_rule(location);
+            if (rule == nullptr) {
+                ev.unmapped = true;
+                ev.reason = label + ": location " + describe_location(location) + " is not mapped";
+                return ev;
+            }
+            ev.locations = {rule};
+        }
+        if (group->ip_pool) {
+            if (auto n = core::parse_ipv4_network(*group->ip_pool)) {
+                ev.pool = *n;
+                ev.pool_owner = "group '" + group->name + "'";
+            }
+        }
+        ev.granted = true;
+        ev.expires = current->end + guests.grace_after;
+        ev.reason = "guest of " + label + " -> group " + group->name + "; location " +
+                    (ev.unrestricted ? std::string("all locations") : ev.locations.front()->key) +
+                    "; from " + core::format_instant(current->start - guests.grace_before) +
+                    " until " + core::format_instant(*ev.expires);
+        return ev;
+    }
+
     /// When the disabled account of a member whose passes expired is removed: the first sweep
     /// time (passes.sweep_at, or the home location's pass_sweep_at, local) at or after `since`.
     core::Instant pass_sweep_after(const snapshot::Member* member, core::Instant since) {
@@ -465,6 +615,29 @@ private:
         return label;
     }
 
+    // Whether bookings of this booking's resource give guests access: the resource's type,
+    // or its resource type's key, title or id, is one the mapping lists.
+    bool booking_counts(const snapshot::Booking& b) const {
+        const auto* resource = find_by_id(snap_.resources, b.resource);
+        if (resource == nullptr) {
+            return false;
+        }
+        const auto& listed = cfg_.mapping.guests->resource_types;
+        const auto is_listed = [&](const std::string& v) {
+            return !v.empty() && std::find(listed.begin(), listed.end(), v) != listed.end();
+        };
+        if (is_listed(resource->type)) {
+            return true;
+        }
+        for (const auto& t : snap_.resource_types) {
+            if ((t.id == resource->type || t.type == resource->type) &&
+                (is_listed(t.type) || is_listed(t.title) || is_listed(t.id))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     // The company network of a granted member: the mapping's VLAN and pool for their company,
     // else the VLAN in the company property the mapping names; the group's pool otherwise.
     void network_for(const snapshot::Member& member, Evaluation& ev) const {
@@ -616,6 +789,10 @@ private:
         } else if (const auto* loc = find_by_id(snap_.locations, location_id)) {
             name = loc->timezone;
         }
+        return zone_named(name);
+    }
+
+    core::TimeZone zone_named(const std::string& name) {
         if (name.empty()) {
             return default_zone_;
         }
@@ -747,7 +924,8 @@ struct PasswordRow {
 };
 
 Result<PasswordRow> password_row(const snapshot::Member& m, const store::AccountRecord* acc,
-                                 const config::Config& cfg, const Context& ctx) {
+                                 const config::Config& cfg, const Context& ctx,
+                                 std::optional<int> guest_code_length = std::nullopt) {
     const bool nt = cfg.accounts.password_storage == config::PasswordStorage::kNtHash;
     PasswordRow row;
     row.attribute = nt ? kPasswordAttributeNt : kPasswordAttributeClear;
@@ -769,13 +947,15 @@ Result<PasswordRow> password_row(const snapshot::Member& m, const store::Account
         return {};
     };
 
-    if (cfg.accounts.password_source == config::PasswordSource::kGenerate) {
+    if (cfg.accounts.password_source == config::PasswordSource::kGenerate || guest_code_length) {
         // Generated once, kept as its hash: the same password across runs and revocations.
+        // A guest's access code is always generated.
         if (reusable && acc->secret_mac.empty() && ctx.reset_passwords.count(m.id) == 0) {
             row.value = acc->secret;
             return row;
         }
-        row.generated = ctx.generate_password(cfg.accounts.password_length);
+        row.generated =
+            ctx.generate_password(guest_code_length.value_or(cfg.accounts.password_length));
         if (auto s = derive(row.generated); !s) {
             return s.error();
         }
@@ -929,6 +1109,35 @@ void assign_member_addresses(Candidates& candidates, const config::Config& cfg, 
             c.problem = Decision::Problem::kNoAddress;
         }
     }
+}
+
+// A new guest's user name: the prefix and characters from an alphabet without look-alikes
+// (no 0/o, 1/l/i), derived from the keyed hash of the guest's key, so it is unpredictable
+// from outside and the same in every run; random when no key is at hand.
+std::string guest_username(const std::string& key, const config::Guests& guests,
+                           const Context& ctx) {
+    static constexpr std::string_view kAlphabet = "abcdefghjkmnpqrstuvwxyz23456789";
+    std::string entropy;
+    if (ctx.keyed_hash) {
+        const std::string h = ctx.keyed_hash(key);
+        for (std::size_t i = h.size() >= 64 ? h.size() - 64 : h.size(); i + 1 < h.size(); i += 2) {
+            entropy.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+        }
+    }
+    if (entropy.empty()) {
+        entropy = ctx.generate_password(64);
+    }
+    std::string out = guests.username_prefix;
+    // Bytes at or above the largest multiple of the alphabet's size are skipped: uniform.
+    constexpr unsigned kLimit = 256 - (256 % kAlphabet.size());
+    for (char c : entropy) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b < kLimit && out.size() < guests.username_prefix.size() +
+                                           static_cast<std::size_t>(guests.username_length)) {
+            out.push_back(kAlphabet[b % kAlphabet.size()]);
+        }
+    }
+    return out;
 }
 
 bool earlier_claim(const snapshot::Member* a, const snapshot::Member* b) {
@@ -1099,6 +1308,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         std::string note;      // a soft problem worth showing (kept previous username)
         Decision::Problem problem = Decision::Problem::kNone;  // why a refusal happened
         std::string address;  // the member's own Framed-IP-Address, if any
+        bool guest = false;   // a booking's guest (member is the GuestEntry's person)
     };
     std::vector<Candidate> candidates;
     std::vector<const snapshot::Member*> members;  // to map, in id order
@@ -1117,7 +1327,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     candidates.reserve(members.size());
     for (const auto* mp : members) {
         const snapshot::Member& m = *mp;
-        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, Decision::Problem::kNone, {}};
+        Candidate c{&m, mapper.evaluate(m), {}, {}, {}, {}, Decision::Problem::kNone, {}, false};
         if (c.ev.granted) {
             if (auto login = login_name_for(m, cfg.accounts); login) {
                 c.login = *login;
@@ -1136,6 +1346,22 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         auto it = ctx.accounts.find(member_id);
         return it == ctx.accounts.end() ? nullptr : &it->second;
     };
+
+    // Meeting-room guests, after the members: a guest keeps the name their account has.
+    const std::vector<Mapper::GuestEntry> guests = mapper.guest_entries(ctx.scope);
+    for (const auto& g : guests) {
+        Candidate c{&g.person, mapper.evaluate_guest(g), {}, {},  {},
+                    {},        Decision::Problem::kNone, {}, true};
+        if (c.ev.granted) {
+            const auto* acc = existing(g.person.id);
+            c.username =
+                acc ? acc->username : guest_username(g.person.id, *cfg.mapping.guests, ctx);
+            c.login = c.username;
+        } else if (c.ev.unmapped) {
+            c.problem = Decision::Problem::kUnmapped;
+        }
+        candidates.push_back(std::move(c));
+    }
 
     // Username claims: the member already holding a username keeps it; otherwise the earliest
     // created member wins. Losers are refused and told who holds the name: never merged.
@@ -1237,6 +1463,14 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     auto disable_or_remove = [&](const store::AccountRecord& acc, Decision& d) {
         const auto* holder = claimed_by(acc.username);
         const bool name_taken = holder != nullptr && *holder != acc.member_id;
+        if (acc.kind == store::AccountKind::kGuest) {
+            // A guest's access ends with the booking: no disabled phase, no retention.
+            if (d.outcome != Decision::Outcome::kConflict) {
+                d.outcome = Decision::Outcome::kRemoved;
+            }
+            d.reason += "; guest account removed";
+            return;
+        }
         const bool pass = acc.kind == store::AccountKind::kPass;
         // A pass that ends exactly at its sweep time (midnight, by default) is swept at once.
         const bool swept_now =
@@ -1286,7 +1520,9 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
         const auto* acc = existing(m.id);
 
         if (c.ev.granted && c.refusal.empty()) {
-            auto password = password_row(m, acc, cfg, ctx);
+            auto password = c.guest
+                                ? password_row(m, acc, cfg, ctx, cfg.mapping.guests->code_length)
+                                : password_row(m, acc, cfg, ctx);
             if (!password) {
                 c.refusal = password.error().message;
             }
@@ -1306,7 +1542,9 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                 rec.group = c.ev.group->name;
                 rec.locations = location_list(c.ev);
                 rec.expires = c.ev.expires;
-                rec.kind = c.ev.pass_only ? store::AccountKind::kPass : store::AccountKind::kMember;
+                rec.kind = c.guest          ? store::AccountKind::kGuest
+                           : c.ev.pass_only ? store::AccountKind::kPass
+                                            : store::AccountKind::kMember;
                 rec.address = c.address;
                 rec.reason = c.note.empty() ? c.ev.reason : c.ev.reason + "; " + c.note;
                 if (!rec.address.empty()) {
@@ -1336,9 +1574,15 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
     // Accounts whose member is gone from OfficeRnD altogether.
     for (const auto& [member_id, acc] : ctx.accounts) {
         if (in_scope(member_id) && seen_members.count(member_id) == 0) {
-            Decision d{
-                member_id,   "", "", Decision::Outcome::kNoAccess, "member no longer in OfficeRnD",
-                std::nullopt};
+            const bool guest = acc.kind == store::AccountKind::kGuest;
+            Decision d{member_id,
+                       "",
+                       "",
+                       Decision::Outcome::kNoAccess,
+                       guest ? "booking, its resource or the guest is no longer in OfficeRnD (or "
+                               "no longer gives guest access)"
+                             : "member no longer in OfficeRnD",
+                       std::nullopt};
             disable_or_remove(acc, d);
             out.decisions.push_back(std::move(d));
         }

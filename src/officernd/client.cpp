@@ -26,8 +26,9 @@ using std::chrono::seconds;
 constexpr int kMaxLimiterWaits = 2;
 constexpr std::size_t kMaxIdLength = 128;
 
-constexpr std::array<std::string_view, 7> kKinds = {
-    "members", "companies", "memberships", "plans", "locations", "passes", "bookings"};
+constexpr std::array<std::string_view, 10> kKinds = {
+    "members", "companies", "memberships", "plans",          "locations",
+    "passes",  "bookings",  "resources",   "resource-types", "visitors"};
 
 bool valid_slug(const std::string& slug) {
     return !slug.empty() && slug.size() <= kMaxIdLength &&
@@ -361,6 +362,17 @@ struct Client::Impl {
             st = fetch_list("bookings", booking_window(clock.now()), &snapshot::parse_booking,
                             snap.bookings, report);
         }
+        // Which bookings give guests WiFi (the room's type), and who the guests are.
+        if (st && opts.fetch_guest_data) {
+            st = fetch_list("resources", none, &snapshot::parse_resource, snap.resources, report);
+        }
+        if (st && opts.fetch_guest_data) {
+            st = fetch_list("resource-types", none, &snapshot::parse_resource_type,
+                            snap.resource_types, report);
+        }
+        if (st && opts.fetch_guest_data) {
+            st = fetch_list("visitors", none, &snapshot::parse_visitor, snap.visitors, report);
+        }
         if (!st) {
             return st.error();
         }
@@ -403,10 +415,12 @@ Result<snapshot::Snapshot> Client::fetch_snapshot(FetchReport& report) {
         if (snap) {
             impl_->logger->debug(
                 "snapshot fetched members={} companies={} memberships={} plans={} locations={} "
-                "passes={} bookings={} pages={} requests={} ms={}",
+                "passes={} bookings={} resources={} resource_types={} visitors={} pages={} "
+                "requests={} ms={}",
                 snap->members.size(), snap->companies.size(), snap->memberships.size(),
                 snap->plans.size(), snap->locations.size(), snap->passes.size(),
-                snap->bookings.size(), report.pages, report.requests, elapsed_ms(started));
+                snap->bookings.size(), snap->resources.size(), snap->resource_types.size(),
+                snap->visitors.size(), report.pages, report.requests, elapsed_ms(started));
         }
         return snap;
     } catch (const std::exception& e) {

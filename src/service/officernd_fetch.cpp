@@ -33,6 +33,10 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
     options.client_secret = std::move(*secret);
     options.ca_file = o.ca_file;
     options.request_timeout = o.request_timeout;
+    if (cfg.mapping.guests) {
+        options.fetch_guest_data = true;
+        options.scope += std::string(" ") + officernd::kGuestScopes;
+    }
     if (max_attempts) {
         options.max_attempts = *max_attempts;
     }

@@ -683,6 +683,10 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
                 result = "malformed: " + envelope.error().message;
             } else if (envelope->action == webhook::Action::kIgnore) {
                 result = "ignored";
+            } else if (envelope->action == webhook::Action::kHint) {
+                snapshot::collect_affected_members(snapshot_, envelope->kind, envelope->object_id,
+                                                   affected);
+                result = "applied";
             } else {
                 // Owners before and after the change: a membership moved to another member
                 // must re-map both.

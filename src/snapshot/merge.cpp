@@ -104,9 +104,15 @@ auto visit_list(Snap& snap, Kind kind, Fn&& fn) {
         case Kind::kPass:
             return fn(snap.passes, &parse_pass);
         case Kind::kBooking:
+            return fn(snap.bookings, &parse_booking);
+        case Kind::kResource:
+            return fn(snap.resources, &parse_resource);
+        case Kind::kResourceType:
+            return fn(snap.resource_types, &parse_resource_type);
+        case Kind::kVisitor:
             break;
     }
-    return fn(snap.bookings, &parse_booking);
+    return fn(snap.visitors, &parse_visitor);
 }
 
 }  // namespace
@@ -166,18 +172,40 @@ void collect_affected_members(const Snapshot& snap, Kind kind, const std::string
             company_members(id);
             break;
         case Kind::kPass:
-            if (const auto* p = find(snap.passes, id); p && !p->member.empty()) {
-                out.insert(p->member);
+            if (const auto* p = find(snap.passes, id)) {
+                if (!p->member.empty()) {
+                    out.insert(p->member);
+                } else {
+                    company_members(p->company);  // a company pass may cover them all
+                }
             }
             break;
         case Kind::kBooking:
-            if (const auto* b = find(snap.bookings, id); b && !b->member.empty()) {
-                out.insert(b->member);
+            if (const auto* b = find(snap.bookings, id)) {
+                if (!b->member.empty()) {
+                    out.insert(b->member);
+                }
+                for (const auto& person : b->visitors) {
+                    out.insert(guest_key(b->id, person));
+                }
+                for (const auto& person : b->members) {
+                    out.insert(guest_key(b->id, person));
+                }
+            }
+            break;
+        case Kind::kVisitor:
+            // A visitor's name or e-mail is on their guest accounts.
+            for (const auto& b : snap.bookings) {
+                if (std::find(b.visitors.begin(), b.visitors.end(), id) != b.visitors.end()) {
+                    out.insert(guest_key(b.id, id));
+                }
             }
             break;
         case Kind::kPlan:
         case Kind::kLocation:
-            // Plans and locations change group/site rows for many members: left to full runs.
+        case Kind::kResource:
+        case Kind::kResourceType:
+            // These change rows or guests for many accounts: left to full runs.
             break;
     }
 }
@@ -198,8 +226,18 @@ const char* to_string(Kind k) {
             return "pass";
         case Kind::kBooking:
             return "booking";
+        case Kind::kResource:
+            return "resource";
+        case Kind::kResourceType:
+            return "resource-type";
+        case Kind::kVisitor:
+            return "visitor";
     }
     return "unknown";
+}
+
+std::string guest_key(const std::string& booking_id, const std::string& person_id) {
+    return std::string(kGuestKeyPrefix) + booking_id + ":" + person_id;
 }
 
 const char* list_name(Kind k) {
@@ -218,6 +256,12 @@ const char* list_name(Kind k) {
             return "passes";
         case Kind::kBooking:
             return "bookings";
+        case Kind::kResource:
+            return "resources";
+        case Kind::kResourceType:
+            return "resource-types";
+        case Kind::kVisitor:
+            return "visitors";
     }
     return "unknown";
 }

@@ -15,6 +15,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr std::size_t kMaxListedIds = 1000;
+
 // A field error names the field; the caller adds which entity it was in.
 struct FieldReader {
     const json& obj;
@@ -120,6 +122,57 @@ struct FieldReader {
             return *d;
         }
         return std::nullopt;
+    }
+
+    // A list of ids (strings, or v1's populated objects with an _id); bounded, since a
+    // booking lists a room's worth of people, not thousands.
+    std::vector<std::string> ids(const char* name) {
+        std::vector<std::string> out;
+        auto it = obj.find(name);
+        if (it == obj.end() || it->is_null()) {
+            return out;
+        }
+        if (!it->is_array() || it->size() > kMaxListedIds) {
+            fail(std::string("field \"") + name + "\" must be an array of at most " +
+                 std::to_string(kMaxListedIds) + " ids");
+            return out;
+        }
+        for (const auto& v : *it) {
+            if (v.is_string()) {
+                out.push_back(v.get<std::string>());
+            } else if (v.is_object() && v.contains("_id") && v["_id"].is_string()) {
+                out.push_back(v["_id"].get<std::string>());
+            } else {
+                fail(std::string("field \"") + name + "\" must list ids");
+                return {};
+            }
+        }
+        return out;
+    }
+
+    // A list of ISO-8601 instants (a recurrence's exdates); bounded like ids().
+    std::vector<core::Instant> instants(const char* name) {
+        std::vector<core::Instant> out;
+        auto it = obj.find(name);
+        if (it == obj.end() || it->is_null()) {
+            return out;
+        }
+        if (!it->is_array() || it->size() > kMaxListedIds) {
+            fail(std::string("field \"") + name + "\" must be an array of at most " +
+                 std::to_string(kMaxListedIds) + " dates");
+            return out;
+        }
+        for (const auto& v : *it) {
+            auto t = v.is_string()
+                         ? core::parse_instant(v.get<std::string>())
+                         : Result<core::Instant>(Error(Errc::kMalformedPayload, "not a string"));
+            if (!t) {
+                fail(std::string("field \"") + name + "\" must list ISO-8601 instants");
+                return {};
+            }
+            out.push_back(*t);
+        }
+        return out;
     }
 
     Properties properties() {
@@ -231,10 +284,42 @@ const Filler<Pass> kPass = [](FieldReader& r, Pass& p) {
 
 const Filler<Booking> kBooking = [](FieldReader& r, Booking& b) {
     b.member = r.str({"member"});
+    b.company = r.str({"company", "team"});
     b.location = r.str({"location", "office"});
+    b.resource = r.str({"resource", "resourceId"});
+    b.timezone = r.str({"timezone"});
     b.start = r.instant({"start"});
     b.end = r.instant({"end"});
     b.cancelled = r.boolean({"isCancelled", "canceled"});
+    b.tentative = r.boolean({"isTentative", "tentative"});
+    b.visitors = r.ids("visitors");
+    b.members = r.ids("members");
+    if (const auto it = r.obj.find("recurrence"); it != r.obj.end() && it->is_object()) {
+        FieldReader inner{*it, {}};
+        b.rrule = inner.str({"rrule"});
+        b.exdates = inner.instants("exdates");
+        if (!inner.error.empty()) {
+            r.fail("recurrence: " + inner.error);
+        }
+    }
+};
+
+const Filler<Resource> kResource = [](FieldReader& r, Resource& x) {
+    x.name = r.str({"name"});
+    x.type = r.str({"type"});
+    x.location = r.str({"location", "office"});
+};
+
+const Filler<ResourceType> kResourceType = [](FieldReader& r, ResourceType& x) {
+    x.title = r.str({"title"});
+    x.type = r.str({"type"});
+};
+
+const Filler<Visitor> kVisitor = [](FieldReader& r, Visitor& x) {
+    x.name = r.str({"name"});
+    x.email = r.str({"email"});
+    x.member = r.str({"member"});
+    x.company = r.str({"company", "team"});
 };
 
 template <class Entity>
@@ -294,6 +379,9 @@ void Snapshot::normalise() {
     sort_by_id(locations);
     sort_by_id(passes);
     sort_by_id(bookings);
+    sort_by_id(resources);
+    sort_by_id(resource_types);
+    sort_by_id(visitors);
 }
 
 Result<Member> parse_member(const std::string& t) {
@@ -317,6 +405,15 @@ Result<Pass> parse_pass(const std::string& t) {
 Result<Booking> parse_booking(const std::string& t) {
     return parse_text(t, kBooking);
 }
+Result<Resource> parse_resource(const std::string& t) {
+    return parse_text(t, kResource);
+}
+Result<ResourceType> parse_resource_type(const std::string& t) {
+    return parse_text(t, kResourceType);
+}
+Result<Visitor> parse_visitor(const std::string& t) {
+    return parse_text(t, kVisitor);
+}
 
 Result<Snapshot> parse_snapshot(const std::string& json_text) {
     if (json_text.size() > kMaxSnapshotBytes) {
@@ -331,8 +428,9 @@ Result<Snapshot> parse_snapshot(const std::string& json_text) {
     if (!doc.is_object()) {
         return Error(Errc::kMalformedPayload, "snapshot must be a JSON object of entity lists");
     }
-    static const char* const kKnown[] = {"members",   "companies", "memberships", "plans",
-                                         "locations", "passes",    "bookings"};
+    static const char* const kKnown[] = {"members",        "companies", "memberships", "plans",
+                                         "locations",      "passes",    "bookings",    "resources",
+                                         "resource-types", "visitors"};
     std::vector<std::string> errors;
     for (const auto& item : doc.items()) {
         const std::string& key = item.key();
@@ -349,6 +447,9 @@ Result<Snapshot> parse_snapshot(const std::string& json_text) {
     parse_list(doc, "locations", kLocation, s.locations, errors);
     parse_list(doc, "passes", kPass, s.passes, errors);
     parse_list(doc, "bookings", kBooking, s.bookings, errors);
+    parse_list(doc, "resources", kResource, s.resources, errors);
+    parse_list(doc, "resource-types", kResourceType, s.resource_types, errors);
+    parse_list(doc, "visitors", kVisitor, s.visitors, errors);
     if (!errors.empty()) {
         std::string message;
         for (const auto& e : errors) {

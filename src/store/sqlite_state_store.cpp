@@ -80,6 +80,23 @@ const SnapshotTable<snapshot::Booking> kBookings{
         return std::vector<std::string>{b.member, b.location};
     },
     snapshot::parse_booking};
+const SnapshotTable<snapshot::Resource> kResources{
+    "radsync_resources",
+    {"type", "location"},
+    [](const snapshot::Resource& r) {
+        return std::vector<std::string>{r.type, r.location};
+    },
+    snapshot::parse_resource};
+const SnapshotTable<snapshot::ResourceType> kResourceTypes{
+    "radsync_resource_types",
+    {"type"},
+    [](const snapshot::ResourceType& t) { return std::vector<std::string>{t.type}; },
+    snapshot::parse_resource_type};
+const SnapshotTable<snapshot::Visitor> kVisitors{
+    "radsync_visitors",
+    {"member"},
+    [](const snapshot::Visitor& v) { return std::vector<std::string>{v.member}; },
+    snapshot::parse_visitor};
 
 constexpr std::string_view kAccountColumns =
     "SELECT member_id, username, secret, secret_attribute, secret_mac, state, state_since, grp, "
@@ -139,6 +156,9 @@ public:
         RADSYNC_TRY(load_table(kLocations, s.locations));
         RADSYNC_TRY(load_table(kPasses, s.passes));
         RADSYNC_TRY(load_table(kBookings, s.bookings));
+        RADSYNC_TRY(load_table(kResources, s.resources));
+        RADSYNC_TRY(load_table(kResourceTypes, s.resource_types));
+        RADSYNC_TRY(load_table(kVisitors, s.visitors));
         s.normalise();
         return s;
     }
@@ -337,6 +357,9 @@ public:
         RADSYNC_TRY(load_tombstones_of(kLocations, snapshot::Kind::kLocation, out));
         RADSYNC_TRY(load_tombstones_of(kPasses, snapshot::Kind::kPass, out));
         RADSYNC_TRY(load_tombstones_of(kBookings, snapshot::Kind::kBooking, out));
+        RADSYNC_TRY(load_tombstones_of(kResources, snapshot::Kind::kResource, out));
+        RADSYNC_TRY(load_tombstones_of(kResourceTypes, snapshot::Kind::kResourceType, out));
+        RADSYNC_TRY(load_tombstones_of(kVisitors, snapshot::Kind::kVisitor, out));
         return out;
     }
 
@@ -635,6 +658,12 @@ private:
                 return write_entity_to(kPasses, w);
             case snapshot::Kind::kBooking:
                 return write_entity_to(kBookings, w);
+            case snapshot::Kind::kResource:
+                return write_entity_to(kResources, w);
+            case snapshot::Kind::kResourceType:
+                return write_entity_to(kResourceTypes, w);
+            case snapshot::Kind::kVisitor:
+                return write_entity_to(kVisitors, w);
         }
         return {};
     }
@@ -765,6 +794,9 @@ private:
         RADSYNC_TRY(add(replace_table(kLocations, s.locations)));
         RADSYNC_TRY(add(replace_table(kPasses, s.passes)));
         RADSYNC_TRY(add(replace_table(kBookings, s.bookings)));
+        RADSYNC_TRY(add(replace_table(kResources, s.resources)));
+        RADSYNC_TRY(add(replace_table(kResourceTypes, s.resource_types)));
+        RADSYNC_TRY(add(replace_table(kVisitors, s.visitors)));
         snapshot_rows_written_ = written;
         return {};
     }

@@ -82,6 +82,14 @@ Result<Envelope> parse_envelope(std::string_view body) {
             }
         }
     }
+    // Each occurrence of a (recurring) booking also comes as an occupancy slot. radsync
+    // expands the booking's own recurrence rule, so a slot is only a hint: re-map that
+    // booking's guests.
+    const bool slot = prefix == "occupancyslot" && (verb == "created" || verb == "removed");
+    if (slot) {
+        e.action = Action::kHint;
+        e.kind = snapshot::Kind::kBooking;
+    }
     if (e.action == Action::kIgnore) {
         return e;
     }
@@ -99,6 +107,21 @@ Result<Envelope> parse_envelope(std::string_view body) {
     }
     e.object_id = oid->get<std::string>();
     e.object_json = object->dump();
+    if (slot) {
+        // The slot's booking: an id, or (v1) a populated object with one.
+        const auto booking = object->find("booking");
+        if (booking != object->end() && booking->is_string()) {
+            e.object_id = booking->get<std::string>();
+        } else if (booking != object->end() && booking->is_object() && booking->contains("_id") &&
+                   (*booking)["_id"].is_string()) {
+            e.object_id = (*booking)["_id"].get<std::string>();
+        } else {
+            return Error(Errc::kMalformedPayload, "occupancy slot without its booking");
+        }
+        if (e.object_id.empty() || e.object_id.size() > 128) {
+            return Error(Errc::kMalformedPayload, "occupancy slot without its booking");
+        }
+    }
     return e;
 }
 

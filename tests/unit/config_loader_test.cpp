@@ -401,7 +401,7 @@ TEST(ConfigExample, ShippedExamplesLoadWithoutProblems) {
     ASSERT_TRUE(r.config.has_value());
     EXPECT_EQ(r.config->source_file, main_file);
     EXPECT_EQ(r.config->mapping_files, std::vector<std::string>{local + "mapping.yaml"});
-    EXPECT_EQ(r.config->mapping.groups.size(), 4u);
+    EXPECT_EQ(r.config->mapping.groups.size(), 5u);
     EXPECT_EQ(r.config->mapping.plans.size(), 3u);
     EXPECT_EQ(r.config->mapping.locations.size(), 2u);
     ASSERT_TRUE(r.config->mapping.passes);
@@ -736,6 +736,18 @@ locations:
       R"(mapping.yaml:10:13: passes.open_end: expected one of midnight, 24h, got "12h" (did you mean "24h"?))",
       R"(mapping.yaml:11:13: passes.sweep_at: expected a local time of day such as "00:00" or "03:30", got "24:00")",
       R"(mapping.yaml:13:69: locations[0].pass_sweep_at: expected a local time of day such as "00:00" or "03:30", got "3")"}},
+    {"GuestsSection",
+     kMinimalMain,
+     {{"mapping.yaml",
+       "groups:\n  - name: basic\n"
+       "plans:\n  - {match: {name: Basic}, group: basic}\n"
+       "guests:\n  group: visitors\n  resource_types: []\n  username_prefix: Guest!\n"
+       "  username_length: 2\n  grace_after: soon\n"}},
+     {R"(mapping.yaml:6:10: guests.group: no group named "visitors" is defined)",
+      "mapping.yaml:7:19: guests.resource_types: must list at least one resource type",
+      R"(mapping.yaml:8:20: guests.username_prefix: use at most 32 of a-z, 0-9, "-", "_" and ".")",
+      "mapping.yaml:9:20: guests.username_length: must be between 4 and 16, got 2",
+      R"(mapping.yaml:10:16: guests.grace_after: expected a duration such as 300s, 15m, 8h or 30d, got "soon")"}},
     {"TwoYamlDocuments",
      kMinimalMain,
      {{"mapping.yaml", std::string(kMinimalMapping) + "---\nroaming: all\n"}},

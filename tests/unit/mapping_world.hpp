@@ -176,6 +176,52 @@ struct World {
         return snap.passes.back();
     }
 
+    /// Meeting-room guests through group "guest" (rank 1, 2M down), for rooms of type
+    /// meeting_room; graces of 15 minutes.
+    void enable_guests() {
+        config::AccessGroup guest;
+        guest.name = "guest";
+        guest.rank = 1;
+        guest.bandwidth_down_bps = 2'000'000;
+        cfg.mapping.groups.push_back(guest);
+        config::Guests guests;
+        guests.group = "guest";
+        cfg.mapping.guests = guests;
+        snapshot::Resource room;
+        room.id = "r-room";
+        room.name = "Board room";
+        room.type = "meeting_room";
+        snapshot::Resource desk;
+        desk.id = "r-desk";
+        desk.type = "hotdesk";
+        snap.resources = {room, desk};
+    }
+    snapshot::Booking& booking(const std::string& id, const char* start, const char* end,
+                               std::vector<std::string> visitors,
+                               const std::string& location = "l-down",
+                               const std::string& resource = "r-room") {
+        snapshot::Booking b;
+        b.id = id;
+        b.member = "host";
+        b.location = location;
+        b.resource = resource;
+        b.start = at(start);
+        b.end = at(end);
+        b.visitors = std::move(visitors);
+        b.created_at = at("2026-01-01T00:00:00Z");
+        snap.bookings.push_back(b);
+        return snap.bookings.back();
+    }
+    snapshot::Visitor& visitor(const std::string& id, const std::string& name,
+                               const std::string& email) {
+        snapshot::Visitor v;
+        v.id = id;
+        v.name = name;
+        v.email = email;
+        snap.visitors.push_back(v);
+        return snap.visitors.back();
+    }
+
     DesiredState map() {
         snap.normalise();
         return map_snapshot(snap, cfg, ctx);

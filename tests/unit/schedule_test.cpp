@@ -397,3 +397,202 @@ TEST(Passes, AnExpiredPassAccountIsSweptAtTheSweepTimeNotKeptForTheRetention) {
 
 }  // namespace
 }  // namespace radsync::mapping
+
+namespace radsync::mapping {
+namespace {
+
+using namespace test_world;
+using Outcome = Decision::Outcome;
+
+const std::string kGuestV1 = "guest:b1:v1";
+
+TEST(Guests, AVisitorGetsAnAccountOnlyInsideTheWindowAndAtTheBookingsLocation) {
+    World w;
+    w.enable_guests();
+    w.visitor("v1", "Vera Visitor", "vera@example.test");
+    w.booking("b1", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {"v1"}, "l-up");
+
+    w.ctx.now = at("2026-11-22T12:00:00Z");
+    auto state = w.map();
+    Decision d = decision_for(state, kGuestV1);
+    EXPECT_EQ(d.outcome, Outcome::kNoAccess);
+    ASSERT_TRUE(d.next_change);
+    EXPECT_EQ(core::format_instant(*d.next_change), "2026-11-22T12:45:00Z");  // 15 min grace
+
+    w.ctx.now = at("2026-11-22T12:45:00Z");
+    state = w.map();
+    d = decision_for(state, kGuestV1);
+    ASSERT_EQ(d.outcome, Outcome::kGranted) << d.reason;
+    EXPECT_EQ(d.member_name, "Vera Visitor");
+    EXPECT_EQ(d.member_email, "vera@example.test");
+    EXPECT_EQ(d.account->kind, store::AccountKind::kGuest);
+    EXPECT_EQ(d.account->group, "guest");
+    EXPECT_EQ(d.account->locations, "uptown");
+    EXPECT_EQ(core::format_instant(*d.account->expires), "2026-11-22T15:15:00Z");
+    EXPECT_EQ(core::format_instant(*d.next_change), "2026-11-22T15:15:00Z");
+    // guest- and six characters, none of them look-alikes; the code is generated once.
+    const std::string& name = d.account->username;
+    ASSERT_EQ(name.size(), 12U) << name;
+    EXPECT_EQ(name.substr(0, 6), "guest-");
+    EXPECT_EQ(name.substr(6).find_first_not_of("abcdefghjkmnpqrstuvwxyz23456789"),
+              std::string::npos)
+        << name;
+    EXPECT_FALSE(d.new_password.empty());
+    w.ctx.accounts[kGuestV1] = *d.account;
+
+    // The same name and code in the next run.
+    state = w.map();
+    EXPECT_EQ(decision_for(state, kGuestV1).account->username, name);
+    EXPECT_TRUE(decision_for(state, kGuestV1).new_password.empty());
+
+    // At the end of the window the account goes at once (no retention for guests).
+    w.ctx.now = at("2026-11-22T15:15:00Z");
+    EXPECT_EQ(decision_for(w.map(), kGuestV1).outcome, Outcome::kRemoved);
+}
+
+TEST(Guests, CancelledTentativeMovedAndRemovedBookingsChangeGuestsAtOnce) {
+    World w;
+    w.enable_guests();
+    w.ctx.now = at("2026-11-22T13:30:00Z");
+    auto& b = w.booking("b1", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {"v1"});
+    const Decision granted = decision_for(w.map(), kGuestV1);
+    ASSERT_EQ(granted.outcome, Outcome::kGranted);
+    w.ctx.accounts[kGuestV1] = *granted.account;
+
+    b.tentative = true;
+    Decision d = decision_for(w.map(), kGuestV1);
+    EXPECT_EQ(d.outcome, Outcome::kRemoved);
+    EXPECT_NE(d.reason.find("tentative"), std::string::npos);
+    b.tentative = false;
+
+    b.cancelled = true;
+    d = decision_for(w.map(), kGuestV1);
+    EXPECT_EQ(d.outcome, Outcome::kRemoved);
+    EXPECT_NE(d.reason.find("cancelled"), std::string::npos);
+    b.cancelled = false;
+
+    b.end = at("2026-11-22T17:00:00Z");  // moved: the new end counts
+    EXPECT_EQ(core::format_instant(*decision_for(w.map(), kGuestV1).account->expires),
+              "2026-11-22T17:15:00Z");
+
+    b.resource = "r-desk";  // a hot desk gives guests nothing
+    EXPECT_EQ(decision_for(w.map(), kGuestV1).outcome, Outcome::kRemoved);
+
+    w.snap.bookings.clear();  // removed
+    d = decision_for(w.map(), kGuestV1);
+    EXPECT_EQ(d.outcome, Outcome::kRemoved);
+    EXPECT_NE(d.reason.find("no longer"), std::string::npos);
+}
+
+TEST(Guests, ResourceTypesMatchByKeyTitleOrId) {
+    World w;
+    w.enable_guests();
+    w.cfg.mapping.guests->resource_types = {"Event space"};
+    snapshot::Resource hall;
+    hall.id = "r-hall";
+    hall.type = "rt-1";
+    w.snap.resources.push_back(hall);
+    snapshot::ResourceType type;
+    type.id = "rt-1";
+    type.title = "Event space";
+    type.type = "event_space";
+    w.snap.resource_types.push_back(type);
+    w.ctx.now = at("2026-11-22T13:30:00Z");
+    w.booking("b1", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {"v1"}, "l-down", "r-hall");
+    w.booking("b2", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {"v2"});  // meeting_room
+    const auto state = w.map();
+    EXPECT_EQ(decision_for(state, kGuestV1).outcome, Outcome::kGranted);
+    EXPECT_THROW((void)decision_for(state, "guest:b2:v2"), std::runtime_error);
+}
+
+TEST(Guests, MembersOfOtherCompaniesAreGuestsWhenConfigured) {
+    World w;
+    w.enable_guests();
+    w.ctx.now = at("2026-11-22T13:30:00Z");
+    w.member("host", "active", "l-down", "c1");
+    w.member("mate", "active", "l-down", "c1");
+    w.member("partner", "contact", "l-down", "c2");
+    auto& b = w.booking("b1", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {});
+    b.members = {"mate", "partner"};
+    auto state = w.map();
+    EXPECT_THROW((void)decision_for(state, "guest:b1:partner"), std::runtime_error);
+    w.cfg.mapping.guests->members_of_other_companies = true;
+    state = w.map();
+    EXPECT_EQ(decision_for(state, "guest:b1:partner").outcome, Outcome::kGranted);
+    EXPECT_EQ(decision_for(state, "guest:b1:partner").member_email, "partner@cowork.test");
+    EXPECT_THROW((void)decision_for(state, "guest:b1:mate"), std::runtime_error);
+}
+
+struct RecurringCase {
+    const char* name;
+    const char* zone;
+    const char* first_start;
+    const char* first_end;
+    const char* rrule;
+    const char* now;
+    Outcome outcome;
+    const char* next_at;
+};
+
+class RecurringBookings : public ::testing::TestWithParam<RecurringCase> {};
+
+TEST_P(RecurringBookings, TheOccurrenceInEffectCountsInTheBookingsWallClock) {
+    const auto& c = GetParam();
+    World w;
+    w.enable_guests();
+    w.cfg.mapping.guests->grace_before = seconds{0};
+    w.cfg.mapping.guests->grace_after = seconds{0};
+    auto& b = w.booking("b1", c.first_start, c.first_end, {"v1"});
+    b.timezone = c.zone;
+    b.rrule = c.rrule;
+    w.ctx.now = at(c.now);
+    const auto state = w.map();
+    const Decision& d = decision_for(state, kGuestV1);
+    EXPECT_EQ(d.outcome, c.outcome) << d.reason;
+    ASSERT_TRUE(d.next_change) << d.reason;
+    EXPECT_EQ(core::format_instant(*d.next_change), c.next_at);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Dst, RecurringBookings,
+    ::testing::Values(
+        // Weekly at 09:00 London: 09:00Z in winter, 08:00Z after the spring switch.
+        RecurringCase{"WeeklyAfterSpringForwardKeepsLocalTime", "Europe/London",
+                      "2026-03-17T09:00:00Z", "2026-03-17T10:00:00Z", "FREQ=WEEKLY",
+                      "2026-03-31T08:30:00Z", Outcome::kGranted, "2026-03-31T09:00:00Z"},
+        RecurringCase{"WeeklyNextOccurrenceAcrossTheSwitch", "Europe/London",
+                      "2026-03-24T09:00:00Z", "2026-03-24T10:00:00Z", "FREQ=WEEKLY",
+                      "2026-03-24T12:00:00Z", Outcome::kNoAccess, "2026-03-31T08:00:00Z"},
+        RecurringCase{"NewYorkDailyAcrossFallBack", "America/New_York", "2026-10-30T13:00:00Z",
+                      "2026-10-30T14:00:00Z", "FREQ=DAILY;COUNT=5", "2026-11-02T12:00:00Z",
+                      Outcome::kNoAccess, "2026-11-02T14:00:00Z"},
+        RecurringCase{"CountEndsTheSeries", "America/New_York", "2026-10-30T13:00:00Z",
+                      "2026-10-30T14:00:00Z", "FREQ=DAILY;COUNT=2", "2026-10-31T12:00:00Z",
+                      Outcome::kNoAccess, "2026-10-31T13:00:00Z"}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+TEST(Guests, ABookingSpanningTheDstSwitchEndsAtItsOwnInstant) {
+    World w;
+    w.enable_guests();
+    // An all-night event in London across the end of BST (01:00Z on 2026-10-25).
+    w.booking("b1", "2026-10-24T22:00:00Z", "2026-10-25T03:00:00Z", {"v1"});
+    w.ctx.now = at("2026-10-25T01:30:00Z");
+    const auto state = w.map();
+    const Decision& d = decision_for(state, kGuestV1);
+    ASSERT_EQ(d.outcome, Outcome::kGranted);
+    EXPECT_EQ(core::format_instant(*d.account->expires), "2026-10-25T03:15:00Z");
+}
+
+TEST(Guests, AnUnreadableRecurrenceRuleGivesNothingAndSaysWhy) {
+    World w;
+    w.enable_guests();
+    auto& b = w.booking("b1", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {"v1"});
+    b.rrule = "FREQ=SOMETIMES";
+    w.ctx.now = at("2026-11-22T13:30:00Z");
+    const Decision d = decision_for(w.map(), kGuestV1);
+    EXPECT_EQ(d.outcome, Outcome::kNoAccess);
+    EXPECT_NE(d.reason.find("not valid"), std::string::npos) << d.reason;
+}
+
+}  // namespace
+}  // namespace radsync::mapping

@@ -106,6 +106,24 @@ struct Passes {
     Origin origin;
 };
 
+/// Meeting-room guests: a booking's visitors get temporary credentials.
+struct Guests {
+    std::string group;  ///< name of an AccessGroup (with access)
+    /// Resource types whose bookings count, matched against the resource's `type` and its
+    /// resource type's key, title or id (e.g. meeting_room).
+    std::vector<std::string> resource_types = {"meeting_room"};
+    std::chrono::seconds grace_before{15 * 60};
+    std::chrono::seconds grace_after{15 * 60};
+    /// Guest user names: prefix + `username_length` characters without look-alikes.
+    std::string username_prefix = "guest-";
+    int username_length = 6;
+    int code_length = 8;  ///< the access code (password)
+    /// Members listed on a booking (`members[]`) whose company is not the booker's get a guest
+    /// account too.
+    bool members_of_other_companies = false;
+    Origin origin;
+};
+
 /// A company's own network (a private office): its VLAN and address pool.
 struct CompanyRule {
     Match match;  ///< id or name (companies have no code)
@@ -124,6 +142,8 @@ struct Mapping {
     std::vector<std::string> member_statuses = {"active"};
     /// Absent: passes give no access.
     std::optional<Passes> passes;
+    /// Absent: bookings give no guest access.
+    std::optional<Guests> guests;
     std::vector<CompanyRule> companies;
     /// Company custom property holding the company's VLAN (1..4094); `companies[].vlan` wins.
     std::string company_vlan_property;

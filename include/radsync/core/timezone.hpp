@@ -30,6 +30,12 @@ public:
     /// when DST ends and the time repeats, the end of the gap when DST begins and it is
     /// skipped.
     [[nodiscard]] Instant at_local(Date d, std::chrono::minutes time_of_day) const;
+    /// The wall-clock time in this zone at `t`, written as if it were UTC (for calendar
+    /// arithmetic such as recurrence rules, which repeat in wall-clock time).
+    [[nodiscard]] Instant wall_clock(Instant t) const;
+    /// The instant a wall-clock time (as wall_clock() writes it) happens: the earlier one when
+    /// it repeats, the end of the gap when DST skips it.
+    [[nodiscard]] Instant from_wall_clock(Instant wall) const;
     /// The first instant after `after` at which the wall clock shows `time_of_day`.
     [[nodiscard]] Instant next_local(Instant after, std::chrono::minutes time_of_day) const;
 

@@ -12,6 +12,10 @@
 
 namespace radsync::officernd {
 
+/// The read scopes guests add (officernd-api.md §3).
+inline constexpr const char* kGuestScopes =
+    "flex.space.resources.read flex.space.resourceTypes.read flex.community.visitors.read";
+
 /// How to reach one OfficeRnD organisation (API v2, client-credentials OAuth).
 struct ClientOptions {
     /// v2 organisations base; the slug is appended. http:// only to loopback hosts (tests).
@@ -24,6 +28,9 @@ struct ClientOptions {
         "flex.community.members.read flex.community.memberships.read "
         "flex.community.companies.read flex.space.locations.read flex.billing.plans.read "
         "flex.space.passes.read flex.space.bookings.read";
+    /// Also fetch resources, resource types and visitors (meeting-room guests are mapped);
+    /// that needs the scopes in kGuestScopes too.
+    bool fetch_guest_data = false;
     /// Extra trust anchor (PEM), e.g. a test or private CA; the system CAs always apply.
     std::string ca_file;
     /// Deadline for one HTTP exchange, connect to last body byte.

@@ -78,12 +78,43 @@ struct Pass : EntityBase {
     std::string resource_type;              ///< `resourceType`, e.g. hotdesk
 };
 
+/// A booking of a resource (officernd-api.md §5.6); a recurring one has `rrule`, and then
+/// `start`/`end` are its first occurrence.
 struct Booking : EntityBase {
-    std::string member;
-    std::string location;
+    std::string member;    ///< who booked
+    std::string company;   ///< `company`, v1 `team`
+    std::string location;  ///< `location`, v1 `office`
+    std::string resource;  ///< `resource`, v1 `resourceId`
+    std::string timezone;  ///< the booking's zone (recurrences repeat in it)
     std::optional<core::Instant> start;
     std::optional<core::Instant> end;
-    bool cancelled = false;
+    bool cancelled = false;              ///< `isCancelled`, v1 `canceled`
+    bool tentative = false;              ///< `isTentative`, v1 `tentative`
+    std::vector<std::string> visitors;   ///< external visitor ids
+    std::vector<std::string> members;    ///< members added to the booking
+    std::string rrule;                   ///< `recurrence.rrule` (RFC 5545), empty if one-off
+    std::vector<core::Instant> exdates;  ///< `recurrence.exdates`: occurrences left out
+};
+
+/// A bookable resource (§5.7): a meeting room, a desk...
+struct Resource : EntityBase {
+    std::string name;
+    std::string type;  ///< a resource type key (meeting_room, team_room...) or its id
+    std::string location;
+};
+
+/// A resource type (§5.7): `type` is its key, e.g. meeting_room.
+struct ResourceType : EntityBase {
+    std::string title;
+    std::string type;
+};
+
+/// Someone a member invited (§5.9).
+struct Visitor : EntityBase {
+    std::string name;
+    std::string email;
+    std::string member;  ///< who they visit
+    std::string company;
 };
 
 /// Everything radsync knows about an OfficeRnD account at one moment. Entities are sorted by
@@ -96,6 +127,9 @@ struct Snapshot {
     std::vector<Location> locations;
     std::vector<Pass> passes;
     std::vector<Booking> bookings;
+    std::vector<Resource> resources;
+    std::vector<ResourceType> resource_types;
+    std::vector<Visitor> visitors;
 
     /// Sorts every list by id.
     void normalise();
@@ -105,7 +139,18 @@ struct Snapshot {
 [[nodiscard]] const Member* find_member(const Snapshot& snap, const std::string& id);
 
 /// Entity kinds, as named in the snapshot file and in webhook event types.
-enum class Kind { kMember, kCompany, kMembership, kPlan, kLocation, kPass, kBooking };
+enum class Kind {
+    kMember,
+    kCompany,
+    kMembership,
+    kPlan,
+    kLocation,
+    kPass,
+    kBooking,
+    kResource,
+    kResourceType,
+    kVisitor,
+};
 
 /// Parses one entity object. Accepts v2 and v1 field names (`location`/`office`,
 /// `company`/`team`, `calculatedStatus`, `resourceId`, `canceled`, `start.dateTime`); a
@@ -118,9 +163,13 @@ enum class Kind { kMember, kCompany, kMembership, kPlan, kLocation, kPass, kBook
 [[nodiscard]] Result<Location> parse_location(const std::string& json_text);
 [[nodiscard]] Result<Pass> parse_pass(const std::string& json_text);
 [[nodiscard]] Result<Booking> parse_booking(const std::string& json_text);
+[[nodiscard]] Result<Resource> parse_resource(const std::string& json_text);
+[[nodiscard]] Result<ResourceType> parse_resource_type(const std::string& json_text);
+[[nodiscard]] Result<Visitor> parse_visitor(const std::string& json_text);
 
 /// Parses a snapshot document: an object with the lists "members", "companies", "memberships",
-/// "plans", "locations", "passes", "bookings" (each optional, each an array of v2-shaped
+/// "plans", "locations", "passes", "bookings", "resources", "resource-types", "visitors"
+/// (each optional, each an array of v2-shaped
 /// objects, or a v2 list envelope {"results": [...]}). This is the fixture format
 /// `reconcile --from-file` reads and the OfficeRnD simulator serves. Every malformed entity is
 /// reported (by list and index); nothing partial is returned.

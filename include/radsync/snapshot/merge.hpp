@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "radsync/core/clock.hpp"
@@ -56,10 +57,18 @@ enum class MergeOutcome { kApplied, kStale };
 
 /// Adds the members whose access may depend on entity (kind, id) as `snap` holds it now:
 /// a member itself; a personal membership's member or every member of a company
-/// membership's company; every member of a company; a pass's or booking's member. Call it
+/// membership's company; every member of a company; a pass's member (a company pass: the
+/// company's members); a booking's member and its guests' account keys (guest_key); a
+/// visitor's guest accounts. Call it
 /// before and after merging an event, so both the old and the new owner are re-mapped.
 void collect_affected_members(const Snapshot& snap, Kind kind, const std::string& id,
                               std::set<std::string>& out);
+
+/// The account key of a booking's guest (a visitor, or a member added to the booking):
+/// "guest:<booking id>:<person id>". Accounts are keyed by member id otherwise; member ids are
+/// 24-hex ObjectIds and never start with this prefix.
+inline constexpr std::string_view kGuestKeyPrefix = "guest:";
+[[nodiscard]] std::string guest_key(const std::string& booking_id, const std::string& person_id);
 
 [[nodiscard]] const char* to_string(Kind k);
 /// The plural name of a kind's list, as in a snapshot file and OfficeRnD's API paths

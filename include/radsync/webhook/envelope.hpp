@@ -11,7 +11,9 @@
 namespace radsync::webhook {
 
 /// What an event asks of the snapshot.
-enum class Action { kUpsert, kRemove, kIgnore };
+/// kHint: nothing to store, but the members and guests of entity (kind, object_id) are
+/// re-mapped (an occupancy slot names its booking).
+enum class Action { kUpsert, kRemove, kIgnore, kHint };
 
 /// A verified OfficeRnD webhook, reduced to what processing needs (officernd-api.md §1.8).
 struct Envelope {
@@ -20,7 +22,7 @@ struct Envelope {
     Action action = Action::kIgnore;
     snapshot::Kind kind = snapshot::Kind::kMember;  ///< meaningful unless action is kIgnore
     std::string object_json;  ///< data.object re-serialised, for the snapshot parser
-    std::string object_id;    ///< data.object._id
+    std::string object_id;    ///< data.object._id; for a hint, the entity it points at
 };
 
 /// Parses the body of a request whose signature already verified: exactly one JSON document,
