@@ -13,7 +13,8 @@ It serves, on exactly the one address given with --listen (plain HTTP, or HTTPS 
 * ``POST /oauth/token``: the client-credentials grant; at most 5 token requests per rolling
   minute, counted whether they succeed or fail (then 429 "Too many requests, ...").
 * ``GET /api/v2/organizations/{slug}/{kind}`` and ``.../{kind}/{id}`` for members, companies,
-  memberships, plans, locations, passes and bookings: bearer token required (401), a wrong
+  memberships, plans, locations, passes, bookings (with visitors[], members[], recurrence),
+  resources, resource-types and visitors: bearer token required (401), a wrong
   slug answers 500 "Organization not found", strict query validation (400 for any parameter a
   list does not document, including v1's ``$populate`` and memberships' ``modifiedAt``),
   ``$limit`` at most 50, opaque base64url cursors (both at once: 504; garbage: 500), the
@@ -24,7 +25,12 @@ It serves, on exactly the one address given with --listen (plain HTTP, or HTTPS 
   upserts/patches/removals that send signed webhooks (``officernd-signature: t=<unix>,
   signature=<hex HMAC-SHA256(secret, body + "." + t)>``, envelope ``{event, eventType,
   data: {object, previousAttributes}, createdAt}``), fixture replacement, a request log,
-  counters and run-time webhook configuration.
+  counters and run-time webhook configuration. Webhooks go out for every kind (OfficeRnD
+  itself sends none for plans, locations, resources or visitors: radsync ignores those), in
+  v2 field names or, after
+  ``PUT /_sim/config {"webhook_shape": "v1"}``, in v1 names (office, team, resourceId,
+  canceled, ``start: {dateTime}``); ``POST /_sim/occupancyslots/created|removed`` announces an
+  occurrence of a booking (``occupancyslot.*``, with its ``booking``).
 
 Beyond the interface contract (additions only): --token-rate-limit (0 lifts OfficeRnD's 5 a
 minute, for harnesses that restart clients often), --verbose, ``GET /_sim/faults`` (pending
@@ -34,8 +40,8 @@ faults), ``GET /_sim/entities/{kind}/{id}`` (no token needed), update webhooks c
 ``fault`` applied, and PATCH is an RFC 7386 merge (nested objects merge, null removes).
 
 The fixture is the snapshot radsync's ``reconcile --from-file`` reads: a JSON object whose
-"members", "companies", "memberships", "plans", "locations", "passes" and "bookings" are
-arrays of v2-shaped objects with "_id" (or v2 list envelopes ``{"results": [...]}``).
+"members", "companies", "memberships", "plans", "locations", "passes", "bookings",
+"resources", "resource-types" and "visitors" are arrays of v2-shaped objects with "_id" (or v2 list envelopes ``{"results": [...]}``).
 
 Lists stay fast at benchmark sizes (tens of thousands of entities): each kind keeps its ids
 sorted once and every object pre-serialised; a page is a bisect plus a join of 50 ready-made
@@ -85,7 +91,14 @@ KINDS = {
     "locations": "location",
     "passes": "pass",
     "bookings": "booking",
+    "resources": "resource",
+    "resource-types": "resource-type",
+    "visitors": "visitor",
 }
+
+# v2 field name -> v1 field name, for webhooks sent in the v1 shape (officernd-api.md 7.6).
+V1_NAMES = {"location": "office", "company": "team", "resource": "resourceId",
+            "isCancelled": "canceled", "isTentative": "tentative", "isFree": "free"}
 
 PAGE_LIMIT = 50
 TOKEN_RATE_WINDOW_S = 60.0
@@ -130,7 +143,24 @@ LIST_RULES = {
     "locations": ListRules(equal=("name",)),
     "passes": ListRules(equal=("member", "company")),
     "bookings": ListRules(equal=("member", "location"), dates={"start": ("$gte", "$lt")}),
+    "resources": ListRules(equal=("location", "type")),
+    "resource-types": ListRules(equal=("type",)),
+    "visitors": ListRules(equal=("member", "company")),
 }
+
+
+def v1_shape(obj: dict) -> dict:
+    """The v1 spelling of a v2 entity: office/team/resourceId/canceled..., booking times as
+    {"dateTime": ...}, and a member's status as calculatedStatus."""
+    out = {}
+    for key, value in obj.items():
+        if key in ("start", "end") and isinstance(value, str):
+            out[key] = {"dateTime": value}
+        else:
+            out[V1_NAMES.get(key, key)] = value
+    if "status" in obj and "email" in obj:
+        out["calculatedStatus"] = out.pop("status")
+    return out
 
 FAULT_KINDS = ("429", "429_retry_after", "500", "503", "504", "slow", "malformed",
                "bad_json_page", "truncate", "401",
@@ -580,6 +610,7 @@ class Simulator:
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.webhook_insecure = webhook_insecure
+        self.webhook_shape = "v2"  # or "v1": webhook objects in v1 field names
 
         self.lock = threading.Lock()  # entities, tokens, faults, log, counters
         self.write_lock = threading.Lock()  # serialises admin writes and their webhooks
@@ -739,6 +770,16 @@ class Simulator:
                 status, error = self.send_webhook(f"{KINDS[kind]}.updated", new, previous)
         return self.write_result(new, status, error)
 
+    def occupancy_slot(self, slot: dict, verb: str) -> dict:
+        """An occurrence of a (recurring) booking, as OfficeRnD announces it: occupancyslot.*."""
+        if verb not in ("created", "removed"):
+            raise AdminError(400, "an occupancy slot is \"created\" or \"removed\"")
+        if not isinstance(slot.get("booking"), str) or not slot["booking"]:
+            raise AdminError(400, "an occupancy slot needs \"booking\": the booking's _id")
+        slot = {"_id": slot.get("_id") or object_id(), **slot}
+        status, error = self.send_webhook(f"occupancyslot.{verb}", slot)
+        return self.write_result(slot, status, error)
+
     def remove(self, kind: str, oid: str) -> dict:
         coll = self.collections[kind]
         with self.write_lock:
@@ -760,10 +801,11 @@ class Simulator:
         """POSTs the signed event to the webhook URL; (HTTP status or None, error text)."""
         with self.lock:
             url, secret, insecure = self.webhook_url, self.webhook_secret, self.webhook_insecure
+            shape = self.webhook_shape
             created = self.write_instant()
         if not url:
             return None, None
-        data = {"object": obj}
+        data = {"object": v1_shape(obj) if shape == "v1" else obj}
         if previous:
             data["previousAttributes"] = previous
         body = dumps({"event": object_id(), "eventType": event_type, "data": data, "createdAt": created})
@@ -1062,6 +1104,11 @@ class Handler(BaseHTTPRequestHandler):
                     if blob is None:
                         raise AdminError(404, f"no {KINDS[kind]} with _id {oid}")
                     return Response(200, blob)
+        elif len(parts) == 2 and parts[0] == "occupancyslots" and method == "POST":
+            slot = payload()
+            if not isinstance(slot, dict):
+                raise AdminError(400, "the body must be a JSON object (the occupancy slot)")
+            return json_response(200, sim.occupancy_slot(slot, parts[1]))
         elif parts == ["fixture"] and method == "POST":
             try:
                 snapshot = parse_snapshot(payload())
@@ -1090,9 +1137,12 @@ class Handler(BaseHTTPRequestHandler):
             return json_response(200, stats)
         elif parts == ["config"] and method == "PUT":
             cfg = payload()
-            if not isinstance(cfg, dict) or set(cfg) - {"webhook_url", "webhook_secret", "webhook_insecure"}:
+            if not isinstance(cfg, dict) or set(cfg) - {"webhook_url", "webhook_secret", "webhook_insecure",
+                                                         "webhook_shape"}:
                 raise AdminError(400, "expected {\"webhook_url\": URL or null, \"webhook_secret\": S, "
-                                      "\"webhook_insecure\": bool}")
+                                      "\"webhook_insecure\": bool, \"webhook_shape\": \"v1\"|\"v2\"}")
+            if cfg.get("webhook_shape", "v2") not in ("v1", "v2"):
+                raise AdminError(400, "\"webhook_shape\" is \"v1\" or \"v2\"")
             if cfg.get("webhook_url") is not None and not str(cfg["webhook_url"]).startswith(("http://", "https://")):
                 raise AdminError(400, "\"webhook_url\" must be an http:// or https:// URL (or null)")
             with sim.lock:
@@ -1102,6 +1152,8 @@ class Handler(BaseHTTPRequestHandler):
                     sim.webhook_secret = str(cfg["webhook_secret"])
                 if "webhook_insecure" in cfg:
                     sim.webhook_insecure = bool(cfg["webhook_insecure"])
+                if "webhook_shape" in cfg:
+                    sim.webhook_shape = cfg["webhook_shape"]
                 return json_response(200, {"webhook_url": sim.webhook_url,
                                            "webhook_insecure": sim.webhook_insecure})
         raise AdminError(404, f"no admin route {method} {path}")

@@ -312,12 +312,6 @@ Result<RunReport> reconcile_full(const Environment& env, const config::Config& c
 
 Result<mapping::Decision> reset_password(const Environment& env, const config::Config& cfg,
                                          const snapshot::Snapshot& snap, const std::string& key) {
-    if (cfg.accounts.password_source == config::PasswordSource::kProperty) {
-        return Error(Errc::kConflict, "passwords come from the OfficeRnD custom property '" +
-                                          cfg.accounts.password_property +
-                                          "'; change it there (the next webhook or poll "
-                                          "applies it)");
-    }
     auto accounts = env.state.load_accounts();
     if (!accounts) {
         return accounts.error();
@@ -325,6 +319,14 @@ Result<mapping::Decision> reset_password(const Environment& env, const config::C
     const std::string member_id = mapping::find_member_id(key, snap, *accounts);
     if (member_id.empty()) {
         return Error(Errc::kNotFound, "no member or account matches '" + key + "'");
+    }
+    // A guest's access code is always generated, whatever members' passwords come from.
+    const bool guest = member_id.starts_with(snapshot::kGuestKeyPrefix);
+    if (!guest && cfg.accounts.password_source == config::PasswordSource::kProperty) {
+        return Error(Errc::kConflict, "passwords come from the OfficeRnD custom property '" +
+                                          cfg.accounts.password_property +
+                                          "'; change it there (the next webhook or poll "
+                                          "applies it)");
     }
     RunOptions run;
     run.mode = "reset-password";

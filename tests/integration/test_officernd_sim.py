@@ -591,7 +591,9 @@ def admin_checks(c: Checks, sim: Simulator, api: Api, rx: Receiver) -> None:
 
     def every_kind():
         for kind, singular in (("companies", "company"), ("memberships", "membership"), ("plans", "plan"),
-                               ("locations", "location"), ("passes", "pass"), ("bookings", "booking")):
+                               ("locations", "location"), ("passes", "pass"), ("bookings", "booking"),
+                               ("resources", "resource"), ("resource-types", "resource-type"),
+                               ("visitors", "visitor")):
             oid = f"69e{len(kind):021x}"
             ent = sim.put_entity(kind, {"_id": oid, "name": kind})["entity"]
             check_envelope(verify_signature(rx.last(), SECRET), f"{singular}.created", ent)
@@ -603,8 +605,38 @@ def admin_checks(c: Checks, sim: Simulator, api: Api, rx: Receiver) -> None:
         expect_true(re.fullmatch(r"[0-9a-f]{24}", ent["_id"]), f"generated _id {ent['_id']}")
         sim.delete_entity("passes", ent["_id"])
 
-    c.check("event types for every kind: company/membership/plan/location/pass/booking "
-            ".created/.updated/.removed; PUT without _id gets an ObjectId", every_kind)
+    c.check("event types for every kind: company/membership/plan/location/pass/booking/resource/"
+            "resource-type/visitor .created/.updated/.removed; PUT without _id gets an ObjectId", every_kind)
+
+    def v1_shape_and_slots():
+        booking = {"_id": "69f000000000000000000b01", "location": "loc", "company": "co",
+                   "resource": "room", "start": "2026-03-02T09:00:00.000Z", "end": "2026-03-02T11:00:00.000Z",
+                   "isCancelled": False, "visitors": ["v1"]}
+        sim.admin("PUT", "/config", {"webhook_shape": "v1"})
+        try:
+            sim.put_entity("bookings", booking)
+            obj = verify_signature(rx.last(), SECRET)["data"]["object"]
+            expect_eq((obj.get("office"), obj.get("team"), obj.get("resourceId"), obj.get("canceled"),
+                       obj.get("start")), ("loc", "co", "room", False, {"dateTime": booking["start"]}),
+                      "v1 names")
+            expect_true("location" not in obj and "isCancelled" not in obj, f"no v2 names: {obj}")
+        finally:
+            sim.admin("PUT", "/config", {"webhook_shape": "v2"})
+        answer = sim.admin("POST", "/occupancyslots/created", {"booking": booking["_id"],
+                                                                "start": booking["start"], "end": booking["end"]})
+        env = verify_signature(rx.last(), SECRET)
+        expect_eq((env["eventType"], env["data"]["object"]["booking"]), ("occupancyslot.created", booking["_id"]),
+                  "occupancy slot event")
+        expect_true(re.fullmatch(r"[0-9a-f]{24}", answer["entity"]["_id"]), f"slot id {answer}")
+        expect_eq(admin_raw(sim, "POST", "/occupancyslots/created", b'{"start": "x"}').status, 400,
+                  "a slot without its booking")
+        # The booking is listed like any other.
+        listed = [o["_id"] for p in api.walk("bookings") for o in p["results"]]
+        expect_eq(listed.count(booking["_id"]), 1, "bookings list")
+        sim.delete_entity("bookings", booking["_id"])
+
+    c.check("webhooks in v1 field names on request (office, team, resourceId, canceled, start.dateTime); "
+            "occupancyslot.created with its booking; a slot without one is 400", v1_shape_and_slots)
 
     def webhook_status():
         rx.status = 503

@@ -432,10 +432,17 @@ class Radsync:
         self.fixture = work / "snapshot.json"
         self.log_level = log_level
         self.last_output = ""
+        # A second mapping file (groups, passes, guests, companies...) next to mapping.yaml.
+        self.extra_mapping = ""
 
     def write_config(self, extra: str = "") -> None:
         """The main file (plus ``extra`` sections, e.g. webhook_yaml()) and mapping.yaml."""
-        self.main.write_text(MAIN_YAML.format(database_lines=self.database_lines(), log_level=self.log_level) + extra)
+        main = MAIN_YAML.format(database_lines=self.database_lines(), log_level=self.log_level)
+        if self.extra_mapping:
+            (self.work / "mapping-extra.yaml").write_text(self.extra_mapping)
+            main = main.replace("mapping_files: [mapping.yaml]",
+                                "mapping_files: [mapping.yaml, mapping-extra.yaml]")
+        self.main.write_text(main + extra)
         (self.work / "mapping.yaml").write_text(MAPPING_YAML)
 
     def database_lines(self) -> str:
@@ -652,6 +659,9 @@ class Daemon:
         self.returncode: int | None = None
         self._log = None
         self._start_offset = 0
+        # Run under another program (e.g. faketime) and with extra environment variables.
+        self.command_prefix: list[str] = []
+        self.extra_env: dict[str, str] = {}
 
     # -- config -----------------------------------------------------------------------------
 
@@ -694,10 +704,11 @@ class Daemon:
     def _spawn_and_wait(self, extra_args, deadline: float) -> tuple[bool, str]:
         self._start_offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         self._log = open(self.logfile, "ab")
-        args = [str(self.rs.binary), "-c", str(self.rs.main), "serve", *extra_args]
+        args = [*self.command_prefix, str(self.rs.binary), "-c", str(self.rs.main), "serve", *extra_args]
         self.returncode = None
+        env = {**os.environ, **self.extra_env} if self.extra_env else None
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.rs.work,
+                                     stderr=subprocess.STDOUT, cwd=self.rs.work, env=env,
                                      start_new_session=True, preexec_fn=child_setup)
         _DAEMONS.add(self)
         while time.monotonic() < deadline:
