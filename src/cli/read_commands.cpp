@@ -84,6 +84,14 @@ int status(const Options& opt) {
     }
     std::cout << "accounts:  " << active << " active, " << accounts->size() - active
               << " disabled\n";
+    if (auto next = st->next_transition(); !next) {
+        std::cout << "schedule:  cannot read (" << next.error().message << ")\n";
+    } else if (*next) {
+        std::cout << "schedule:  next " << core::format_instant((*next)->at) << ": "
+                  << (*next)->what << " (" << (*next)->subject << ")\n";
+    } else {
+        std::cout << "schedule:  nothing scheduled\n";
+    }
     std::size_t pending = inbox->count("") ? inbox->at("") : 0;
     std::cout << "webhooks:  " << pending << " waiting";
     for (const auto& [result, n] : *inbox) {
@@ -149,6 +157,8 @@ int accounts_list(const Options& opt) {
                            {"locations", a.locations},
                            {"expires", a.expires ? nlohmann::json(core::format_instant(*a.expires))
                                                  : nlohmann::json(nullptr)},
+                           {"kind", store::to_string(a.kind)},
+                           {"address", a.address},
                            {"reason", a.reason}});
         }
         std::cout << out.dump(2) << "\n";
@@ -218,7 +228,9 @@ int accounts_show(const Options& opt) {
                   << core::format_instant(a.state_since) << "\n"
                   << "group:     " << (a.group.empty() ? "-" : a.group) << "\n"
                   << "locations: " << (a.locations.empty() ? "-" : a.locations) << "\n"
+                  << "kind:      " << store::to_string(a.kind) << "\n"
                   << "expires:   " << format_expiry(a.expires) << "\n"
+                  << "address:   " << (a.address.empty() ? "-" : a.address) << "\n"
                   << "password:  "
                   << (!a.secret_mac.empty() ? "from the OfficeRnD custom property"
                       : a.secret.empty()    ? "none yet"
@@ -232,6 +244,11 @@ int accounts_show(const Options& opt) {
     if (decision != nullptr) {
         std::cout << "now:       " << mapping::to_string(decision->outcome) << ": "
                   << decision->reason << "\n";
+        std::cout << "next:      "
+                  << (decision->next_change ? core::format_instant(*decision->next_change) + ": " +
+                                                  decision->next_change_what
+                                            : std::string("nothing scheduled"))
+                  << "\n";
     }
     if (stored != accounts->end()) {
         std::cout << "rows:\n";

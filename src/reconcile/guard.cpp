@@ -7,7 +7,8 @@ namespace radsync::reconcile {
 
 GuardVerdict deletion_guard(const std::vector<mapping::Decision>& decisions,
                             const std::map<std::string, store::AccountRecord>& current,
-                            std::size_t snapshot_members, double share, int min_count) {
+                            std::size_t snapshot_members, double share, int min_count,
+                            core::Instant now) {
     GuardVerdict v;
     std::size_t active = 0;
     for (const auto& [id, account] : current) {
@@ -17,7 +18,9 @@ GuardVerdict deletion_guard(const std::vector<mapping::Decision>& decisions,
         auto it = current.find(d.member_id);
         const bool was_active =
             it != current.end() && it->second.state == store::AccountState::kActive;
-        if (was_active && d.outcome != mapping::Decision::Outcome::kGranted) {
+        const bool ran_out =
+            it != current.end() && it->second.expires && *it->second.expires <= now;
+        if (was_active && !ran_out && d.outcome != mapping::Decision::Outcome::kGranted) {
             v.held_members.insert(d.member_id);
         }
     }

@@ -174,9 +174,9 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
     report.account_changes = account_changes(desired.decisions, accounts);
 
     if (!scope) {
-        auto verdict =
-            deletion_guard(desired.decisions, accounts, snap.members.size(),
-                           cfg.sync.deletion_guard_share, cfg.sync.deletion_guard_min_count);
+        auto verdict = deletion_guard(desired.decisions, accounts, snap.members.size(),
+                                      cfg.sync.deletion_guard_share,
+                                      cfg.sync.deletion_guard_min_count, ctx.now);
         if (verdict.tripped && !options.allow_mass_removal) {
             // Apply everything else; leave the held members' rows and accounts as they are.
             std::set<std::string> held_usernames;

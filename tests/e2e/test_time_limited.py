@@ -192,6 +192,11 @@ def main() -> int:
                 expect_reply(fr.pap(now_user, now_code, "uptown"), True,
                              {"WISPr-Bandwidth-Max-Down": "2000000"})
                 expect_reply(fr.peap(now_user, now_code, "uptown"), True)
+                show = rs.run("accounts", "show", now_user).stdout
+                expect_true("kind:      guest" in show and "guest access of booking" in show and
+                            "Vera Visitor" in show, f"accounts show:\n{show}")
+                status = rs.run("status").stdout
+                expect_true("schedule:  next " in status, f"status:\n{status}")
                 expect_reply(fr.pap(now_user, now_code, "downtown"), False)
                 wait_until(lambda: guest_username(rs, B_LATER, V_LATER) is not None, WAIT,
                            "the later booking's guest account, when it starts")

@@ -29,6 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)radsync::snapshot::parse_location(text);
     (void)radsync::snapshot::parse_pass(text);
     (void)radsync::snapshot::parse_booking(text);
+    (void)radsync::snapshot::parse_resource(text);
+    (void)radsync::snapshot::parse_resource_type(text);
+    (void)radsync::snapshot::parse_visitor(text);
     (void)radsync::officernd::parse_token_response(text);
     (void)radsync::officernd::server_message(text);
     (void)radsync::officernd::is_json_object(text);

@@ -419,12 +419,24 @@ TEST(DeletionGuard, PureVerdict) {
             i < 11 ? mapping::Decision::Outcome::kRevoked : mapping::Decision::Outcome::kGranted;
         decisions.push_back(d);
     }
-    auto v = deletion_guard(decisions, current, 100, 0.10, 5);
+    const auto now = core::parse_instant("2026-12-01T00:00:00Z").value();
+    auto v = deletion_guard(decisions, current, 100, 0.10, 5, now);
     EXPECT_TRUE(v.tripped);
     EXPECT_EQ(v.limit, 10U);
     EXPECT_EQ(v.removals, 11U);
     decisions[10].outcome = mapping::Decision::Outcome::kGranted;
-    EXPECT_FALSE(deletion_guard(decisions, current, 100, 0.10, 5).tripped);
+    EXPECT_FALSE(deletion_guard(decisions, current, 100, 0.10, 5, now).tripped);
+
+    // Accounts the clock ended (their own `expires` has passed: passes, guests, memberships
+    // on their last day) are not a sign of bad data: 50 of them at midnight trip nothing.
+    for (int i = 0; i < 50; ++i) {
+        current[std::to_string(i)].expires = now;
+        decisions[static_cast<std::size_t>(i)].outcome = mapping::Decision::Outcome::kRevoked;
+    }
+    EXPECT_FALSE(deletion_guard(decisions, current, 100, 0.10, 5, now).tripped);
+    // One second before that end they would still count.
+    EXPECT_TRUE(
+        deletion_guard(decisions, current, 100, 0.10, 5, now - std::chrono::seconds{1}).tripped);
 }
 
 // Regression (trust issue, item 6): members left out by a problem (a template whose property

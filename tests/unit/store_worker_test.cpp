@@ -452,3 +452,66 @@ TEST(StoreWorkerSchedule, ATransitionMissedWhileStoppedIsAppliedAtStart) {
 
 }  // namespace
 }  // namespace radsync::service
+
+namespace radsync::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Webhook runs are scoped to the entities' members: a booking's guests must be in that scope
+// (their accounts are keyed by booking and visitor), or a booking.created gives them nothing
+// until the next poll, and a booking.removed leaves them their access.
+TEST(StoreWorkerGuests, BookingWebhooksCreateAndRemoveGuestAccountsAtOnce) {
+    test::TempDir dir;
+    const store::StorePaths paths{(dir.path() / "radius.db").string(),
+                                  (dir.path() / "state.db").string()};
+    auto cfg = std::make_shared<config::Config>(*test::hot_desk_config());
+    config::AccessGroup guest;
+    guest.name = "guest";
+    cfg->mapping.groups.push_back(guest);
+    config::Guests guests;
+    guests.group = "guest";
+    cfg->mapping.guests = guests;
+    core::SystemClock clock;
+    metrics::Registry metrics;
+    StoreWorker worker(store::open_sqlite_stores(paths).value(), cfg, clock,
+                       mapping::generate_password, metrics, StoreWorker::Options{});
+    ASSERT_TRUE(worker.start());
+    ASSERT_TRUE(full_run(worker,
+                         R"({"resources":[{"_id":"r1","type":"meeting_room"}],)"
+                         R"("visitors":[{"_id":"v1","name":"Vera","email":"vera@example.test"}]})",
+                         std::nullopt));
+    const auto now = clock.now();
+    const std::string booking =
+        R"({"_id":"b1","member":"m1","resource":"r1","start":")" +
+        core::format_instant(now - 10min) + R"(","end":")" + core::format_instant(now + 1h) +
+        R"(","visitors":["v1"],"modifiedAt":")" + core::format_instant(now) + R"("})";
+    const std::string accounts = "SELECT count(*) FROM radsync_accounts WHERE kind = 'guest'";
+
+    std::promise<Result<StoreWorker::Ingest>> created;
+    worker.ingest(event("ev-b1", "booking.created", booking),
+                  [&created](Result<StoreWorker::Ingest> r) { created.set_value(r); });
+    ASSERT_TRUE(created.get_future().get());
+    ASSERT_TRUE(worker.wait_processed(1, 10s));
+    EXPECT_EQ(test::sql(paths.state, accounts), "1\n");
+
+    // An occupancy slot of the booking is a hint: nothing stored, the guest re-mapped.
+    std::promise<Result<StoreWorker::Ingest>> slot;
+    worker.ingest(event("ev-s1", "occupancyslot.created", R"({"_id":"s1","booking":"b1"})"),
+                  [&slot](Result<StoreWorker::Ingest> r) { slot.set_value(r); });
+    ASSERT_TRUE(slot.get_future().get());
+    ASSERT_TRUE(worker.wait_processed(2, 10s));
+    EXPECT_EQ(test::sql(paths.state, "SELECT result FROM radsync_inbox WHERE event_id = 'ev-s1'"),
+              "applied\n");
+
+    std::promise<Result<StoreWorker::Ingest>> removed;
+    worker.ingest(event("ev-b1-gone", "booking.removed", booking),
+                  [&removed](Result<StoreWorker::Ingest> r) { removed.set_value(r); });
+    ASSERT_TRUE(removed.get_future().get());
+    ASSERT_TRUE(worker.wait_processed(3, 10s));
+    EXPECT_EQ(test::sql(paths.state, accounts), "0\n");
+    worker.stop();
+}
+
+}  // namespace
+}  // namespace radsync::service

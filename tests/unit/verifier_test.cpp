@@ -171,6 +171,23 @@ TEST(Envelope, EventNamesAndIgnoredTypes) {
     }
 }
 
+TEST(Envelope, AnOccupancySlotIsAHintToRemapItsBooking) {
+    for (const char* booking : {R"("b1")", R"({"_id":"b1","start":{"dateTime":"x"}})"}) {
+        auto e = parse_envelope(
+            std::string(R"({"event":"e","eventType":"occupancyslot.created","data":{"object":)") +
+            R"({"_id":"s1","booking":)" + booking + "}}}");
+        ASSERT_TRUE(e) << booking;
+        EXPECT_EQ(e->action, Action::kHint);
+        EXPECT_EQ(e->kind, snapshot::Kind::kBooking);
+        EXPECT_EQ(e->object_id, "b1");
+    }
+    EXPECT_FALSE(parse_envelope(
+        R"({"event":"e","eventType":"occupancyslot.removed","data":{"object":{"_id":"s1"}}})"));
+    // A verb OfficeRnD does not send for slots is acknowledged and ignored.
+    EXPECT_EQ(parse_envelope(R"({"event":"e","eventType":"occupancyslot.updated"})")->action,
+              Action::kIgnore);
+}
+
 TEST(Envelope, MalformedBodies) {
     EXPECT_FALSE(parse_envelope("not json"));
     EXPECT_FALSE(parse_envelope("[]"));

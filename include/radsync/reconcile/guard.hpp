@@ -24,10 +24,12 @@ struct GuardVerdict {
 
 /// Counts the active accounts a run would take access from and compares with
 /// max(min_count, share × active accounts). Also trips when the snapshot has no members at all
-/// while active accounts exist. Pure.
+/// while active accounts exist. An account whose own end (`expires`) is at or before `now` is
+/// not counted: the clock ended it (a pass, a booking, a membership's last day), not missing
+/// data, and FreeRADIUS already refuses it. Pure.
 [[nodiscard]] GuardVerdict deletion_guard(
     const std::vector<mapping::Decision>& decisions,
     const std::map<std::string, store::AccountRecord>& current, std::size_t snapshot_members,
-    double share, int min_count);
+    double share, int min_count, core::Instant now);
 
 }  // namespace radsync::reconcile
