@@ -303,20 +303,23 @@ public:
             if ((b.visitors.empty() && b.members.empty()) || !booking_counts(b)) {
                 continue;
             }
-            for (const auto& v : b.visitors) {
+            const auto add = [&](const std::string& person_id, const std::string& name,
+                                 const std::string& email) {
                 GuestEntry g;
-                g.person.id = snapshot::guest_key(b.id, v);
+                g.person.id = snapshot::guest_key(b.id, person_id);
                 if (!wanted(g.person.id)) {
-                    continue;
+                    return;
                 }
-                if (const auto* visitor = find_by_id(snap_.visitors, v)) {
-                    g.person.name = visitor->name;
-                    g.person.email = visitor->email;
-                }
+                g.person.name = name;
+                g.person.email = email;
                 g.person.status = "guest";
                 g.person.created_at = b.created_at;
                 g.booking = &b;
                 out.push_back(std::move(g));
+            };
+            for (const auto& v : b.visitors) {
+                const auto* visitor = find_by_id(snap_.visitors, v);
+                add(v, visitor ? visitor->name : "", visitor ? visitor->email : "");
             }
             if (!cfg_.mapping.guests->members_of_other_companies) {
                 continue;
@@ -329,17 +332,7 @@ public:
                 if (m == nullptr || (!booker_company.empty() && m->company == booker_company)) {
                     continue;  // a teammate: their own membership decides their access
                 }
-                GuestEntry g;
-                g.person.id = snapshot::guest_key(b.id, id);
-                if (!wanted(g.person.id)) {
-                    continue;
-                }
-                g.person.name = m->name;
-                g.person.email = m->email;
-                g.person.status = "guest";
-                g.person.created_at = b.created_at;
-                g.booking = &b;
-                out.push_back(std::move(g));
+                add(id, m->name, m->email);
             }
         }
         return out;

@@ -141,11 +141,7 @@ void StoreWorker::set_config(std::shared_ptr<const config::Config> config) {
 }
 
 void StoreWorker::remap_all(const char* mode, const char* source) {
-    std::shared_ptr<const config::Config> cfg;
-    {
-        std::lock_guard lock(mu_);
-        cfg = config_;
-    }
+    const std::shared_ptr<const config::Config> cfg = current_config();
     state_->set_secret_properties(cfg->accounts.secret_properties());
     // Every member and every group row against the new mapping, from the snapshot already
     // held: no API call, and the stored snapshot and its tombstones stay as they are. The
@@ -162,6 +158,11 @@ void StoreWorker::remap_all(const char* mode, const char* source) {
     }
     log_->info("remapped ({}) rows={} accounts={}", mode, report->row_changes.size(),
                report->account_changes.size());
+}
+
+std::shared_ptr<const config::Config> StoreWorker::current_config() {
+    std::lock_guard lock(mu_);
+    return config_;
 }
 
 void StoreWorker::refresh_schedule() {
@@ -193,11 +194,7 @@ void StoreWorker::apply_due_transitions() {
         refresh_schedule();
         return;
     }
-    std::shared_ptr<const config::Config> cfg;
-    {
-        std::lock_guard lock(mu_);
-        cfg = config_;
-    }
+    const std::shared_ptr<const config::Config> cfg = current_config();
     // The members whose transitions fell due, as a webhook run would map them: nothing else
     // is read or written, and each one's next transition replaces the one applied.
     reconcile::RunOptions options;
@@ -397,11 +394,7 @@ void StoreWorker::reset_password(std::string key, ResetDone done) {
     auto shared = std::make_shared<ResetDone>(std::move(done));
     post(
         [this, key = std::move(key), shared] {
-            std::shared_ptr<const config::Config> cfg;
-            {
-                std::lock_guard lock(mu_);
-                cfg = config_;
-            }
+            const std::shared_ptr<const config::Config> cfg = current_config();
             auto decision = reconcile::reset_password(env_, *cfg, snapshot_, key);
             if (decision) {
                 log_->info("password reset member={} username={}", decision->member_id,
@@ -501,11 +494,7 @@ void StoreWorker::merge_recent_writes(snapshot::Snapshot& snap, std::uint64_t se
 }
 
 void StoreWorker::full_run(FullRun& job) {
-    std::shared_ptr<const config::Config> cfg;
-    {
-        std::lock_guard lock(mu_);
-        cfg = config_;
-    }
+    const std::shared_ptr<const config::Config> cfg = current_config();
     job.snap.normalise();
     const bool dry_run = job.options.dry_run;
     snapshot::Tombstones removed;
@@ -714,11 +703,7 @@ Status StoreWorker::apply_events(const std::vector<store::InboxEvent>& events) {
         }
 
         // One snapshot of the configuration per unit of work (a reload swaps the pointer).
-        std::shared_ptr<const config::Config> cfg;
-        {
-            std::lock_guard lock(mu_);
-            cfg = config_;
-        }
+        const std::shared_ptr<const config::Config> cfg = current_config();
         reconcile::RunOptions options;
         options.mode = "webhook";
         options.source = "inbox";

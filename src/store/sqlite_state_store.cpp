@@ -934,30 +934,58 @@ private:
         return report;
     }
 
+    // Brings the schedule rows of the run's subjects (every row, for a full run) to
+    // writes.schedule, touching only rows that differ: a poll that changes nothing rewrites
+    // nothing, and a webhook run touches its few members' rows.
     Status write_schedule(const WriteSet& writes) {
+        std::map<std::string, const Transition*> wanted;
+        for (const auto& t : writes.schedule) {
+            wanted[t.subject] = &t;
+        }
+        std::map<std::string, Transition> held;
         if (writes.schedule_replace_all) {
-            RADSYNC_TRY(db_.exec("DELETE FROM radsync_schedule"));
-        } else if (!writes.schedule_subjects.empty()) {
-            auto del = db_.cached("DELETE FROM radsync_schedule WHERE subject = ?1");
-            if (!del) {
-                return del.error();
+            auto all = db_.cached("SELECT subject, at, what FROM radsync_schedule");
+            if (!all) {
+                return all.error();
             }
+            RADSYNC_TRY(all->each_row([&](const Statement& row) {
+                held.emplace(row.text(0),
+                             Transition{row.text(0), instant(row.integer(1)), row.text(2)});
+            }));
+        }
+        auto del = db_.cached("DELETE FROM radsync_schedule WHERE subject = ?1");
+        auto ins = db_.cached(
+            "INSERT INTO radsync_schedule (subject, at, what) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (subject) DO UPDATE SET at = excluded.at, what = excluded.what");
+        if (!del) {
+            return del.error();
+        }
+        if (!ins) {
+            return ins.error();
+        }
+        const auto remove = [&](const std::string& subject) -> Status {
+            del->bind(1, subject);
+            return del->run();
+        };
+        if (writes.schedule_replace_all) {
+            for (const auto& [subject, t] : held) {
+                if (wanted.count(subject) == 0) {
+                    RADSYNC_TRY(remove(subject));
+                }
+            }
+        } else {
             for (const auto& subject : writes.schedule_subjects) {
-                del->bind(1, subject);
-                RADSYNC_TRY(del->run());
+                if (wanted.count(subject) == 0) {
+                    RADSYNC_TRY(remove(subject));
+                }
             }
         }
-        if (!writes.schedule.empty()) {
-            auto ins = db_.cached(
-                "INSERT INTO radsync_schedule (subject, at, what) VALUES (?1, ?2, ?3) "
-                "ON CONFLICT (subject) DO UPDATE SET at = excluded.at, what = excluded.what");
-            if (!ins) {
-                return ins.error();
+        for (const auto& [subject, t] : wanted) {
+            if (const auto it = held.find(subject); it != held.end() && it->second == *t) {
+                continue;
             }
-            for (const auto& t : writes.schedule) {
-                ins->bind(1, t.subject).bind(2, seconds(t.at)).bind(3, t.what);
-                RADSYNC_TRY(ins->run());
-            }
+            ins->bind(1, t->subject).bind(2, seconds(t->at)).bind(3, t->what);
+            RADSYNC_TRY(ins->run());
         }
         if (writes.evaluated_at) {
             // Kept as text like every meta value; only ever moves forward.

@@ -20,7 +20,6 @@ Prints one line per check, then "N passed, M failed"; exit status 1 on any failu
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from radsync_testlib import (BASIC, DOMAIN, LOC_DOWNTOWN, PLAN_DEDICATED, PLAN_H
 SECRET = "whsec-e2e-reset-4b227777d4dd1fc61c6f884f48641d02"
 ADA, ADA_MID = f"gen.ada@{DOMAIN}", new_id()
 BEN, BEN_MID = f"gen.ben@{DOMAIN}", new_id()
-_PASSWORD = re.compile(r"^password: (\S+)$", re.M)
 
 
 def fixture() -> dict:
@@ -65,9 +63,7 @@ def reset(rs: Radsync, user: str, through_daemon: bool) -> str:
     proc = rs.run("accounts", "reset-password", user)
     expect_eq("(done by the radsync daemon" in proc.stderr, through_daemon,
               f"went through the daemon:\n{proc.stderr}")
-    m = _PASSWORD.search(proc.stdout)
-    expect_true(m and f"username: {user}" in proc.stdout, f"no username/password printed:\n{proc.stdout}")
-    return m.group(1)
+    return tl.printed_password(proc, user)
 
 
 def main() -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import re
 import shutil
 import sys
 import time
@@ -39,7 +38,7 @@ import freeradius_harness as h  # noqa: E402
 from freeradius_harness import expect_eq, expect_reply, expect_true  # noqa: E402
 import radsync_testlib as tl  # noqa: E402  (on sys.path through freeradius_harness)
 from radsync_testlib import (BERLIN, CO_ACME, CREATED, DOMAIN, LOC_DOWNTOWN, LOC_UPTOWN,  # noqa: E402
-                             PLAN_DEDICATED, PLAN_HOT, VLAN100, Daemon, Radsync, Simulator, member,
+                             PLAN_DEDICATED, PLAN_HOT, VLAN100, Radsync, Simulator, member,
                              membership, new_id, wait_until)
 
 EXTRA_MAPPING = """\
@@ -78,14 +77,6 @@ TOM, TOM_PW, TOM_MID = f"tom@{DOMAIN}", "Tom-tomorrow-3", new_id()
 ROOM, ROOM_TYPE = new_id(), new_id()
 B_NOW, B_LATER = new_id(), new_id()
 V_NOW, V_LATER = new_id(), new_id()
-_PASSWORD = re.compile(r"^password: (\S+)$", re.M)
-
-
-class PollingDaemon(Daemon):
-    """``serve`` polling the simulator, with no webhook listener."""
-
-    def config_text(self) -> str:
-        return tl.metrics_yaml(self.metrics_port) + self.extra_config
 
 
 def iso(when: dt.datetime) -> str:
@@ -137,10 +128,7 @@ def guest_username(rs: Radsync, booking: str, visitor: str) -> str:
 
 
 def guest_code(rs: Radsync, username: str) -> str:
-    proc = rs.run("accounts", "reset-password", username)
-    m = _PASSWORD.search(proc.stdout)
-    expect_true(m is not None, f"no access code printed:\n{proc.stdout}{proc.stderr}")
-    return m.group(1)
+    return tl.printed_password(rs.run("accounts", "reset-password", username), username)
 
 
 def members_polls(sim: Simulator) -> int:
@@ -162,7 +150,7 @@ def main() -> int:
     rs.extra_mapping = EXTRA_MAPPING
     t0 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     sim = Simulator(work, fixture(t0))
-    d = PollingDaemon(rs, [], name="radsync")
+    d = tl.PollingDaemon(rs, [], name="radsync")
     try:
         def setup():
             sim.start()

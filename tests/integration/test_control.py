@@ -96,13 +96,6 @@ def account_state(rs: Radsync, i: int):
     return rs.scalar("SELECT state FROM radsync_accounts WHERE member_id=?", mid(i))
 
 
-class PollingDaemon(Daemon):
-    """``serve`` with an officernd section and no webhook section."""
-
-    def config_text(self) -> str:
-        return tl.metrics_yaml(self.metrics_port) + self.extra_config
-
-
 def webhook_checks(c, rs: Radsync, d: Daemon, work: Path) -> None:
     old_file, new_file = work / "webhook-secret", work / "webhook-secret.next"
 
@@ -289,7 +282,7 @@ def offline_checks(c, rs: Radsync, d: Daemon, work: Path) -> None:
 def polling_checks(c, binary: Path, work: Path, sim: Simulator, client_secret: Path) -> Radsync:
     rs = Radsync(binary, work / "poll", log_level="debug")
     rs.work.mkdir()
-    d = PollingDaemon(rs, [], tls=False, name="radsync-polling-only",
+    d = tl.PollingDaemon(rs, [], tls=False, name="radsync-polling-only",
                       extra_config=sim.officernd_yaml(client_secret) + tl.sync_yaml(interval="10m"))
 
     def polling_only():
@@ -317,7 +310,7 @@ def polling_checks(c, binary: Path, work: Path, sim: Simulator, client_secret: P
 
     def unreachable():
         dead_port = tl.free_tcp_ports(1)[0]
-        offline = PollingDaemon(rs, [], tls=False, name="radsync-offline",
+        offline = tl.PollingDaemon(rs, [], tls=False, name="radsync-offline",
                                 extra_config=tl.officernd_yaml(dead_port, ORG, sim.client_id, client_secret,
                                                                request_timeout="1s"))
         offline.start(timeout=40)

@@ -803,6 +803,25 @@ class Daemon:
 SIM_SCRIPT = SOURCE_DIR / "scripts/officernd_sim.py"
 
 
+class PollingDaemon(Daemon):
+    """``serve`` with an officernd section (in ``extra_config``) and no webhook section."""
+
+    def config_text(self) -> str:
+        return metrics_yaml(self.metrics_port) + self.extra_config
+
+
+_PRINTED_PASSWORD = re.compile(r"^password: (\S+)$", re.M)
+
+
+def printed_password(proc: subprocess.CompletedProcess, username: str) -> str:
+    """The password ``accounts reset-password`` printed for ``username`` (AssertionError if it
+    printed none)."""
+    m = _PRINTED_PASSWORD.search(proc.stdout)
+    if not m or f"username: {username}" not in proc.stdout:
+        raise AssertionError(f"no username/password printed:\n{proc.stdout}{proc.stderr}")
+    return m.group(1)
+
+
 class Simulator:
     """``scripts/officernd_sim.py`` on a free loopback port (plain HTTP), serving ``fixture``.
 

@@ -149,6 +149,8 @@ private:
     void full_run(FullRun& job);
     /// Every member and group row from the held snapshot (a reload; a repair at start).
     void remap_all(const char* mode, const char* source);
+    /// The configuration for the next unit of work (a reload swaps the pointer under mu_).
+    std::shared_ptr<const config::Config> current_config();
     /// Reads the earliest scheduled transition and publishes it (worker thread, after a run).
     void refresh_schedule();
     /// Applies the scheduled transitions that are due, as one scoped run (worker thread).
