@@ -503,9 +503,8 @@ std::string format_iso_millis(core::Instant t) {
 }
 
 QueryParams booking_window(core::Instant now) {
-    constexpr auto kBack = std::chrono::days{1};
     constexpr auto kAhead = std::chrono::days{30};
-    return {{"start[$gte]", format_iso_millis(now - kBack)},
+    return {{"start[$gte]", format_iso_millis(now - kBookingWindowBack)},
             {"start[$lt]", format_iso_millis(now + kAhead)}};
 }
 

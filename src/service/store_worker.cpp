@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "radsync/log/log.hpp"
+#include "radsync/officernd/policy.hpp"
 #include "radsync/reconcile/reconciler.hpp"
 #include "radsync/webhook/envelope.hpp"
 
@@ -510,6 +511,11 @@ void StoreWorker::full_run(FullRun& job) {
             return;
         }
         merge_recent_writes(job.snap, *job.fetch_started, removed);
+        if (const auto kept = snapshot::keep_running_series(
+                snapshot_, job.snap, clock_.now() - officernd::kBookingWindowBack);
+            kept > 0) {
+            log_->debug("recurring bookings kept from before the poll's window count={}", kept);
+        }
     }
     // Kept for the in-memory snapshot: the run consumes its own copy.
     snapshot::Snapshot fresh = job.snap;

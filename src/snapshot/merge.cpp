@@ -236,6 +236,20 @@ const char* to_string(Kind k) {
     return "unknown";
 }
 
+std::size_t keep_running_series(const Snapshot& held, Snapshot& fetched,
+                                core::Instant window_start) {
+    std::size_t kept = 0;
+    for (const auto& b : held.bookings) {
+        if (b.rrule.empty() || !b.start || *b.start >= window_start ||
+            find(fetched.bookings, b.id) != nullptr) {
+            continue;
+        }
+        upsert(fetched.bookings, Booking(b));
+        ++kept;
+    }
+    return kept;
+}
+
 std::string guest_key(const std::string& booking_id, const std::string& person_id) {
     return std::string(kGuestKeyPrefix) + booking_id + ":" + person_id;
 }

@@ -98,5 +98,30 @@ TEST(Merge, MalformedObjectIsAnError) {
     EXPECT_FALSE(merge_event(s, t, Kind::kMembership, R"({"_id":"x","startDate":"junk"})", false));
 }
 
+// A poll lists bookings by their start; a weekly meeting set up in spring starts before the
+// window all autumn. Found while adding guests: without this, the first poll after the
+// webhook that brought the series dropped it, and its guests lost access until the next
+// booking.updated.
+TEST(Merge, ARunningSeriesOutsideThePollWindowIsKept) {
+    const auto window_start = core::parse_instant("2026-11-21T12:00:00Z").value();
+    Snapshot held =
+        parse_snapshot(
+            R"({"bookings":[)"
+            R"({"_id":"weekly","start":"2026-03-02T09:00:00Z","end":"2026-03-02T10:00:00Z",)"
+            R"("recurrence":{"rrule":"FREQ=WEEKLY"}},)"
+            R"({"_id":"once","start":"2026-03-02T09:00:00Z","end":"2026-03-02T10:00:00Z"},)"
+            R"({"_id":"soon","start":"2026-11-25T09:00:00Z","end":"2026-11-25T10:00:00Z",)"
+            R"("recurrence":{"rrule":"FREQ=DAILY"}}]})")
+            .value();
+    Snapshot fetched =
+        parse_snapshot(R"({"bookings":[{"_id":"new","start":"2026-11-22T09:00:00Z"}]})").value();
+    EXPECT_EQ(keep_running_series(held, fetched, window_start), 1U);
+    ASSERT_EQ(fetched.bookings.size(), 2U);
+    EXPECT_EQ(fetched.bookings[0].id, "new");
+    EXPECT_EQ(fetched.bookings[1].id, "weekly");
+    // Once listed (or kept), it is not added twice.
+    EXPECT_EQ(keep_running_series(held, fetched, window_start), 0U);
+}
+
 }  // namespace
 }  // namespace radsync::snapshot

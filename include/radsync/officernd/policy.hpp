@@ -198,6 +198,9 @@ private:
 /// True when `body` is one JSON object (what a single-item GET returns).
 [[nodiscard]] bool is_json_object(std::string_view body);
 
+/// How far back the bookings window reaches (booking_window).
+inline constexpr std::chrono::days kBookingWindowBack{1};
+
 /// The bookings window the snapshot carries: `start` within [now - 1 day, now + 30 days), as
 /// v2 filters start[$gte] / start[$lt] with ISO-8601 millisecond timestamps.
 [[nodiscard]] QueryParams booking_window(core::Instant now);

@@ -64,6 +64,13 @@ enum class MergeOutcome { kApplied, kStale };
 void collect_affected_members(const Snapshot& snap, Kind kind, const std::string& id,
                               std::set<std::string>& out);
 
+/// A poll lists only the bookings that start inside its window (officernd::booking_window), so
+/// a recurring booking whose series began before `window_start` is missing from it although
+/// it still runs. Copies into `fetched` every such booking `held` has and `fetched` lacks (a
+/// series that is removed comes as booking.removed, or ends by its own rule); returns how many.
+std::size_t keep_running_series(const Snapshot& held, Snapshot& fetched,
+                                core::Instant window_start);
+
 /// The account key of a booking's guest (a visitor, or a member added to the booking):
 /// "guest:<booking id>:<person id>". Accounts are keyed by member id otherwise; member ids are
 /// 24-hex ObjectIds and never start with this prefix.
