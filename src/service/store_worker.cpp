@@ -291,7 +291,9 @@ void StoreWorker::run() {
                 if (next_transition_) {
                     const auto left =
                         std::max(next_transition_->at - clock_.now(), std::chrono::seconds{0});
-                    wake = std::min(wake, SteadyClock::now() + left);
+                    // After a failed transition run, not before its retry (no busy loop).
+                    wake =
+                        std::min(wake, std::max(SteadyClock::now() + left, transition_retry_at_));
                 }
                 cv_.wait_until(lock, wake, [&] {
                     return stopping_ || !queue_.empty() || !full_runs_.empty() ||
