@@ -15,13 +15,16 @@ namespace {
 using nlohmann::json;
 
 // Entity prefixes radsync keeps a snapshot of. OfficeRnD has no team.* events (companies are
-// company.*), and no events for plans or locations; those arrive by polling.
-constexpr std::array<std::pair<std::string_view, snapshot::Kind>, 5> kHandled = {{
+// company.*), and no events for plans or locations; those arrive by polling. None are known
+// for resources or visitors either (officernd-api.md 2); should they come, they are kept.
+constexpr std::array<std::pair<std::string_view, snapshot::Kind>, 7> kHandled = {{
     {"member", snapshot::Kind::kMember},
     {"company", snapshot::Kind::kCompany},
     {"membership", snapshot::Kind::kMembership},
     {"pass", snapshot::Kind::kPass},
     {"booking", snapshot::Kind::kBooking},
+    {"resource", snapshot::Kind::kResource},
+    {"visitor", snapshot::Kind::kVisitor},
 }};
 
 std::string body_digest(std::string_view body) {
