@@ -362,8 +362,13 @@ public:
             ev.reason = label + " has no valid start and end";
             return ev;
         }
+        // Where the booking is: its own location, else its resource's (some bookings carry
+        // only the room).
+        const auto* resource = find_by_id(snap_.resources, b.resource);
+        const std::string& location =
+            !b.location.empty() || resource == nullptr ? b.location : resource->location;
         const core::TimeZone zone =
-            b.timezone.empty() ? zone_for(b.location, g.person) : zone_named(b.timezone);
+            b.timezone.empty() ? zone_for(location, g.person) : zone_named(b.timezone);
         std::vector<detail::Occurrence> windows;
         if (b.rrule.empty()) {
             windows.push_back({*b.start, *b.end});
@@ -398,7 +403,6 @@ public:
         if (cfg_.mapping.locations.empty()) {
             ev.unrestricted = true;
         } else {
-            const std::string& location = b.location;
             const auto* rule = location_rule(location);
             if (rule == nullptr) {
                 ev.unmapped = true;
@@ -1104,33 +1108,15 @@ void assign_member_addresses(Candidates& candidates, const config::Config& cfg, 
     }
 }
 
-// A new guest's user name: the prefix and characters from an alphabet without look-alikes
-// (no 0/o, 1/l/i), derived from the keyed hash of the guest's key, so it is unpredictable
-// from outside and the same in every run; random when no key is at hand.
+// A new guest's user name (derived_guest_username), or a random one when no key is at hand.
 std::string guest_username(const std::string& key, const config::Guests& guests,
                            const Context& ctx) {
-    static constexpr std::string_view kAlphabet = "abcdefghjkmnpqrstuvwxyz23456789";
-    std::string entropy;
     if (ctx.keyed_hash) {
-        const std::string h = ctx.keyed_hash(key);
-        for (std::size_t i = h.size() >= 64 ? h.size() - 64 : h.size(); i + 1 < h.size(); i += 2) {
-            entropy.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+        if (auto derived = derived_guest_username(key, guests, ctx.keyed_hash); !derived.empty()) {
+            return derived;
         }
     }
-    if (entropy.empty()) {
-        entropy = ctx.generate_password(64);
-    }
-    std::string out = guests.username_prefix;
-    // Bytes at or above the largest multiple of the alphabet's size are skipped: uniform.
-    constexpr unsigned kLimit = 256 - (256 % kAlphabet.size());
-    for (char c : entropy) {
-        const auto b = static_cast<unsigned char>(c);
-        if (b < kLimit && out.size() < guests.username_prefix.size() +
-                                           static_cast<std::size_t>(guests.username_length)) {
-            out.push_back(kAlphabet[b % kAlphabet.size()]);
-        }
-    }
-    return out;
+    return guest_name_from(ctx.generate_password(64), guests);
 }
 
 bool earlier_claim(const snapshot::Member* a, const snapshot::Member* b) {
@@ -1141,6 +1127,44 @@ bool earlier_claim(const snapshot::Member* a, const snapshot::Member* b) {
 }
 
 }  // namespace
+
+std::string guest_name_from(std::string_view entropy, const config::Guests& guests) {
+    static constexpr std::string_view kAlphabet = "abcdefghjkmnpqrstuvwxyz23456789";
+    // Bytes at or above the largest multiple of the alphabet's size are skipped: uniform.
+    constexpr unsigned kLimit = 256 - (256 % kAlphabet.size());
+    const std::size_t length =
+        guests.username_prefix.size() + static_cast<std::size_t>(guests.username_length);
+    std::string out = guests.username_prefix;
+    for (char c : entropy) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b < kLimit && out.size() < length) {
+            out.push_back(kAlphabet[b % kAlphabet.size()]);
+        }
+    }
+    return out.size() == length ? out : std::string();
+}
+
+std::string derived_guest_username(const std::string& key, const config::Guests& guests,
+                                   const std::function<std::string(std::string_view)>& keyed_hash) {
+    // The keyed hash ends in 64 hex digits (mapping::keyed_hash): 32 bytes of entropy.
+    const std::string h = keyed_hash ? keyed_hash(key) : std::string();
+    if (h.size() < 64) {
+        return {};
+    }
+    const auto nibble = [](char c) -> int {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    std::string bytes;
+    for (std::size_t i = h.size() - 64; i + 1 < h.size(); i += 2) {
+        const int hi = nibble(h[i]);
+        const int lo = nibble(h[i + 1]);
+        if (hi < 0 || lo < 0) {
+            return {};
+        }
+        bytes.push_back(static_cast<char>(hi * 16 + lo));
+    }
+    return guest_name_from(bytes, guests);
+}
 
 std::string plan_group_name(const std::string& access_group) {
     return std::string(kGroupPrefix) + "plan:" + access_group;

@@ -117,6 +117,12 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
                 if (auto n = mapping::candidate_username(*m, cfg.accounts); !n.empty()) {
                     names.insert(std::move(n));
                 }
+            } else if (cfg.mapping.guests && id.starts_with(snapshot::kGuestKeyPrefix)) {
+                if (auto n =
+                        mapping::derived_guest_username(id, *cfg.mapping.guests, ctx.keyed_hash);
+                    !n.empty()) {
+                    names.insert(std::move(n));
+                }
             }
         }
         for (const auto& [id, acc] : *mine) {

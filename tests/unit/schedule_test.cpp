@@ -450,6 +450,38 @@ TEST(Guests, AVisitorGetsAnAccountOnlyInsideTheWindowAndAtTheBookingsLocation) {
     EXPECT_EQ(decision_for(w.map(), kGuestV1).outcome, Outcome::kRemoved);
 }
 
+TEST(Guests, DerivedUserNamesAreStableAndNeedAKeyedHash) {
+    config::Guests guests;
+    const auto hash = [](std::string_view v) {
+        // The shape of mapping::keyed_hash: a prefix and 64 hex digits.
+        std::string out = "hmac:";
+        for (std::size_t i = 0; i < 64; ++i) {
+            out.push_back("0123456789abcdef"[(v.size() * 7 + i * 13) % 16]);
+        }
+        return out;
+    };
+    const std::string a = derived_guest_username("guest:b1:v1", guests, hash);
+    EXPECT_EQ(a, derived_guest_username("guest:b1:v1", guests, hash));
+    EXPECT_EQ(a.size(), 12U) << a;
+    EXPECT_EQ(a.rfind("guest-", 0), 0U);
+    EXPECT_EQ(derived_guest_username("guest:b1:v1", guests, {}), "");
+    EXPECT_EQ(derived_guest_username("guest:b1:v1", guests,
+                                     [](std::string_view) { return std::string(64, 'z'); }),
+              "");
+    EXPECT_EQ(guest_name_from("ab", guests), "");  // too little entropy for six characters
+}
+
+TEST(Guests, ABookingWithoutALocationIsAtItsResourcesLocation) {
+    World w;
+    w.enable_guests();
+    w.snap.resources.front().location = "l-up";
+    w.booking("b1", "2026-11-22T13:00:00Z", "2026-11-22T15:00:00Z", {"v1"}, "");
+    w.ctx.now = at("2026-11-22T13:30:00Z");
+    const Decision d = decision_for(w.map(), kGuestV1);
+    ASSERT_EQ(d.outcome, Outcome::kGranted) << d.reason;
+    EXPECT_EQ(d.account->locations, "uptown");
+}
+
 TEST(Guests, CancelledTentativeMovedAndRemovedBookingsChangeGuestsAtOnce) {
     World w;
     w.enable_guests();

@@ -118,6 +118,17 @@ struct DesiredState {
 /// Whether the mapping gives members addresses of their own (pools or a member property).
 [[nodiscard]] bool uses_addresses(const config::Mapping& mapping);
 
+/// The user name a new guest with account key `key` gets: the prefix and characters without
+/// look-alikes (no 0/o, 1/l/i) drawn from the keyed hash of the key, so it is the same in every
+/// run and unpredictable from outside. Empty without a usable keyed hash (the engine then
+/// draws a random one). Lets a scoped run find every account a new guest might collide with.
+[[nodiscard]] std::string derived_guest_username(
+    const std::string& key, const config::Guests& guests,
+    const std::function<std::string(std::string_view)>& keyed_hash);
+/// The guest user name `entropy`'s bytes make (uniformly over the alphabet); empty if they run
+/// out first.
+[[nodiscard]] std::string guest_name_from(std::string_view entropy, const config::Guests& guests);
+
 /// Group rows only (plan, site and deny groups), derived from configuration alone.
 [[nodiscard]] std::vector<store::RadRow> group_rows(const config::Config& cfg);
 
