@@ -299,7 +299,27 @@ public:
         const auto wanted = [&](const std::string& key) {
             return scope == nullptr || scope->count(key) > 0;
         };
-        for (const auto& b : snap_.bookings) {
+        // A scoped run (a webhook) looks only at the bookings its guest keys name, not at every
+        // booking in the window.
+        std::vector<const snapshot::Booking*> bookings;
+        if (scope == nullptr) {
+            for (const auto& b : snap_.bookings) {
+                bookings.push_back(&b);
+            }
+        } else {
+            const std::string_view prefix = snapshot::kGuestKeyPrefix;
+            for (auto it = scope->lower_bound(std::string(prefix));
+                 it != scope->end() && it->starts_with(prefix); ++it) {
+                const auto rest = std::string_view(*it).substr(prefix.size());
+                const auto* b =
+                    find_by_id(snap_.bookings, std::string(rest.substr(0, rest.find(':'))));
+                if (b != nullptr && (bookings.empty() || bookings.back() != b)) {
+                    bookings.push_back(b);
+                }
+            }
+        }
+        for (const auto* bp : bookings) {
+            const auto& b = *bp;
             if ((b.visitors.empty() && b.members.empty()) || !booking_counts(b)) {
                 continue;
             }

@@ -171,6 +171,7 @@ void StoreWorker::refresh_schedule() {
     if (!next) {
         // Kept as it was: the next round that runs anything reads it again.
         metrics_.add("radsync_store_errors_total", {{"kind", "schedule_read"}});
+        log_->warn("cannot read the schedule error={}", next.error().message);
         return;
     }
     next_transition_ = std::move(*next);
@@ -190,6 +191,8 @@ void StoreWorker::apply_due_transitions() {
     if (!due || due->empty()) {
         if (!due) {
             metrics_.add("radsync_store_errors_total", {{"kind", "schedule_read"}});
+            log_->warn("cannot read the due transitions error={}; retrying in {}s",
+                       due.error().message, kTransitionRetry.count());
             transition_retry_at_ = SteadyClock::now() + kTransitionRetry;
         }
         refresh_schedule();

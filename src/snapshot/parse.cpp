@@ -16,6 +16,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t kMaxListedIds = 1000;
+// RFC 5545 rules are short ("FREQ=WEEKLY;BYDAY=MO,WE;UNTIL=..."); libical gets nothing longer.
+constexpr std::size_t kMaxRruleBytes = 1024;
 
 // A field error names the field; the caller adds which entity it was in.
 struct FieldReader {
@@ -297,6 +299,9 @@ const Filler<Booking> kBooking = [](FieldReader& r, Booking& b) {
     if (const auto it = r.obj.find("recurrence"); it != r.obj.end() && it->is_object()) {
         FieldReader inner{*it, {}};
         b.rrule = inner.str({"rrule"});
+        if (b.rrule.size() > kMaxRruleBytes) {
+            inner.fail("rrule longer than " + std::to_string(kMaxRruleBytes) + " bytes");
+        }
         b.exdates = inner.instants("exdates");
         if (!inner.error.empty()) {
             r.fail("recurrence: " + inner.error);

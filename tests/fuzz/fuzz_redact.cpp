@@ -13,6 +13,7 @@
 #include "radsync/core/json.hpp"
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/snapshot/redact.hpp"
+#include "support/redact_reference.hpp"
 
 namespace {
 
@@ -36,24 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!out) {
         std::abort();  // a JSON object is always redactable
     }
-    if (in.contains("properties") && in["properties"].is_object()) {
-        for (auto& [key, value] : in["properties"].items()) {
-            if (!radsync::snapshot::is_secret_property(key, kNamed)) {
-                continue;
-            }
-            std::string text;
-            if (value.is_string()) {
-                text = value.get<std::string>();
-            } else if (value.is_number() || value.is_boolean()) {
-                text = value.dump();
-            } else {
-                continue;
-            }
-            if (!radsync::mapping::is_keyed_hash(text)) {
-                value = hash(text);
-            }
-        }
-    }
+    radsync::test::redact_reference(in, kNamed, hash);
     auto back = radsync::core::parse_json(*out);
     if (!back || *back != in) {
         std::abort();

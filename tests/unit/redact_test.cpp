@@ -8,6 +8,7 @@
 
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/snapshot/redact.hpp"
+#include "support/redact_reference.hpp"
 
 namespace radsync::snapshot {
 namespace {
@@ -18,27 +19,9 @@ std::string fake_hash(std::string_view v) {
     return mapping::keyed_hash("test key", v);
 }
 
-// What redaction means, on the document: each secret property's flattened value hashed.
 nlohmann::json reference(const std::string& raw) {
     auto j = nlohmann::json::parse(raw);
-    if (j.contains("properties") && j["properties"].is_object()) {
-        for (auto& [key, value] : j["properties"].items()) {
-            if (!is_secret_property(key, kNamed)) {
-                continue;
-            }
-            std::string text;
-            if (value.is_string()) {
-                text = value.get<std::string>();
-            } else if (value.is_number() || value.is_boolean()) {
-                text = value.dump();
-            } else {
-                continue;
-            }
-            if (!mapping::is_keyed_hash(text)) {
-                value = fake_hash(text);
-            }
-        }
-    }
+    test::redact_reference(j, kNamed, fake_hash);
     return j;
 }
 
