@@ -45,9 +45,26 @@ int run(int argc, char** argv) {
     auto* show = accounts->add_subcommand("show", "explain one member's access");
     show->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")->required();
     auto* reset = accounts->add_subcommand(
-        "reset-password", "generate a new password for a member and print it once");
+        "reset-password",
+        "generate a new password for a member and e-mail it (or print it once with --print)");
     reset->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")
         ->required();
+    reset->add_flag("--print", opt.print,
+                    "show the new password here once instead of e-mailing it (at the desk)");
+    auto* profile = accounts->add_subcommand(
+        "profile", "write an Apple WiFi profile (.mobileconfig) for one account");
+    profile->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")
+        ->required();
+    profile->add_option("-o,--output", opt.output_file, "file to write (default: stdout)");
+    auto* outbox = app.add_subcommand("outbox", "e-mails with credentials: delivery and retries");
+    outbox->require_subcommand(1);
+    auto* outbox_list_cmd = outbox->add_subcommand("list", "list e-mails, newest first");
+    outbox_list_cmd->add_option("--status", opt.status_filter,
+                                "only pending, sending, sent, parked or cancelled ones");
+    auto* outbox_requeue_cmd =
+        outbox->add_subcommand("requeue", "make parked e-mails pending again");
+    outbox_requeue_cmd->add_option("number", opt.event_id, "number of one parked e-mail");
+    outbox_requeue_cmd->add_flag("--all", opt.all, "every parked e-mail");
     auto* inbox = app.add_subcommand("inbox", "webhooks set aside after failing repeatedly");
     inbox->require_subcommand(1);
     auto* parked_cmd = inbox->add_subcommand("parked", "list parked webhooks with their errors");
@@ -86,6 +103,15 @@ int run(int argc, char** argv) {
         }
         if (reset->parsed()) {
             return accounts_reset_password(opt);
+        }
+        if (profile->parsed()) {
+            return accounts_profile(opt);
+        }
+        if (outbox_list_cmd->parsed()) {
+            return outbox_list(opt);
+        }
+        if (outbox_requeue_cmd->parsed()) {
+            return outbox_requeue(opt);
         }
         if (parked_cmd->parsed()) {
             return inbox_parked(opt);

@@ -36,6 +36,9 @@ struct Options {
     bool standalone = false;
     std::string event_id;
     bool all = false;
+    bool print = false;         ///< accounts reset-password: show it instead of e-mailing
+    std::string status_filter;  ///< outbox list --status
+    std::string output_file;    ///< accounts profile -o
 };
 
 void print_problems(const std::vector<config::Problem>& problems, const char* kind);
@@ -97,5 +100,10 @@ int inbox_requeue(const Options& opt);
 int accounts_list(const Options& opt);
 int accounts_show(const Options& opt);
 int accounts_reset_password(const Options& opt);
+int accounts_profile(const Options& opt);
+int outbox_list(const Options& opt);
+int outbox_requeue(const Options& opt);
+/// One line per message (`outbox list`, `accounts show`, `status`).
+void print_messages(const std::vector<store::OutboxMessage>& messages, const char* indent);
 
 }  // namespace radsync::cli

@@ -106,6 +106,23 @@ int status(const Options& opt) {
         std::cout << "parked webhooks (newest first; `radsync inbox requeue` retries them):\n";
         print_parked(*parked);
     }
+    if (auto counts = st->outbox_counts(); !counts) {
+        std::cout << "e-mails:   cannot read (" << counts.error().message << ")\n";
+    } else if (!counts->empty()) {
+        std::cout << "e-mails:  ";
+        for (const auto& [status_name, n] : *counts) {
+            std::cout << " " << n << " " << status_name;
+        }
+        std::cout << "\n";
+        if (counts->count("parked") > 0) {
+            auto parked = st->outbox_list(store::OutboxStatus::kParked, std::nullopt, kParkedShown);
+            if (parked) {
+                std::cout << "parked e-mails (newest first; `radsync outbox requeue` retries "
+                             "them):\n";
+                print_messages(*parked, "  ");
+            }
+        }
+    }
     std::cout << "last runs:\n";
     for (const auto& r : *runs) {
         std::cout << "  #" << r.id << " " << core::format_instant(r.started_at) << " " << r.mode
@@ -249,6 +266,13 @@ int accounts_show(const Options& opt) {
                                                   decision->next_change_what
                                             : std::string("nothing scheduled"))
                   << "\n";
+    }
+    if (auto messages = store.outbox_list(std::nullopt, member_id, 20);
+        messages && !messages->empty()) {
+        std::cout << "e-mails:\n";
+        print_messages(*messages, "  ");
+    } else if (cfg.notify && stored != accounts->end()) {
+        std::cout << "e-mails:   none\n";
     }
     if (stored != accounts->end()) {
         std::cout << "rows:\n";

@@ -227,6 +227,7 @@ int accounts_reset_password(const Options& opt) {
     Write w;
     w.request.command = control::Command::kResetPassword;
     w.request.member = opt.account_key;
+    w.request.print = opt.print;
     w.run_here = [&]() -> int {
         auto st = store::open_sqlite_stores(paths_of(*cfg), open_options_of(*cfg));
         if (!st) {
@@ -238,11 +239,14 @@ int accounts_reset_password(const Options& opt) {
         }
         const core::SystemClock clock;
         reconcile::Environment env{*st->state, *st->radius, clock, mapping::generate_password};
-        auto d = reconcile::reset_password(env, *cfg, *snap, opt.account_key);
+        auto d = reconcile::reset_password(env, *cfg, *snap, opt.account_key, opt.print);
         if (!d) {
             return fail(d.error());
         }
         std::cout << service::reset_password_text(*d);
+        if (!d->emailed_to.empty()) {
+            std::cout << "(no daemon runs: the e-mail waits in the outbox until it starts)\n";
+        }
         return kExitOk;
     };
     return write_through_daemon_or_here(*cfg, w);

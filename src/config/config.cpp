@@ -18,6 +18,23 @@ const char* to_string(Roaming r) {
     return "unknown";
 }
 
+const char* to_string(MessageKind k) {
+    // The keys of notify.templates.
+    switch (k) {
+        case MessageKind::kWelcome:
+            return "welcome";
+        case MessageKind::kReturning:
+            return "returning";
+        case MessageKind::kPass:
+            return "pass";
+        case MessageKind::kGuest:
+            return "guest";
+        case MessageKind::kReset:
+            return "reset";
+    }
+    return "unknown";
+}
+
 std::string Problem::to_string() const {
     std::string out = origin.file;
     if (origin.line > 0) {

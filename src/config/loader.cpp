@@ -21,6 +21,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "node_reader.hpp"
+#include "notify_reader.hpp"
 #include "radsync/core/ipv4.hpp"
 #include "text_file.hpp"
 
@@ -123,13 +124,14 @@ struct MappingRef {
 
 class MainReader {
 public:
-    MainReader(Reader& reader, fs::path base_dir) : r_(reader), base_dir_(std::move(base_dir)) {}
+    MainReader(Reader& reader, fs::path base_dir, std::string_view main_text)
+        : r_(reader), base_dir_(std::move(base_dir)), main_text_(main_text) {}
 
     std::vector<MappingRef> read(const YAML::Node& document, Config& c) {
         const Section top(r_, r_.root(document),
                           {"radius_database", "state_database", "database", "default_timezone",
                            "log_level", "officernd", "webhook", "metrics", "control", "sync",
-                           "accounts", "radius", "mapping_files"});
+                           "accounts", "radius", "mapping_files", "notify"});
         // Relative to the main file, like every other path in it (the demo config relies on it).
         if (auto db = r_.non_empty_text(top["radius_database"])) {
             c.radius_database = resolve(base_dir_, *db);
@@ -171,6 +173,9 @@ public:
         read_sync(top["sync"], c.sync);
         read_accounts(top["accounts"], c.accounts);
         read_radius(top["radius"], c.radius);
+        if (const Field f = top["notify"]; f.present) {
+            c.notify = read_notify(r_, f, base_dir_, main_text_);
+        }
 
         std::vector<MappingRef> refs;
         const Field files = top.required("mapping_files");
@@ -397,6 +402,7 @@ private:
 
     Reader& r_;
     fs::path base_dir_;
+    std::string_view main_text_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1026,7 +1032,7 @@ LoadResult load_text(const std::string& main_name, const Result<std::string>& ma
         if (!options.check_secret_files) {
             reader.skip_file_checks();
         }
-        MainReader main(reader, fs::path(main_name).parent_path());
+        MainReader main(reader, fs::path(main_name).parent_path(), *main_text);
         const std::vector<MappingRef> refs = main.read(*document, config);
 
         MappingCollector collector(d);
@@ -1112,6 +1118,10 @@ LoadResult load_from_strings(const std::string& main_name, const std::string& ma
             },
             options);
     });
+}
+
+Result<std::string> read_text_file_bounded(const std::string& path, std::size_t max_bytes) {
+    return read_text_file(path, max_bytes);
 }
 
 }  // namespace radsync::config

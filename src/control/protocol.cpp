@@ -12,11 +12,12 @@ namespace radsync::control {
 
 namespace {
 
-constexpr std::array<std::pair<Command, const char*>, 4> kCommands = {{
+constexpr std::array<std::pair<Command, const char*>, 5> kCommands = {{
     {Command::kStatus, "status"},
     {Command::kReconcile, "reconcile"},
     {Command::kInboxRequeue, "inbox-requeue"},
     {Command::kResetPassword, "reset-password"},
+    {Command::kOutboxRequeue, "outbox-requeue"},
 }};
 
 constexpr std::size_t kMaxFieldBytes = 4096;
@@ -71,7 +72,8 @@ std::string encode(const Request& r) {
                         {"payload_bytes", r.payload_bytes},
                         {"event_id", r.event_id},
                         {"all", r.all},
-                        {"member", r.member}};
+                        {"member", r.member},
+                        {"print", r.print}};
     return j.dump() + "\n";
 }
 
@@ -105,7 +107,7 @@ Result<Request> decode_request(std::string_view header) {
         !field(j, "allow_mass_removal", r.allow_mass_removal, error) ||
         !field(j, "source", r.source, error) || !field(j, "payload_bytes", payload, error) ||
         !field(j, "event_id", r.event_id, error) || !field(j, "all", r.all, error) ||
-        !field(j, "member", r.member, error)) {
+        !field(j, "member", r.member, error) || !field(j, "print", r.print, error)) {
         return malformed(error);
     }
     if (payload > snapshot::kMaxSnapshotBytes ||

@@ -94,8 +94,9 @@ struct Grant {
     std::string label;        // "membership 'Hot Desk'", "pass 'hotdesk' p1"
     std::string location_id;  // the membership's or pass's location ("" = the holder's home)
     const AccessGroup* group = nullptr;
-    std::optional<Roaming> roaming;     // the plan's (or the passes') override
-    std::optional<core::Instant> ends;  // when this grant's access ends; absent = open-ended
+    std::optional<Roaming> roaming;            // the plan's (or the passes') override
+    std::optional<core::Instant> ends;         // when this grant's access ends; absent = open-ended
+    std::optional<core::Instant> starts = {};  // when it began, if it is a window (a pass)
 };
 
 // Access decided for one member before usernames are assigned.
@@ -110,6 +111,8 @@ struct Evaluation {
     bool unrestricted = false;                   // no location rules apply
     std::vector<const LocationRule*> locations;  // sorted by key
     std::optional<core::Instant> expires;
+    /// When the current window of a time-limited grant began (passes, guests), for messages.
+    std::optional<core::Instant> valid_from;
     /// The earliest moment after `now` at which this evaluation can change by itself (a
     /// membership or pass starting or ending), with what happens then.
     std::optional<core::Instant> next_change;
@@ -244,6 +247,11 @@ public:
         }
         if (!open_ended) {
             ev.expires = latest;
+            for (const auto& g : granting) {
+                if (g.starts && (!ev.valid_from || *g.starts < *ev.valid_from)) {
+                    ev.valid_from = g.starts;
+                }
+            }
         }
 
         ev.granted = true;
@@ -439,6 +447,7 @@ public:
         }
         ev.granted = true;
         ev.expires = current->end + guests.grace_after;
+        ev.valid_from = current->start - guests.grace_before;
         ev.reason = "guest of " + label + " -> group " + group->name + "; location " +
                     (ev.unrestricted ? std::string("all locations") : ev.locations.front()->key) +
                     "; from " + core::format_instant(current->start - guests.grace_before) +
@@ -574,7 +583,7 @@ private:
             const Roaming roaming = cfg_.mapping.passes->roaming == Roaming::kAll
                                         ? Roaming::kAll
                                         : Roaming::kMembership;
-            out.push_back(Grant{label, location, pass_group_, roaming, to});
+            out.push_back(Grant{label, location, pass_group_, roaming, to, from});
             status_from_pass = status_from_pass || p->grants_active_status;
         }
         return out;
@@ -1590,6 +1599,7 @@ DesiredState map_snapshot(const snapshot::Snapshot& snap, const config::Config& 
                 add_user_rows(rec, c.ev, out.rows);
                 d.outcome = Decision::Outcome::kGranted;
                 d.new_password = std::move(password->generated);
+                d.valid_from = c.ev.valid_from;
                 d.reason = rec.reason;
                 d.account = std::move(rec);
                 out.decisions.push_back(std::move(d));

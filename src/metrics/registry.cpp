@@ -69,6 +69,8 @@ const std::vector<InitialSeries>& initial_series() {
         {"radsync_next_reconcile_timestamp_seconds", {}},
         {"radsync_next_transition_timestamp_seconds", {}},
         {"radsync_transitions_total", {{"result", {"applied", "failed"}}}},
+        {"radsync_outbox_messages", {{"status", {"pending", "sending", "parked"}}}},
+        {"radsync_outbox_deliveries_total", {{"result", {"sent", "retried", "parked"}}}},
         {"radsync_radius_users", {{"state", {"active", "revoked"}}}},
         {"radsync_members_refused",
          {{"reason", {"conflict", "username", "password", "unmapped", "address"}}}},

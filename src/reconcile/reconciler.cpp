@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "radsync/log/log.hpp"
+#include "radsync/notify/plan.hpp"
 
 namespace radsync::reconcile {
 
@@ -248,6 +249,42 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
                 writes.schedule.push_back({d.member_id, *d.next_change, d.next_change_what});
             }
         }
+        // Credentials go into the outbox in this same transaction: a message exists exactly when
+        // its account does. Only accounts this run changes (not those the guard held back).
+        {
+            auto plan = notify::plan_messages(desired.decisions, accounts, snap, cfg,
+                                              options.reset_passwords, mapping::generate_password);
+            std::set<std::string> changed;
+            for (const auto& c : writes.accounts) {
+                changed.insert(c.record.member_id);
+            }
+            for (auto& m : plan.messages) {
+                const bool printed =
+                    options.print_reset_passwords && options.reset_passwords.count(m.subject) > 0;
+                if (changed.count(m.subject) > 0 && !printed) {
+                    writes.outbox.push_back(std::move(m));
+                }
+            }
+            for (auto& [subject, why] : plan.cancel) {
+                if (changed.count(subject) > 0) {
+                    writes.outbox_cancel.emplace(subject, std::move(why));
+                }
+            }
+            if (options.print_reset_passwords) {
+                for (const auto& subject : options.reset_passwords) {
+                    writes.outbox_cancel.emplace(subject,
+                                                 "superseded by a new password shown at the desk");
+                }
+            }
+            for (const auto& u : plan.undeliverable) {
+                log->warn("no e-mail for {}", u);
+            }
+            report.undeliverable = std::move(plan.undeliverable);
+            report.messages_queued = writes.outbox.size();
+            for (const auto& m : writes.outbox) {
+                report.queued_to.emplace_back(m.subject, m.recipient);
+            }
+        }
         for (const auto& d : desired.decisions) {
             const auto it = accounts.find(d.member_id);
             const std::string& username = d.account              ? d.account->username
@@ -316,8 +353,9 @@ Result<RunReport> reconcile_full(const Environment& env, const config::Config& c
     return reconcile(env, cfg, *changes.replace, options, std::move(changes));
 }
 
-Result<mapping::Decision> reset_password(const Environment& env, const config::Config& cfg,
-                                         const snapshot::Snapshot& snap, const std::string& key) {
+Result<ResetOutcome> reset_password(const Environment& env, const config::Config& cfg,
+                                    const snapshot::Snapshot& snap, const std::string& key,
+                                    bool print) {
     auto accounts = env.state.load_accounts();
     if (!accounts) {
         return accounts.error();
@@ -339,6 +377,29 @@ Result<mapping::Decision> reset_password(const Environment& env, const config::C
     run.source = "accounts reset-password";
     run.scope = std::set<std::string>{member_id};
     run.reset_passwords = {member_id};
+    run.print_reset_passwords = print || !cfg.notify;
+    if (!run.print_reset_passwords) {
+        // Nothing is written unless the new password can be mailed: a dry run decides first.
+        RunOptions plan = run;
+        plan.dry_run = true;
+        auto planned = reconcile(env, cfg, snap, plan, {});
+        if (!planned) {
+            return planned.error();
+        }
+        for (const auto& d : planned->decisions) {
+            if (d.member_id == member_id && d.account) {
+                auto messages = notify::plan_messages({d}, *accounts, snap, cfg, {member_id},
+                                                      mapping::generate_password);
+                if (messages.messages.empty()) {
+                    return Error(Errc::kConflict, "cannot e-mail the new password: " +
+                                                      (messages.undeliverable.empty()
+                                                           ? std::string("no message")
+                                                           : messages.undeliverable.front()) +
+                                                      "; use --print to show it at the desk");
+                }
+            }
+        }
+    }
     auto report = reconcile(env, cfg, snap, run, {});
     if (!report) {
         return report.error();
@@ -351,7 +412,17 @@ Result<mapping::Decision> reset_password(const Environment& env, const config::C
             return Error(Errc::kConflict,
                          "member " + member_id + " has no access, so no password: " + d.reason);
         }
-        return std::move(d);
+        ResetOutcome out;
+        if (!run.print_reset_passwords) {
+            d.new_password.clear();  // it travels in the outbox only
+            for (const auto& [subject, to] : report->queued_to) {
+                if (subject == member_id) {
+                    out.emailed_to.push_back(to);
+                }
+            }
+        }
+        out.decision = std::move(d);
+        return out;
     }
     return Error(Errc::kNotFound, "member " + member_id + " is not in the stored snapshot");
 }

@@ -3,6 +3,7 @@
 #include "radsync/service/app.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +27,7 @@
 #include "radsync/log/log.hpp"
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/metrics/registry.hpp"
+#include "radsync/service/mailer.hpp"
 #include "radsync/service/officernd_fetch.hpp"
 #include "radsync/service/poller.hpp"
 #include "radsync/service/store_worker.hpp"
@@ -165,9 +167,21 @@ public:
         worker_ =
             std::make_unique<StoreWorker>(std::move(*stores), config_, clock_,
                                           mapping::generate_password, metrics_, worker_options);
+        if (config_->notify) {
+            mailer_ =
+                std::make_unique<Mailer>(*worker_, config_, clock_, metrics_, Mailer::Options{});
+            worker_->on_messages_queued([this] { mailer_->wake(); });
+        }
         if (auto s = worker_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);
             return 1;
+        }
+        if (mailer_) {
+            if (auto s = mailer_->start(); !s) {
+                log_->error("start-up failed: {}", s.error().message);
+                worker_->stop();
+                return kExitConfigError;
+            }
         }
 
         if (config_->webhook) {
@@ -348,16 +362,41 @@ private:
                         ""};
             }
             case Command::kResetPassword: {
-                std::promise<Result<mapping::Decision>> done;
+                std::promise<Result<reconcile::ResetOutcome>> done;
                 auto result = done.get_future();
-                worker_->reset_password(req.member, [&done](Result<mapping::Decision> d) {
-                    done.set_value(std::move(d));
-                });
+                worker_->reset_password(
+                    req.member, req.print,
+                    [&done](Result<reconcile::ResetOutcome> d) { done.set_value(std::move(d)); });
                 auto d = result.get();
                 if (!d) {
                     return failure(d.error().message);
                 }
                 return {0, reset_password_text(*d), ""};
+            }
+            case Command::kOutboxRequeue: {
+                std::optional<std::int64_t> id;
+                if (!req.all) {
+                    const auto n = parse_message_number(req.event_id);
+                    if (!n) {
+                        return failure("expected a message number (see `radsync outbox list`)");
+                    }
+                    id = *n;
+                }
+                std::promise<Result<std::size_t>> done;
+                auto result = done.get_future();
+                worker_->outbox_requeue(
+                    id, [&done](Result<std::size_t> n) { done.set_value(std::move(n)); });
+                auto n = result.get();
+                if (!n) {
+                    return failure(n.error().message);
+                }
+                if (*n == 0) {
+                    return failure(req.all ? "no parked e-mails"
+                                           : "no parked e-mail " + req.event_id);
+                }
+                return {
+                    0, std::to_string(*n) + " e-mail(s) pending again; the daemon sends them now\n",
+                    ""};
             }
         }
         return failure("unknown command");
@@ -426,6 +465,9 @@ private:
         co_await metrics_server_->shutdown(std::chrono::seconds{1});
         if (poller_) {
             poller_->stop();  // finishes (or abandons) the run in progress
+        }
+        if (mailer_) {
+            mailer_->stop();  // finishes the e-mails being handed over, records them
         }
         worker_->stop();  // answers what control requests still wait for
         control_->join();
@@ -524,7 +566,18 @@ private:
             verifier_ = verifier;
             log_->info("webhook secrets reloaded count={}", next.webhook->secret_files.size());
         }
-        config_ = std::make_shared<const config::Config>(std::move(*loaded.config));
+        if (next.notify.has_value() != config_->notify.has_value()) {
+            log_->error("reload rejected: adding or removing the notify section needs a restart");
+            return;
+        }
+        auto next_config = std::make_shared<const config::Config>(std::move(*loaded.config));
+        if (mailer_) {
+            if (auto s = mailer_->set_config(next_config); !s) {
+                log_->error("reload rejected: {}", s.error().message);
+                return;
+            }
+        }
+        config_ = std::move(next_config);
         worker_->set_config(config_);
         log::setup(config_->log_level);
         log_->info("configuration reloaded groups={} plans={} locations={}",
@@ -683,6 +736,7 @@ private:
     metrics::Registry metrics_;
     std::shared_ptr<const webhook::Verifier> verifier_;
     std::unique_ptr<StoreWorker> worker_;
+    std::unique_ptr<Mailer> mailer_;  // null without a notify section
     std::unique_ptr<Poller> poller_;
     std::atomic<bool> stopping_{false};
     net::io_context ioc_{1};
@@ -698,10 +752,28 @@ private:
 
 }  // namespace
 
-std::string reset_password_text(const mapping::Decision& d) {
-    return "username: " + (d.account ? d.account->username : std::string()) + "\n" +
-           "password: " + d.new_password + "\n" +
+std::string reset_password_text(const reconcile::ResetOutcome& r) {
+    const mapping::Decision& d = r.decision;
+    const std::string username = d.account ? d.account->username : std::string();
+    if (!r.emailed_to.empty()) {
+        std::string to;
+        for (const auto& address : r.emailed_to) {
+            to += (to.empty() ? "" : ", ") + address;
+        }
+        return "username: " + username + "\n" + "new password e-mailed to " + to +
+               " (`radsync outbox list` shows its delivery; the old password no longer works)\n";
+    }
+    return "username: " + username + "\n" + "password: " + d.new_password + "\n" +
            "(shown once: radsync keeps only its hash; the old password no longer works)\n";
+}
+
+std::optional<std::int64_t> parse_message_number(const std::string& text) {
+    std::int64_t n = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || n <= 0) {
+        return std::nullopt;
+    }
+    return n;
 }
 
 int serve(const ServeOptions& options) {

@@ -86,6 +86,13 @@ Status StoreWorker::start() {
         log_->info("first start of the daemon on this database: deriving the RADIUS rows");
         repair_at_start_ = true;
     }
+    // No mailer runs yet: a message still marked sending was with the relay when a daemon
+    // died. It may have been delivered; it is sent again, once, with its Message-ID.
+    if (auto resent = state_->outbox_recover(clock_.now()); !resent) {
+        log_->error("outbox recovery failed: {}", resent.error().message);
+    } else if (*resent > 0) {
+        log_->warn("e-mails left sending by the previous run will be sent again count={}", *resent);
+    }
     if (auto accounts = state_->load_accounts(); accounts) {
         for (const auto& [id, acc] : *accounts) {
             ++(acc.state == store::AccountState::kActive ? active_accounts_ : revoked_accounts_);
@@ -366,6 +373,13 @@ void StoreWorker::run() {
                 pruned && *pruned > 0) {
                 log_->info("inbox pruned events={}", *pruned);
             }
+            // Sent and cancelled messages stay a month for `accounts show`; their payloads are
+            // already gone.
+            constexpr std::chrono::hours kKeepMessages{24 * 30};
+            if (auto pruned = state_->outbox_prune(clock_.now() - kKeepMessages);
+                pruned && *pruned > 0) {
+                log_->info("outbox pruned messages={}", *pruned);
+            }
         }
     }
 }
@@ -396,17 +410,61 @@ void StoreWorker::post(std::function<void()> call, const std::function<void()>& 
     refused();
 }
 
-void StoreWorker::reset_password(std::string key, ResetDone done) {
+void StoreWorker::reset_password(std::string key, bool print, ResetDone done) {
     auto shared = std::make_shared<ResetDone>(std::move(done));
     post(
-        [this, key = std::move(key), shared] {
+        [this, key = std::move(key), print, shared] {
             const std::shared_ptr<const config::Config> cfg = current_config();
-            auto decision = reconcile::reset_password(env_, *cfg, snapshot_, key);
-            if (decision) {
-                log_->info("password reset member={} username={}", decision->member_id,
-                           decision->account->username);
+            auto outcome = reconcile::reset_password(env_, *cfg, snapshot_, key, print);
+            if (outcome) {
+                log_->info("password reset member={} username={} emailed={}",
+                           outcome->decision.member_id, outcome->decision.account->username,
+                           !outcome->emailed_to.empty());
+                if (!outcome->emailed_to.empty() && messages_queued_) {
+                    messages_queued_();
+                }
             }
-            (*shared)(std::move(decision));
+            (*shared)(std::move(outcome));
+        },
+        [shared] { (*shared)(Error(Errc::kStoreBusy, "shutting down")); });
+}
+
+Result<std::vector<store::OutboxMessage>> StoreWorker::outbox_claim(std::size_t limit) {
+    Result<std::vector<store::OutboxMessage>> out = Error(Errc::kStoreBusy, "shutting down");
+    call_on_worker([&] { out = state_->outbox_claim(clock_.now(), limit); });
+    return out;
+}
+
+Status StoreWorker::outbox_settle(std::vector<store::OutboxSettlement> settled) {
+    Status out = Error(Errc::kStoreBusy, "shutting down");
+    call_on_worker([&] { out = state_->outbox_settle(settled, clock_.now()); });
+    return out;
+}
+
+Result<std::optional<core::Instant>> StoreWorker::outbox_next_due() {
+    Result<std::optional<core::Instant>> out = Error(Errc::kStoreBusy, "shutting down");
+    call_on_worker([&] { out = state_->outbox_next_due(); });
+    return out;
+}
+
+Result<std::map<std::string, std::size_t>> StoreWorker::outbox_counts() {
+    Result<std::map<std::string, std::size_t>> out = Error(Errc::kStoreBusy, "shutting down");
+    call_on_worker([&] { out = state_->outbox_counts(); });
+    return out;
+}
+
+void StoreWorker::outbox_requeue(std::optional<std::int64_t> id, RequeueDone done) {
+    auto shared = std::make_shared<RequeueDone>(std::move(done));
+    post(
+        [this, id, shared] {
+            auto n = state_->outbox_requeue(id, clock_.now());
+            if (n && *n > 0) {
+                log_->info("parked e-mails requeued count={}", *n);
+                if (messages_queued_) {
+                    messages_queued_();
+                }
+            }
+            (*shared)(std::move(n));
         },
         [shared] { (*shared)(Error(Errc::kStoreBusy, "shutting down")); });
 }
@@ -775,6 +833,9 @@ void StoreWorker::record_full_run(const std::string& mode,
 }
 
 void StoreWorker::record_success(const std::string& mode, const reconcile::RunReport& report) {
+    if (report.messages_queued > 0 && messages_queued_) {
+        messages_queued_();
+    }
     // Per mode: a webhook applied a second ago says nothing about whether polling works.
     metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {{"mode", mode}},
                  static_cast<double>(clock_.now().time_since_epoch().count()));

@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "radsync/core/base64.hpp"
 #include "radsync/mapping/credentials.hpp"
 
 namespace radsync::store {
@@ -32,35 +33,6 @@ std::string derive(const std::string& key, std::string_view purpose) {
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
          reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(), out, &len);
     return std::string(reinterpret_cast<const char*>(out), len);
-}
-
-std::string base64(std::string_view bytes) {
-    std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(bytes.data()),
-                                  static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
-}
-
-Result<std::string> unbase64(std::string_view text) {
-    if (text.size() % 4 != 0) {
-        return Error(Errc::kMalformedPayload, "sealed text is not base64");
-    }
-    std::string out(3 * text.size() / 4 + 1, '\0');
-    const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                  reinterpret_cast<const unsigned char*>(text.data()),
-                                  static_cast<int>(text.size()));
-    if (n < 0) {
-        return Error(Errc::kMalformedPayload, "sealed text is not base64");
-    }
-    // EVP_DecodeBlock counts the padding as zero bytes.
-    std::size_t len = static_cast<std::size_t>(n);
-    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) {
-        --len;
-    }
-    out.resize(len);
-    return out;
 }
 
 struct CipherCtx {
@@ -192,14 +164,14 @@ Result<std::string> AtRestKey::seal(std::string_view plain) const {
                             sealed + total) != 1) {
         return failed();
     }
-    return std::string(kSealedPrefix) + base64(out);
+    return std::string(kSealedPrefix) + core::base64_encode(out);
 }
 
 Result<std::string> AtRestKey::open(std::string_view text) const {
     if (!text.starts_with(kSealedPrefix)) {
         return std::string(text);
     }
-    auto raw = unbase64(text.substr(kSealedPrefix.size()));
+    auto raw = core::base64_decode(text.substr(kSealedPrefix.size()));
     if (!raw) {
         return raw.error();
     }

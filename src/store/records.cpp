@@ -1,5 +1,7 @@
 #include "radsync/store/records.hpp"
 
+#include <utility>
+
 namespace radsync::store {
 
 const char* to_string(Table t) {
@@ -42,6 +44,33 @@ AccountKind account_kind(std::string_view text) {
         return AccountKind::kGuest;
     }
     return AccountKind::kMember;
+}
+
+namespace {
+constexpr std::pair<OutboxStatus, std::string_view> kOutboxStatuses[] = {
+    {OutboxStatus::kPending, "pending"},
+    {OutboxStatus::kSending, "sending"},
+    {OutboxStatus::kSent, "sent"},
+    {OutboxStatus::kParked, "parked"},
+    {OutboxStatus::kCancelled, "cancelled"}};
+}  // namespace
+
+const char* to_string(OutboxStatus s) {
+    for (const auto& [status, name] : kOutboxStatuses) {
+        if (status == s) {
+            return name.data();
+        }
+    }
+    return "pending";
+}
+
+OutboxStatus outbox_status(std::string_view text) {
+    for (const auto& [status, name] : kOutboxStatuses) {
+        if (name == text) {
+            return status;
+        }
+    }
+    return OutboxStatus::kPending;
 }
 
 }  // namespace radsync::store

@@ -14,6 +14,7 @@
 #include "radsync/log/log.hpp"
 #include "radsync/snapshot/redact.hpp"
 #include "radsync/store/at_rest.hpp"
+#include "sqlite_outbox.hpp"
 #include "sqlite_support.hpp"
 
 namespace radsync::store::detail {
@@ -498,6 +499,27 @@ public:
         return static_cast<std::size_t>(db_.changes());
     }
 
+    Result<std::vector<OutboxMessage>> outbox_claim(core::Instant now, std::size_t limit) override {
+        return outbox_.claim(now, limit);
+    }
+    Status outbox_settle(const std::vector<OutboxSettlement>& settled, core::Instant now) override {
+        return outbox_.settle(settled, now);
+    }
+    Result<std::size_t> outbox_recover(core::Instant now) override { return outbox_.recover(now); }
+    Result<std::optional<core::Instant>> outbox_next_due() override { return outbox_.next_due(); }
+    Result<std::vector<OutboxMessage>> outbox_list(std::optional<OutboxStatus> status,
+                                                   const std::optional<std::string>& subject,
+                                                   std::size_t limit) override {
+        return outbox_.list(status, subject, limit);
+    }
+    Result<std::size_t> outbox_requeue(std::optional<std::int64_t> id, core::Instant now) override {
+        return outbox_.requeue(id, now);
+    }
+    Result<std::map<std::string, std::size_t>> outbox_counts() override { return outbox_.counts(); }
+    Result<std::size_t> outbox_prune(core::Instant cutoff) override {
+        return outbox_.prune(cutoff);
+    }
+
     Result<std::size_t> inbox_prune(core::Instant cutoff) override {
         auto st = db_.cached(
             "DELETE FROM radsync_inbox WHERE processed_at IS NOT NULL AND received_at < ?1");
@@ -911,6 +933,7 @@ private:
         RADSYNC_TRY(write_accounts(writes.accounts, now, report));
         RADSYNC_TRY(write_audit(writes, report.run_id, now));
         RADSYNC_TRY(write_schedule(writes));
+        RADSYNC_TRY(outbox_.queue(writes.outbox, writes.outbox_cancel, now));
         report.snapshot_rows_written = snapshot_rows_written_;
 
         auto finish = db_.cached(
@@ -1004,6 +1027,7 @@ private:
 
     Database db_;
     std::shared_ptr<const AtRestKey> key_;  // null only when opened read-only without it
+    OutboxTable outbox_{db_, key_.get()};
     std::set<std::string> secret_properties_;
     std::shared_ptr<spdlog::logger> log_;
     std::unique_ptr<Checkpointer> checkpointer_;  // after db_: goes first

@@ -125,6 +125,34 @@ public:
     Result<std::size_t> inbox_requeue_parked(const std::optional<std::string>& id) override {
         return real_.inbox_requeue_parked(id);
     }
+    Result<std::vector<store::OutboxMessage>> outbox_claim(core::Instant now,
+                                                           std::size_t n) override {
+        return real_.outbox_claim(now, n);
+    }
+    Status outbox_settle(const std::vector<store::OutboxSettlement>& s,
+                         core::Instant now) override {
+        return real_.outbox_settle(s, now);
+    }
+    Result<std::size_t> outbox_recover(core::Instant now) override {
+        return real_.outbox_recover(now);
+    }
+    Result<std::optional<core::Instant>> outbox_next_due() override {
+        return real_.outbox_next_due();
+    }
+    Result<std::vector<store::OutboxMessage>> outbox_list(std::optional<store::OutboxStatus> st,
+                                                          const std::optional<std::string>& subject,
+                                                          std::size_t n) override {
+        return real_.outbox_list(st, subject, n);
+    }
+    Result<std::size_t> outbox_requeue(std::optional<std::int64_t> id, core::Instant now) override {
+        return real_.outbox_requeue(id, now);
+    }
+    Result<std::map<std::string, std::size_t>> outbox_counts() override {
+        return real_.outbox_counts();
+    }
+    Result<std::size_t> outbox_prune(core::Instant cutoff) override {
+        return real_.outbox_prune(cutoff);
+    }
     Status checkpoint_in_background() override { return {}; }
     Result<std::vector<store::RunRecord>> recent_runs(std::size_t n) override {
         return real_.recent_runs(n);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -248,6 +249,80 @@ struct Control {
     std::string group;
 };
 
+/// One kind of message: subject, plain text and optional HTML, each a notify::MessageTemplate
+/// text (checked at load).
+struct MessageTemplates {
+    std::string subject;
+    std::string text;
+    std::string html;  ///< empty: plain text only
+};
+
+/// Which messages radsync sends (`notify.templates`), by what happened to the account.
+enum class MessageKind {
+    kWelcome,    ///< a new member's first account
+    kReturning,  ///< a member whose disabled account is active again (same password)
+    kPass,       ///< a day-pass holder's new account
+    kGuest,      ///< a meeting-room guest's code
+    kReset,      ///< accounts reset-password
+};
+inline constexpr MessageKind kMessageKinds[] = {MessageKind::kWelcome, MessageKind::kReturning,
+                                                MessageKind::kPass, MessageKind::kGuest,
+                                                MessageKind::kReset};
+[[nodiscard]] const char* to_string(MessageKind k);
+
+/// Who receives a guest's code.
+enum class GuestRecipients { kVisitor, kBooker, kBoth };
+
+/// The operator's mail relay (`notify.smtp`).
+struct Smtp {
+    enum class Security { kStartTls, kSmtps, kNone };
+    std::string host;
+    unsigned port = 587;
+    Security security = Security::kStartTls;
+    std::string ca_file;  ///< extra trust anchor; the system CAs always apply
+    std::string username;
+    std::string password_file;  ///< required with username
+    std::chrono::seconds connect_timeout{15};
+    std::chrono::seconds timeout{60};  ///< one whole message
+    int max_connections = 2;           ///< sender threads, one connection each
+    int rate_per_minute = 60;          ///< messages handed to the relay, evenly spaced
+};
+
+/// `notify.profile`: an Apple configuration profile attached to credential e-mails.
+struct Profile {
+    bool attach = true;
+    std::string identifier;  ///< reverse-DNS prefix, e.g. com.example.wifi
+    bool ttls = false;       ///< EAP-TTLS/MSCHAPv2 instead of PEAP
+    std::vector<std::string> trusted_server_names;
+    std::string ca_file;  ///< the CA of the RADIUS server's certificate (PEM)
+    bool include_password = false;
+    std::string signing_certificate_file;
+    std::string signing_key_file;
+    std::string signing_chain_file;
+    Origin origin;
+};
+
+/// `notify`: credentials handed over by e-mail through the outbox.
+struct Notify {
+    std::string from;          ///< "Name <address>" or an address
+    std::string from_address;  ///< the bare address (MAIL FROM)
+    std::string reply_to;
+    std::string organisation;
+    std::vector<std::string> ssids;  ///< when the account's locations list none
+    GuestRecipients guest_codes_to = GuestRecipients::kVisitor;
+    Smtp smtp;
+    int max_attempts = 10;  ///< then the message is parked
+    std::chrono::seconds retry_min{30};
+    std::chrono::seconds retry_max{3600};
+    MessageTemplates templates[std::size(kMessageKinds)];
+    std::optional<Profile> profile;
+    Origin origin;
+
+    [[nodiscard]] const MessageTemplates& templates_for(MessageKind k) const {
+        return templates[static_cast<std::size_t>(k)];
+    }
+};
+
 struct Config {
     std::string source_file;  ///< the main file as given
     /// The database FreeRADIUS reads (group radsync, 0660). Earlier releases called it
@@ -267,6 +342,7 @@ struct Config {
     Radius radius;
     std::vector<std::string> mapping_files;  ///< as resolved (absolute or relative to cwd)
     Mapping mapping;
+    std::optional<Notify> notify;  ///< absent: no e-mail; reset-password prints
 };
 
 [[nodiscard]] const char* to_string(Roaming r);

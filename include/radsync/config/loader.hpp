@@ -52,6 +52,11 @@ struct LoadOptions {
 /// empty or too large. The secret itself never appears in an error message.
 [[nodiscard]] Result<std::string> read_secret_file(const std::string& path);
 
+/// Reads a whole text file the configuration names (a template, a certificate), at most
+/// `max_bytes`. Errc::kIoFailed if it cannot be read or is larger.
+[[nodiscard]] Result<std::string> read_text_file_bounded(const std::string& path,
+                                                         std::size_t max_bytes);
+
 /// Attribute names known to a FreeRADIUS dictionary tree (following $INCLUDE).
 class Dictionary {
 public:

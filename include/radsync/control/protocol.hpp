@@ -19,7 +19,8 @@ enum class Command {
     kStatus,         ///< the daemon's own view: polling, next run, failures (JSON)
     kReconcile,      ///< a full run: against OfficeRnD, or the snapshot in the payload
     kInboxRequeue,   ///< parked webhooks pending again
-    kResetPassword,  ///< a new generated password for one member, printed once
+    kResetPassword,  ///< a new generated password for one member, e-mailed or printed once
+    kOutboxRequeue,  ///< parked e-mails pending again
 };
 
 [[nodiscard]] const char* to_string(Command c);
@@ -31,11 +32,14 @@ struct Request {
     /// kReconcile: where the payload came from (the file's path), empty for OfficeRnD.
     std::string source;
     std::size_t payload_bytes = 0;
-    /// kInboxRequeue: one event, or every parked one.
+    /// kInboxRequeue: one event, or every parked one; kOutboxRequeue: one message (its
+    /// number in `outbox list`), or every parked one.
     std::string event_id;
     bool all = false;
     /// kResetPassword: a member id, e-mail or username.
     std::string member;
+    /// kResetPassword: show the new password once instead of e-mailing it.
+    bool print = false;
 };
 
 /// What the command prints and exits with, as if it had run in the caller's process.

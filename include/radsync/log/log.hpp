@@ -8,9 +8,9 @@
 namespace radsync::log {
 
 /// The fixed list of module loggers (style.md c.6). One per module; lines carry "[name]".
-inline constexpr const char* kModules[] = {"cli",       "config",  "mapping", "store",
-                                           "reconcile", "webhook", "http",    "officernd",
-                                           "sched",     "metrics", "service", "migrations"};
+inline constexpr const char* kModules[] = {
+    "cli",       "config", "mapping", "store",   "reconcile",  "webhook", "http",
+    "officernd", "sched",  "metrics", "service", "migrations", "notify"};
 
 /// Creates every module logger writing to stderr. `level` is an spdlog level name; under
 /// systemd (JOURNAL_STREAM set) lines carry no timestamp because journald stamps them.

@@ -64,6 +64,9 @@ struct Decision {
     /// and what happens then: radsync's schedule wakes for it.
     std::optional<core::Instant> next_change = {};
     std::string next_change_what = {};
+    /// When the window of a time-limited account began (a pass, a guest's booking), for the
+    /// messages that hand its credentials over.
+    std::optional<core::Instant> valid_from = {};
 };
 
 [[nodiscard]] const char* to_string(Decision::Outcome o);

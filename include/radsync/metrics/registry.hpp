@@ -53,6 +53,15 @@ inline constexpr Info kCatalog[] = {
     {"radsync_transitions_total", Type::kCounter,
      "Scheduled access transitions applied when they fell due, by result."},
     {"radsync_radius_users", Type::kGauge, "Accounts by state, after every run."},
+    {"radsync_outbox_messages", Type::kGauge,
+     "E-mails in the outbox by status; parked ones wait for `radsync outbox requeue`."},
+    {"radsync_outbox_deliveries_total", Type::kCounter,
+     "Attempts to hand an e-mail to the relay, by result (sent, retried, parked)."},
+    {"radsync_outbox_send_seconds", Type::kHistogram,
+     "Time to hand one e-mail to the relay, connection included."},
+    {"radsync_outbox_record_seconds", Type::kHistogram,
+     "Time from the relay's 250 to its record in the state database: a crash inside it sends "
+     "that e-mail once more."},
     {"radsync_members_refused", Type::kGauge,
      "Members entitled to access who get no working account, by reason, as of the last full "
      "run."},

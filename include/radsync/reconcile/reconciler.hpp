@@ -33,6 +33,9 @@ struct RunOptions {
     std::optional<VanishedReport> vanished;
     /// Members whose generated password this run replaces (accounts reset-password).
     std::set<std::string> reset_passwords;
+    /// How those new passwords reach their owners: e-mailed through the outbox (when notify is
+    /// configured), or only returned for printing at the desk.
+    bool print_reset_passwords = false;
 };
 
 /// What one run decided and did.
@@ -50,6 +53,11 @@ struct RunReport {
     /// a few accounts, yet the radsync_radius_users gauge must count all of them.
     long long active_delta = 0;
     long long revoked_delta = 0;
+    /// Messages this run queued in the outbox, and accounts that should have had one but have
+    /// no usable e-mail address.
+    std::size_t messages_queued = 0;
+    std::vector<std::pair<std::string, std::string>> queued_to;  ///< (subject, recipient)
+    std::vector<std::string> undeliverable;
 };
 
 /// What a run changes in the stored snapshot besides the RADIUS rows.
@@ -96,14 +104,24 @@ inline constexpr std::chrono::hours kMaxClockStepBack{24};
 [[nodiscard]] Result<RunReport> reconcile_full(const Environment& env, const config::Config& cfg,
                                                snapshot::Snapshot snap, const RunOptions& options);
 
-/// `accounts reset-password`: a new generated password for one member, in the returned
-/// decision's new_password, to be handed over once (the account keeps only its hash). A scoped
+/// What `accounts reset-password` did.
+struct ResetOutcome {
+    mapping::Decision decision;  ///< new_password: empty unless it is to be printed
+    /// Where the new password was e-mailed to (queued in the same transaction); empty when it
+    /// is printed instead.
+    std::vector<std::string> emailed_to;
+};
+
+/// `accounts reset-password`: a new generated password for one member, written with its
+/// outbox message in one transaction. It is e-mailed when notify is configured and `print` is
+/// false; otherwise it is returned in decision.new_password to be shown once (the account
+/// keeps only its hash), and any message still carrying the old one is cancelled. A scoped
 /// run: nothing else changes. Errc::kNotFound if `key` names no member; Errc::kConflict if
-/// passwords come from a custom property or the member has no access (so no account).
-[[nodiscard]] Result<mapping::Decision> reset_password(const Environment& env,
-                                                       const config::Config& cfg,
-                                                       const snapshot::Snapshot& snap,
-                                                       const std::string& key);
+/// passwords come from a custom property, the member has no access (so no account), or the
+/// e-mail cannot be sent (no address: nothing is changed, use print).
+[[nodiscard]] Result<ResetOutcome> reset_password(const Environment& env, const config::Config& cfg,
+                                                  const snapshot::Snapshot& snap,
+                                                  const std::string& key, bool print);
 
 /// Human-readable plan: one line per account change with its reason, then row changes grouped
 /// by username. Password values are never printed.

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
-#include "radsync/mapping/engine.hpp"
+#include "radsync/reconcile/reconciler.hpp"
 
 namespace radsync::service {
 
@@ -16,8 +18,12 @@ struct ServeOptions {
 /// not exist, the files do not load. The systemd unit does not restart on it.
 inline constexpr int kExitConfigError = 78;
 
-/// The text `accounts reset-password` prints: the username and the new password, once.
-[[nodiscard]] std::string reset_password_text(const mapping::Decision& d);
+/// The text `accounts reset-password` prints: the username and the new password, once, or
+/// where it was e-mailed to.
+[[nodiscard]] std::string reset_password_text(const reconcile::ResetOutcome& r);
+
+/// The number of a message in `outbox list`; nullopt unless a positive integer.
+[[nodiscard]] std::optional<std::int64_t> parse_message_number(const std::string& text);
 
 /// Runs the daemon until SIGTERM/SIGINT: webhook listener, health/metrics listener, store
 /// worker. Returns the process exit code (0 after a clean drain, 1 if start-up failed).

@@ -84,12 +84,26 @@ public:
     void submit_full(snapshot::Snapshot snap, reconcile::RunOptions options,
                      std::optional<std::uint64_t> fetch_started, FullRunDone done);
 
-    using ResetDone = std::function<void(Result<mapping::Decision>)>;
-    /// Thread-safe: reconcile::reset_password for the member `key` names, against the held
-    /// snapshot; `done` runs on the worker thread.
-    void reset_password(std::string key, ResetDone done);
-
     using RequeueDone = std::function<void(Result<std::size_t>)>;
+    using ResetDone = std::function<void(Result<reconcile::ResetOutcome>)>;
+    /// Thread-safe: reconcile::reset_password for the member `key` names, against the held
+    /// snapshot (e-mailed, or returned for printing when `print`); `done` runs on the worker
+    /// thread.
+    void reset_password(std::string key, bool print, ResetDone done);
+
+    // The outbox, for the mailer's threads. Thread-safe and blocking; Errc::kStoreBusy once
+    // the worker stops.
+    /// StateStore::outbox_claim at the worker's clock.
+    [[nodiscard]] Result<std::vector<store::OutboxMessage>> outbox_claim(std::size_t limit);
+    [[nodiscard]] Status outbox_settle(std::vector<store::OutboxSettlement> settled);
+    [[nodiscard]] Result<std::optional<core::Instant>> outbox_next_due();
+    [[nodiscard]] Result<std::map<std::string, std::size_t>> outbox_counts();
+    /// Thread-safe: StateStore::outbox_requeue; `done` runs on the worker thread.
+    void outbox_requeue(std::optional<std::int64_t> id, RequeueDone done);
+    /// Called on the worker thread after a run that queued messages (the mailer wakes). Set
+    /// before start().
+    void on_messages_queued(std::function<void()> wake) { messages_queued_ = std::move(wake); }
+
     /// Thread-safe: makes parked events pending again (one, or all with nullopt) and processes
     /// them; `done` runs on the worker thread with how many.
     void requeue_parked(std::optional<std::string> event_id, RequeueDone done);
@@ -223,6 +237,7 @@ private:
     bool repair_at_start_ = false;  // set by start(), read by the worker thread it starts
     std::thread thread_;
 
+    std::function<void()> messages_queued_;
     std::atomic<bool> healthy_{true};
     std::atomic<std::size_t> depth_{0};
     std::atomic<std::uint64_t> processed_{0};

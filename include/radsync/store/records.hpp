@@ -90,4 +90,32 @@ struct Transition {
     bool operator==(const Transition&) const = default;
 };
 
+/// Where a message in the outbox stands (migrations/state/0005_outbox.sql).
+enum class OutboxStatus { kPending, kSending, kSent, kParked, kCancelled };
+
+[[nodiscard]] const char* to_string(OutboxStatus s);
+/// kPending when unknown.
+[[nodiscard]] OutboxStatus outbox_status(std::string_view text);
+
+/// One e-mail in the outbox (table radsync_outbox, state database).
+struct OutboxMessage {
+    std::int64_t id = 0;  ///< assigned when queued
+    std::string subject;  ///< the account's key (member id, guest key)
+    std::string username;
+    std::string kind;            ///< config::to_string(MessageKind): welcome, reset...
+    std::string recipient;       ///< bare address
+    std::string recipient_role;  ///< member, visitor or booker
+    std::string message_id;      ///< "<...@...>", fixed when queued: a resend carries the same
+    /// The JSON the message is rendered from (notify::Payload), in clear in memory only: the
+    /// store seals it, and wipes it once the message is sent or cancelled.
+    std::string payload;
+    bool carries_password = false;
+    OutboxStatus status = OutboxStatus::kPending;
+    int attempts = 0;
+    core::Instant created_at{};
+    core::Instant next_attempt_at{};
+    std::optional<core::Instant> sent_at;
+    std::string last_error;
+};
+
 }  // namespace radsync::store

@@ -77,6 +77,24 @@ struct WriteSet {
     /// The moment the run evaluated access at; kept as evaluated_through() when later than the
     /// one held.
     std::optional<core::Instant> evaluated_at;
+    /// Messages to queue. One that carries a password supersedes (cancels) the unsent ones of
+    /// its subject that carry an older password.
+    std::vector<OutboxMessage> outbox;
+    /// Subjects whose unsent messages are cancelled (the account lost access), with why.
+    std::map<std::string, std::string> outbox_cancel;
+};
+
+/// What became of a message the mailer handed to the relay.
+struct OutboxSettlement {
+    enum class Outcome {
+        kSent,   ///< the relay answered 250: payload wiped
+        kRetry,  ///< back to pending until retry_at
+        kPark,   ///< set aside with its error (too many attempts, a permanent refusal)
+    };
+    std::int64_t id = 0;
+    Outcome outcome = Outcome::kSent;
+    core::Instant retry_at{};
+    std::string error;
 };
 
 /// Counts of what a WriteSet changed.
@@ -231,6 +249,34 @@ public:
     /// returns how many. A running daemon picks them up within a second.
     [[nodiscard]] virtual Result<std::size_t> inbox_requeue_parked(
         const std::optional<std::string>& event_id) = 0;
+
+    /// Pending messages due at `now` (next_attempt_at <= now), oldest first, at most `limit`,
+    /// marked sending with one more attempt, their payloads opened. A message whose account
+    /// is no longer active is cancelled instead (its payload wiped), never returned.
+    [[nodiscard]] virtual Result<std::vector<OutboxMessage>> outbox_claim(core::Instant now,
+                                                                          std::size_t limit) = 0;
+    /// Records what became of claimed messages, in one transaction.
+    [[nodiscard]] virtual Status outbox_settle(const std::vector<OutboxSettlement>& settled,
+                                               core::Instant now) = 0;
+    /// At start: messages left sending by a daemon that did not stop (the relay may or may not
+    /// have taken them) become pending again, due now; returns how many. Each is sent again
+    /// once, with its Message-ID, so a crash after the 250 costs one duplicate, not a loss.
+    [[nodiscard]] virtual Result<std::size_t> outbox_recover(core::Instant now) = 0;
+    /// When the earliest pending message is due.
+    [[nodiscard]] virtual Result<std::optional<core::Instant>> outbox_next_due() = 0;
+    /// Messages, newest first, at most `limit`: of one status and/or one subject when given.
+    /// Payloads are not read.
+    [[nodiscard]] virtual Result<std::vector<OutboxMessage>> outbox_list(
+        std::optional<OutboxStatus> status, const std::optional<std::string>& subject,
+        std::size_t limit) = 0;
+    /// Makes parked messages pending again, due now (all, or the one with `id`), attempts
+    /// reset; returns how many.
+    [[nodiscard]] virtual Result<std::size_t> outbox_requeue(std::optional<std::int64_t> id,
+                                                             core::Instant now) = 0;
+    /// Messages by status.
+    [[nodiscard]] virtual Result<std::map<std::string, std::size_t>> outbox_counts() = 0;
+    /// Deletes sent and cancelled messages created before `cutoff`; returns how many.
+    [[nodiscard]] virtual Result<std::size_t> outbox_prune(core::Instant cutoff) = 0;
 
     /// From now on the write-ahead log is checkpointed by a background thread on its own
     /// connection, instead of inside whichever commit crosses SQLite's threshold (that commit
