@@ -23,6 +23,10 @@ int run(int argc, char** argv) {
         ->add_flag("--no-processing-for-test", opt.no_processing,
                    "acknowledge and store webhooks without processing them (tests only)")
         ->group("");  // hidden: crash-recovery tests use it to kill between ack and apply
+    serve
+        ->add_option("--hold-after-accept-for-test", opt.hold_after_accept_ms,
+                     "wait this many ms between the relay's 250 and its record (crash tests)")
+        ->group("");  // hidden: the e-mail crash test kills radsync inside that window
     auto* check = app.add_subcommand("check-config", "validate configuration and exit");
     check->add_flag("--online", opt.online,
                     "also ask OfficeRnD whether the organization exists (with the token)");
@@ -80,7 +84,8 @@ int run(int argc, char** argv) {
 
     try {
         if (serve->parsed()) {
-            return service::serve({opt.config_file, !opt.no_processing});
+            return service::serve({opt.config_file, !opt.no_processing,
+                                   std::chrono::milliseconds{opt.hold_after_accept_ms}});
         }
         if (check->parsed()) {
             return check_config(opt);

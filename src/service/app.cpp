@@ -11,6 +11,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include <systemd/sd-daemon.h>
 #include <boost/asio/co_spawn.hpp>
@@ -168,8 +169,15 @@ public:
             std::make_unique<StoreWorker>(std::move(*stores), config_, clock_,
                                           mapping::generate_password, metrics_, worker_options);
         if (config_->notify) {
-            mailer_ =
-                std::make_unique<Mailer>(*worker_, config_, clock_, metrics_, Mailer::Options{});
+            Mailer::Options mail_options;
+            if (options_.hold_after_accept.count() > 0) {
+                mail_options.accepted =
+                    [hold = options_.hold_after_accept](const store::OutboxMessage&) {
+                        std::this_thread::sleep_for(hold);
+                    };
+            }
+            mailer_ = std::make_unique<Mailer>(*worker_, config_, clock_, metrics_,
+                                               std::move(mail_options));
             worker_->on_messages_queued([this] { mailer_->wake(); });
         }
         if (auto s = worker_->start(); !s) {

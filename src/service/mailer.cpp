@@ -137,7 +137,7 @@ Status Mailer::start() {
                cfg->notify->smtp.host, cfg->notify->smtp.port, threads,
                cfg->notify->smtp.rate_per_minute);
     for (int i = 0; i < threads; ++i) {
-        threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
+        threads_.emplace_back([this] { run(); });
     }
     return {};
 }
@@ -193,8 +193,7 @@ void Mailer::publish_counts() {
     }
 }
 
-void Mailer::run(std::size_t index) {
-    const auto cfg_at_start = current_config();
+void Mailer::run() {
     std::string transport_for;  // the relay settings `send` was made for
     Send send;
     for (;;) {
@@ -221,9 +220,7 @@ void Mailer::run(std::size_t index) {
             if (!claimed) {
                 log_->error("outbox read failed: {}", claimed.error().message);
             }
-            if (index == 0) {
-                publish_counts();
-            }
+            publish_counts();
             auto due_at = SteadyClock::now() + kIdlePoll;
             if (claimed) {
                 if (auto next = worker_.outbox_next_due(); next && *next) {
@@ -263,14 +260,11 @@ void Mailer::run(std::size_t index) {
                 "radsync_outbox_record_seconds",
                 std::chrono::duration<double>(SteadyClock::now() - recorded_from).count());
         }
-        if (index == 0) {
-            publish_counts();
-        }
+        publish_counts();
         if (settlement.outcome != Outcome::kSent) {
             send = nullptr;  // a fresh connection for the next message
         }
     }
-    (void)cfg_at_start;
 }
 
 store::OutboxSettlement Mailer::deliver(const store::OutboxMessage& m, const Send& send,

@@ -45,20 +45,6 @@ def fixture() -> dict:
                                        member_id=BEN_MID)]}
 
 
-class GeneratedRadsync(Radsync):
-    """The test configuration with ``accounts.password.source: generate`` (kept when the daemon
-    rewrites the file with fresh ports)."""
-
-    def write_config(self, extra: str = "") -> None:
-        super().write_config(extra)
-        text = self.main.read_text()
-        generated = text.replace("    source: property\n    property: wifi_password\n",
-                                 "    source: generate\n")
-        if generated == text:
-            raise AssertionError("the password section of the test config changed shape")
-        self.main.write_text(generated)
-
-
 def reset(rs: Radsync, user: str, through_daemon: bool) -> str:
     proc = rs.run("accounts", "reset-password", user)
     expect_eq("(done by the radsync daemon" in proc.stderr, through_daemon,
@@ -77,7 +63,7 @@ def main() -> int:
     work = h.temp_workdir("radsync-reset-")
     checks = h.Checks()
     c = checks.check
-    rs = GeneratedRadsync(binary, work, log_level="debug")
+    rs = tl.GeneratedRadsync(binary, work, log_level="debug")
     secret_file = work / "webhook-secret"
     secret_file.write_text(SECRET + "\n")
     secret_file.chmod(0o600)

@@ -324,6 +324,37 @@ def sync_yaml(interval: str = "15m", max_share: str = "10%", min_count: int = 5,
             f"  revoked_retention: {revoked_retention}\n")
 
 
+def notify_yaml(port: int, ca_file: Path, *, starttls: bool = True, rate: int = 600,
+                connections: int = 2, extra: str = "") -> str:
+    """A ``notify`` section sending through a loopback relay (tests/support/smtp_sink.py),
+    STARTTLS verified against ``ca_file`` unless ``starttls`` is false."""
+    security = "starttls" if starttls else "none"
+    ca = f", ca_file: {ca_file}" if starttls else ""
+    return (f"notify:\n  from: 'Cowork WiFi <wifi@{DOMAIN}>'\n  organisation: Cowork\n"
+            f"  ssid: [Cowork]\n"
+            f"  smtp: {{host: 127.0.0.1, port: {port}, security: {security}{ca}, "
+            f"rate_per_minute: {rate}, max_connections: {connections}, timeout: 20s}}\n"
+            f"  outbox: {{max_attempts: 6, retry_min: 1s, retry_max: 2s}}\n" + extra)
+
+
+def mail_text(message) -> str:
+    """The plain-text body of an e-mail the sink received (its email.message.EmailMessage)."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+_MAILED_PASSWORD = re.compile(r"^\s*(?:Password|Code):\s*(\S+)\s*$", re.M)
+_MAILED_USERNAME = re.compile(r"^\s*Username:\s*(\S+)\s*$", re.M)
+
+
+def mailed_credentials(message) -> tuple[str, str]:
+    """(username, password) from a credentials e-mail with radsync's default templates."""
+    text = mail_text(message)
+    user, password = _MAILED_USERNAME.search(text), _MAILED_PASSWORD.search(text)
+    if not user or not password:
+        raise AssertionError(f"no credentials in the e-mail:\n{text}")
+    return user.group(1), password.group(1)
+
+
 def berlin_today() -> dt.date:
     return dt.datetime.now(BERLIN).date()
 
@@ -558,6 +589,20 @@ class Radsync:
 _ROWS_LINE = re.compile(r"^rows: inserted=(\d+) updated=(\d+) deleted=(\d+)\s*$", re.M)
 _ACCOUNTS_LINE = re.compile(r"^accounts: changed=(\d+) members=(\d+)\s*$", re.M)
 _GUARD_LINE = re.compile(r"^deletion guard:.*$", re.M)
+
+
+class GeneratedRadsync(Radsync):
+    """The test configuration with ``accounts.password.source: generate`` (kept when the daemon
+    rewrites the file with fresh ports)."""
+
+    def write_config(self, extra: str = "") -> None:
+        super().write_config(extra)
+        text = self.main.read_text()
+        generated = text.replace("    source: property\n    property: wifi_password\n",
+                                 "    source: generate\n")
+        if generated == text:
+            raise AssertionError("the password section of the test config changed shape")
+        self.main.write_text(generated)
 
 
 class ReconcileRun:

@@ -52,6 +52,8 @@ EXIT_ADDR_IN_USE = 98
 # aiosmtpd's default; a bound so a runaway client cannot fill the disk.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 LOG_NAME = "log.jsonl"
+# Written (with the message's size) while --delay-data holds a received message's 250 back.
+HOLDING_NAME = "holding"
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -137,6 +139,8 @@ class SinkHandler:
 
     async def handle_DATA(self, server, session, envelope) -> str:
         if self.delay:
+            # Tells a test the whole message is here and the 250 is being held back.
+            (self.dir / HOLDING_NAME).write_text(str(len(envelope.original_content or b"")))
             await asyncio.sleep(self.delay)  # cancelled if the client goes away meanwhile
         if self.fail_left > 0:
             self.fail_left -= 1
@@ -318,6 +322,7 @@ class SmtpSink:
         # enough; the retry covers a fixed port still held by a sink that is shutting down.
         for _attempt in range(3):
             ready.unlink(missing_ok=True)
+            (self.dir / HOLDING_NAME).unlink(missing_ok=True)
             port = 0 if self._want_port is None else self._want_port
             with open(self.log_file, "ab") as log:
                 self._proc = subprocess.Popen(
@@ -372,6 +377,10 @@ class SmtpSink:
             raw = path.read_bytes()
             out.append({**entry, "path": path, "raw": raw, "message": parser.parsebytes(raw)})
         return out
+
+    def holding(self) -> bool:
+        """Whether the relay has received a whole message and is holding its 250 back."""
+        return (self.dir / HOLDING_NAME).exists()
 
     def wait_count(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Waits until at least n messages were accepted; returns them all."""

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@ struct ServeOptions {
     std::string config_file;
     /// Acknowledge and store events but do not process them (crash-recovery tests only).
     bool process_events = true;
+    /// Wait this long between a relay's 250 and its record (crash tests only: it widens the
+    /// window in which a kill -9 makes the e-mail go out once more).
+    std::chrono::milliseconds hold_after_accept{0};
 };
 
 /// Exit status of a start refused for its configuration (EX_CONFIG): the organization does

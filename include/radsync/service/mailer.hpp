@@ -60,7 +60,7 @@ public:
 
 private:
     struct Material;  // relay password and signing pair, read from files
-    void run(std::size_t index);
+    void run();
     /// Renders and sends one claimed message; what to record about it.
     store::OutboxSettlement deliver(const store::OutboxMessage& m, const Send& send,
                                     const config::Config& cfg, const Material& material);
