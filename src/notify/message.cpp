@@ -48,13 +48,29 @@ std::string one_line(std::string_view s) {
     return out;
 }
 
-// RFC 2047 encoded-word for text outside ASCII (subjects, display names).
+// A header value as RFC 2047 encoded-words where it needs them (text outside ASCII, or too
+// long for one line), folded so no line passes RFC 5322's 78-character advice, let alone its
+// 998-byte limit, however long the subject an operator or a member's name makes.
 std::string header_text(std::string_view s) {
+    constexpr std::size_t kPlainLimit = 900;
+    constexpr std::size_t kChunk = 45;  // 60 base64 characters: a 72-character encoded-word
     const std::string line = one_line(s);
-    if (ascii(line)) {
+    if (ascii(line) && line.size() <= kPlainLimit) {
         return line;
     }
-    return "=?UTF-8?B?" + core::base64_encode(line) + "?=";
+    std::string out;
+    for (std::size_t i = 0; i < line.size();) {
+        std::size_t n = std::min(kChunk, line.size() - i);
+        // Never split a UTF-8 sequence between two words.
+        while (i + n < line.size() && n > 1 &&
+               (static_cast<unsigned char>(line[i + n]) & 0xC0) == 0x80) {
+            --n;
+        }
+        out += (out.empty() ? "" : "\r\n ") + std::string("=?UTF-8?B?") +
+               core::base64_encode(std::string_view(line).substr(i, n)) + "?=";
+        i += n;
+    }
+    return out;
 }
 
 // "Display Name <address>" with the display name encoded when it needs to be.

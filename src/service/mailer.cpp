@@ -283,6 +283,7 @@ store::OutboxSettlement Mailer::deliver(const store::OutboxMessage& m, const Sen
     if (!payload) {
         return park(payload.error().message);
     }
+    payload->username = m.username;  // as the account has it now
     const notify::Rendered content = notify::render(n, *payload);
     std::optional<notify::Attachment> attachment;
     if (n.profile && n.profile->attach) {

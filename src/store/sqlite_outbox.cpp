@@ -1,5 +1,6 @@
 #include "sqlite_outbox.hpp"
 
+#include "radsync/notify/message.hpp"
 #include "sqlite_support.hpp"
 
 namespace radsync::store::detail {
@@ -105,26 +106,40 @@ Result<std::vector<OutboxMessage>> OutboxTable::claim(core::Instant now, std::si
     if (!tx) {
         return tx.error();
     }
-    auto due = db_.cached(std::string("SELECT ") + kColumns +
-                          ", payload, (SELECT state FROM radsync_accounts a "
-                          "WHERE a.member_id = o.subject) FROM radsync_outbox o "
-                          "WHERE status = 'pending' AND next_attempt_at <= ?1 "
-                          "ORDER BY next_attempt_at, id LIMIT ?2");
+    auto due = db_.cached(
+        std::string("SELECT ") + kColumns +
+        ", payload, (SELECT state FROM radsync_accounts a "
+        "WHERE a.member_id = o.subject), (SELECT email FROM radsync_members m "
+        "WHERE m.id = o.subject AND m.removed = 0), (SELECT username FROM radsync_accounts a "
+        "WHERE a.member_id = o.subject) FROM radsync_outbox o "
+        "WHERE status = 'pending' AND next_attempt_at <= ?1 "
+        "ORDER BY next_attempt_at, id LIMIT ?2");
     if (!due) {
         return due.error();
     }
     due->bind(1, seconds(now)).bind(2, static_cast<std::int64_t>(limit));
     std::vector<OutboxMessage> claimed;
-    std::vector<std::int64_t> revoked;
+    std::vector<std::pair<std::int64_t, std::string>> cancelled;
     Status opened;
     RADSYNC_TRY(due->each_row([&](const Statement& row) {
         OutboxMessage m = read_message(row);
         // Checked again here, not only when the account was revoked: nobody gets credentials
         // for an account that no longer works.
         if (row.is_null(15) || row.text(15) != "active") {
-            revoked.push_back(m.id);
+            cancelled.emplace_back(m.id, "cancelled: the account no longer has access");
             return;
         }
+        // A member's credentials go to the address OfficeRnD has for them now: a mistyped
+        // address corrected since the message was queued must not receive them.
+        if (m.recipient_role == "member" && !row.is_null(16)) {
+            const std::string current = notify::bare_address(row.text(16));
+            if (current.empty()) {
+                cancelled.emplace_back(m.id, "cancelled: the member has no usable e-mail address");
+                return;
+            }
+            m.recipient = current;
+        }
+        m.username = row.text(17);  // the name may have changed with the address
         auto payload = key_->open(row.text(14));
         if (!payload) {
             opened = payload.error();
@@ -137,22 +152,23 @@ Result<std::vector<OutboxMessage>> OutboxTable::claim(core::Instant now, std::si
         return opened.error();
     }
     auto cancel = db_.cached(
-        "UPDATE radsync_outbox SET status = 'cancelled', payload = NULL, "
-        "last_error = 'cancelled: the account no longer has access' WHERE id = ?1");
+        "UPDATE radsync_outbox SET status = 'cancelled', payload = NULL, last_error = ?2 "
+        "WHERE id = ?1");
     auto mark = db_.cached(
-        "UPDATE radsync_outbox SET status = 'sending', attempts = attempts + 1 WHERE id = ?1");
+        "UPDATE radsync_outbox SET status = 'sending', attempts = attempts + 1, recipient = ?2, "
+        "username = ?3 WHERE id = ?1");
     if (!cancel) {
         return cancel.error();
     }
     if (!mark) {
         return mark.error();
     }
-    for (const auto id : revoked) {
-        cancel->bind(1, id);
+    for (const auto& [id, why] : cancelled) {
+        cancel->bind(1, id).bind(2, why);
         RADSYNC_TRY(cancel->run());
     }
     for (auto& m : claimed) {
-        mark->bind(1, m.id);
+        mark->bind(1, m.id).bind(2, m.recipient).bind(3, m.username);
         RADSYNC_TRY(mark->run());
         m.status = OutboxStatus::kSending;
         ++m.attempts;

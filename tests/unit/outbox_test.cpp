@@ -21,12 +21,16 @@ namespace {
 using namespace std::chrono_literals;
 using store::OutboxStatus;
 
-snapshot::Snapshot members(const std::vector<std::string>& ids) {
+// Hot Desk members; `emails` overrides the default <id>@cowork.test.
+snapshot::Snapshot members(const std::vector<std::string>& ids,
+                           const std::map<std::string, std::string>& emails = {}) {
     std::string list;
     std::string memberships;
     for (const auto& id : ids) {
+        const auto e = emails.find(id);
+        const std::string email = e == emails.end() ? id + "@cowork.test" : e->second;
         list += std::string(list.empty() ? "" : ",") + R"({"_id":")" + id + R"(","name":"Member )" +
-                id + R"(","email":")" + id + R"(@cowork.test","status":"active"})";
+                id + R"(","email":")" + email + R"(","status":"active"})";
         memberships += std::string(memberships.empty() ? "" : ",") + R"({"_id":"ms-)" + id +
                        R"(","member":")" + id + R"(","plan":"p1","startDate":"2026-01-01"})";
     }
@@ -334,6 +338,33 @@ TEST(Outbox, ASecondPasswordSupersedesAnUnsentFirst) {
     EXPECT_EQ(h.sql("SELECT group_concat(kind || ':' || status, ',') FROM "
                     "(SELECT * FROM radsync_outbox ORDER BY id)"),
               "welcome:cancelled,reset:cancelled,reset:pending\n");
+}
+
+TEST(Outbox, CredentialsGoToTheAddressTheMemberHasWhenTheyAreSent) {
+    Harness h;
+    h.start(false);
+    h.full(members({"m1", "m2"}));
+    // Corrected in OfficeRnD before the mailer ran: m1's typo is fixed, m2's address removed.
+    h.full(members({"m1", "m2"}, {{"m1", "ada.fixed@cowork.test"}, {"m2", ""}}));
+    h.stop();
+    h.start();
+    ASSERT_TRUE(h.relay.wait_accepted(1));
+    h.stop();
+    ASSERT_EQ(h.relay.accepted.size(), 1u);
+    EXPECT_EQ(h.relay.accepted[0].to, std::vector<std::string>{"ada.fixed@cowork.test"});
+    EXPECT_EQ(header(h.relay.accepted[0].data, "To"), "ada.fixed@cowork.test");
+    // The username is made from the e-mail: the message names the account as it is now.
+    EXPECT_NE(h.relay.accepted[0].data.find("dXNlciBhZGEuZml4ZWRAY293b3JrLnRlc3Qg"),
+              std::string::npos)
+        << "base64 of 'user ada.fixed@cowork.test '";
+    for (const auto& m : h.list()) {
+        if (m.subject == "m2") {
+            // Its username was its e-mail, so the account lost access with the address and the
+            // run cancelled the message (with member-id usernames the claim would have).
+            EXPECT_EQ(m.status, OutboxStatus::kCancelled);
+            EXPECT_NE(m.last_error.find("cancelled: "), std::string::npos);
+        }
+    }
 }
 
 }  // namespace
