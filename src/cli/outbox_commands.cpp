@@ -13,18 +13,13 @@
 #include "radsync/notify/plan.hpp"
 #include "radsync/notify/profile.hpp"
 #include "radsync/service/app.hpp"
+#include "radsync/service/mailer.hpp"
 
 namespace radsync::cli {
 
 namespace {
 
 constexpr std::size_t kListed = 200;
-constexpr std::size_t kMaxPem = 256 * 1024;
-
-Result<std::string> pem_or_empty(const std::string& path) {
-    return path.empty() ? Result<std::string>(std::string())
-                        : config::read_text_file_bounded(path, kMaxPem);
-}
 
 }  // namespace
 
@@ -137,40 +132,24 @@ int accounts_profile(const Options& opt) {
         std::cerr << "no account matches '" << opt.account_key << "'\n";
         return kExitFailure;
     }
-    const config::Notify& n = *cfg.notify;
-    const config::Profile& p = *n.profile;
+    // The password is not in it: radsync keeps only its hash.
     const auto payload =
         notify::payload_for(account->second, "", "", *snap, cfg, config::MessageKind::kWelcome);
-    notify::WifiProfile profile;
-    profile.identifier = p.identifier;
-    profile.organisation = n.organisation;
-    profile.display_name = n.organisation.empty() ? "Wi-Fi" : n.organisation + " Wi-Fi";
-    profile.ssids = payload.ssids.empty() ? n.ssids : payload.ssids;
-    profile.eap = p.ttls ? notify::WifiProfile::Eap::kTtls : notify::WifiProfile::Eap::kPeap;
-    profile.username = account->second.username;  // the password: radsync has only its hash
-    profile.trusted_server_names = p.trusted_server_names;
-    auto ca = pem_or_empty(p.ca_file);
-    auto cert = pem_or_empty(p.signing_certificate_file);
-    auto key = pem_or_empty(p.signing_key_file);
-    auto chain = pem_or_empty(p.signing_chain_file);
-    for (const auto* r : {&ca, &cert, &key, &chain}) {
-        if (!*r) {
-            return fail(r->error());
-        }
+    auto material = service::read_profile_material(*cfg.notify->profile);
+    if (!material) {
+        return fail(material.error());
     }
-    profile.ca_certificate_pem = *ca;
-    auto plist = notify::mobileconfig_plist(profile);
-    if (!plist) {
-        return fail(plist.error());
+    auto made = service::make_profile(*cfg.notify, payload, *material);
+    if (!made) {
+        return fail(made.error());
     }
-    std::string bytes = std::move(*plist);
-    if (!cert->empty()) {
-        auto signed_profile = notify::sign_profile(bytes, *cert, *key, *chain);
-        if (!signed_profile) {
-            return fail(signed_profile.error());
-        }
-        bytes = std::move(*signed_profile);
+    if (!*made) {
+        std::cerr << "error: no SSID for " << account->second.username
+                  << ": its locations list no ssids and notify.ssid is not set\n";
+        return kExitFailure;
     }
+    const std::string& bytes = **made;
+    const bool is_signed = !material->signing_certificate_pem.empty();
     if (opt.output_file.empty() || opt.output_file == "-") {
         std::cout << bytes;
         return kExitOk;
@@ -181,7 +160,7 @@ int accounts_profile(const Options& opt) {
         std::cerr << "cannot write " << opt.output_file << "\n";
         return kExitFailure;
     }
-    std::cerr << "wrote " << opt.output_file << " (" << (cert->empty() ? "unsigned" : "signed")
+    std::cerr << "wrote " << opt.output_file << " (" << (is_signed ? "signed" : "unsigned")
               << ", for " << account->second.username << ")\n";
     return kExitOk;
 }

@@ -1,6 +1,7 @@
 #include "radsync/notify/profile.hpp"
 
 #include "radsync/core/base64.hpp"
+#include "radsync/notify/template.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/cms.h>
@@ -312,33 +313,6 @@ Result<std::string> derived_uuid(std::string_view identifier, std::string_view u
 
 // --- plist writing -----------------------------------------------------------------------
 
-std::string xml_escape(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (const char c : s) {
-        switch (c) {
-            case '&':
-                out += "&amp;";
-                break;
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&apos;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
-
 // Writes the XML with tab indentation, as Apple's own tools do.
 class PlistWriter {
 public:
@@ -358,8 +332,8 @@ public:
         --depth_;
         line("</" + std::string(tag) + ">");
     }
-    void key(std::string_view k) { line("<key>" + xml_escape(k) + "</key>"); }
-    void string(std::string_view v) { line("<string>" + xml_escape(v) + "</string>"); }
+    void key(std::string_view k) { line("<key>" + markup_escape(k) + "</key>"); }
+    void string(std::string_view v) { line("<string>" + markup_escape(v) + "</string>"); }
     void integer(long v) { line("<integer>" + std::to_string(v) + "</integer>"); }
     void boolean(bool v) { line(v ? "<true/>" : "<false/>"); }
     void data(std::string_view bytes) { line("<data>" + core::base64_encode(bytes) + "</data>"); }

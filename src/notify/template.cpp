@@ -107,7 +107,7 @@ std::string MessageTemplate::render(const std::map<std::string, std::string>& va
         }
         const auto it = values.find(part.text);
         if (it != values.end()) {
-            out += html ? html_escape(it->second) : it->second;
+            out += html ? markup_escape(it->second) : it->second;
         }
     }
     return out;
@@ -118,7 +118,7 @@ bool MessageTemplate::uses(std::string_view placeholder) const {
                        [&](const Part& p) { return p.placeholder && p.text == placeholder; });
 }
 
-std::string html_escape(std::string_view text) {
+std::string markup_escape(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     for (const char c : text) {

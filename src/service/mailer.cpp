@@ -30,19 +30,59 @@ Result<std::string> read_pem(const std::string& path) {
 
 }  // namespace
 
-struct Mailer::Material {
-    std::string relay_password;
-    std::string profile_ca_pem;
-    std::string signing_certificate_pem;
-    std::string signing_key_pem;
-    std::string signing_chain_pem;
-};
-
 Result<std::string> read_relay_password(const config::Smtp& smtp) {
     if (smtp.username.empty()) {
         return std::string();
     }
     return config::read_secret_file(smtp.password_file);
+}
+
+Result<ProfileMaterial> read_profile_material(const config::Profile& p) {
+    auto ca = read_pem(p.ca_file);
+    auto cert = read_pem(p.signing_certificate_file);
+    auto key = read_pem(p.signing_key_file);
+    auto chain = read_pem(p.signing_chain_file);
+    for (const auto* r : {&ca, &cert, &key, &chain}) {
+        if (!*r) {
+            return r->error();
+        }
+    }
+    return ProfileMaterial{std::move(*ca), std::move(*cert), std::move(*key), std::move(*chain)};
+}
+
+Result<std::optional<std::string>> make_profile(const config::Notify& n,
+                                                const notify::Payload& payload,
+                                                const ProfileMaterial& material) {
+    const config::Profile& p = *n.profile;
+    notify::WifiProfile profile;
+    profile.identifier = p.identifier;
+    profile.organisation = n.organisation;
+    profile.display_name = n.organisation.empty() ? "Wi-Fi" : n.organisation + " Wi-Fi";
+    profile.ssids = payload.ssids.empty() ? n.ssids : payload.ssids;
+    profile.eap = p.ttls ? notify::WifiProfile::Eap::kTtls : notify::WifiProfile::Eap::kPeap;
+    profile.username = payload.username;
+    if (p.include_password) {
+        profile.password = payload.password;
+    }
+    profile.trusted_server_names = p.trusted_server_names;
+    profile.ca_certificate_pem = material.ca_pem;
+    if (profile.ssids.empty()) {
+        return std::optional<std::string>();
+    }
+    auto plist = notify::mobileconfig_plist(profile);
+    if (!plist) {
+        return plist.error();
+    }
+    if (material.signing_certificate_pem.empty()) {
+        return std::optional<std::string>(std::move(*plist));
+    }
+    auto signed_profile =
+        notify::sign_profile(*plist, material.signing_certificate_pem, material.signing_key_pem,
+                             material.signing_chain_pem);
+    if (!signed_profile) {
+        return signed_profile.error();
+    }
+    return std::optional<std::string>(std::move(*signed_profile));
 }
 
 Mailer::Mailer(StoreWorker& worker, std::shared_ptr<const config::Config> config,
@@ -91,25 +131,16 @@ Status Mailer::set_config(std::shared_ptr<const config::Config> config) {
     }
     material->relay_password = std::move(*password);
     if (n.profile) {
-        const config::Profile& p = *n.profile;
-        auto ca = read_pem(p.ca_file);
-        auto cert = read_pem(p.signing_certificate_file);
-        auto key = read_pem(p.signing_key_file);
-        auto chain = read_pem(p.signing_chain_file);
-        for (const auto* r : {&ca, &cert, &key, &chain}) {
-            if (!*r) {
-                return r->error();
-            }
+        auto profile = read_profile_material(*n.profile);
+        if (!profile) {
+            return profile.error();
         }
-        material->profile_ca_pem = std::move(*ca);
-        material->signing_certificate_pem = std::move(*cert);
-        material->signing_key_pem = std::move(*key);
-        material->signing_chain_pem = std::move(*chain);
-        if (!material->signing_certificate_pem.empty()) {
+        material->profile = std::move(*profile);
+        if (!material->profile.signing_certificate_pem.empty()) {
             // A signing pair that does not match is found now, not in the first welcome e-mail.
-            if (auto probe =
-                    notify::sign_profile("<plist/>", material->signing_certificate_pem,
-                                         material->signing_key_pem, material->signing_chain_pem);
+            const auto& m = material->profile;
+            if (auto probe = notify::sign_profile("<plist/>", m.signing_certificate_pem,
+                                                  m.signing_key_pem, m.signing_chain_pem);
                 !probe) {
                 return Error(Errc::kConfigInvalid,
                              "notify.profile.signing: " + probe.error().message);
@@ -287,36 +318,13 @@ store::OutboxSettlement Mailer::deliver(const store::OutboxMessage& m, const Sen
     const notify::Rendered content = notify::render(n, *payload);
     std::optional<notify::Attachment> attachment;
     if (n.profile && n.profile->attach) {
-        const config::Profile& p = *n.profile;
-        notify::WifiProfile profile;
-        profile.identifier = p.identifier;
-        profile.organisation = n.organisation;
-        profile.display_name = n.organisation.empty() ? "Wi-Fi" : n.organisation + " Wi-Fi";
-        profile.ssids = payload->ssids.empty() ? n.ssids : payload->ssids;
-        profile.eap = p.ttls ? notify::WifiProfile::Eap::kTtls : notify::WifiProfile::Eap::kPeap;
-        profile.username = payload->username;
-        if (p.include_password) {
-            profile.password = payload->password;
+        auto profile = make_profile(n, *payload, material.profile);
+        if (!profile) {
+            return park("WiFi profile: " + profile.error().message);
         }
-        profile.trusted_server_names = p.trusted_server_names;
-        profile.ca_certificate_pem = material.profile_ca_pem;
-        if (!profile.ssids.empty()) {
-            auto plist = notify::mobileconfig_plist(profile);
-            if (!plist) {
-                return park("WiFi profile: " + plist.error().message);
-            }
-            std::string bytes = std::move(*plist);
-            if (!material.signing_certificate_pem.empty()) {
-                auto signed_profile =
-                    notify::sign_profile(bytes, material.signing_certificate_pem,
-                                         material.signing_key_pem, material.signing_chain_pem);
-                if (!signed_profile) {
-                    return park("signing the WiFi profile: " + signed_profile.error().message);
-                }
-                bytes = std::move(*signed_profile);
-            }
+        if (*profile) {
             attachment = notify::Attachment{"wifi.mobileconfig", "application/x-apple-aspen-config",
-                                            std::move(bytes)};
+                                            std::move(**profile)};
         }
     }
     notify::Envelope envelope;

@@ -180,6 +180,7 @@ def main() -> int:
                 expect_eq(to(got[2]), ADA, "reset recipient")
                 expect_true("changed" in tl.mail_text(reset_mail), tl.mail_text(reset_mail))
                 _, new = tl.mailed_credentials(reset_mail)
+                passwords["reset"] = new
                 expect_reply(fr.pap(ADA, new, "downtown"), True, BASIC)
                 expect_reply(fr.pap(ADA, passwords[ADA], "downtown"), False)
                 printed = tl.printed_password(rs.run("accounts", "reset-password", "--print", ADA), ADA)
@@ -213,6 +214,7 @@ def main() -> int:
                 guest_mails = got[before:]
                 expect_eq(sorted(to(m) for m in guest_mails), sorted([VERA, BEN]), "visitor and booker")
                 user, code = tl.mailed_credentials(guest_mails[0]["message"])
+                passwords["guest"] = code
                 expect_eq(tl.mailed_credentials(guest_mails[1]["message"]), (user, code), "the same code")
                 expect_true("Ben Mail" in tl.mail_text(guest_mails[0]["message"]), "names the host")
                 expect_reply(fr.pap(user, code, "uptown"), True)
@@ -245,6 +247,18 @@ def main() -> int:
 
             c("a member who leaves before their e-mail went out gets no credentials: it is cancelled "
               "and wiped", cancelled)
+
+        def nothing_at_rest():
+            expect_true(len(passwords) == 4, f"passwords mailed: {sorted(passwords)}")
+            files = [f for f in sorted(work.iterdir()) if f.is_file() and
+                     (f.name.startswith(("radsync.db", "state.db")) or f.suffix == ".log")]
+            found = [f"{f.name}: {who}" for f in files for who, pw in passwords.items()
+                     if pw.encode() in f.read_bytes()]
+            expect_eq(found, [], "mailed passwords found at rest")
+            print("     scanned " + ", ".join(f"{f.name} {f.stat().st_size} B" for f in files), flush=True)
+
+        c("no mailed password in any file radsync wrote (both databases, their -wal files, its log)",
+          nothing_at_rest)
 
         def profile_command():
             out = work / "ben.mobileconfig"

@@ -268,13 +268,13 @@ TEST(Profile, EveryStringIsEscaped) {
     p.password = "p<&>'\"";
     const std::string plist = plist_of(p);
     EXPECT_EQ(values_of(plist, "UserName"),
-              std::vector<std::string>{"<string>a&amp;b&lt;c&gt;&quot;d&apos;</string>"});
+              std::vector<std::string>{"<string>a&amp;b&lt;c&gt;&quot;d&#39;</string>"});
     EXPECT_EQ(values_of(plist, "PayloadOrganization"),
-              std::vector<std::string>{"<string>Tom &amp; Jerry&apos;s &lt;Office&gt;</string>"});
+              std::vector<std::string>{"<string>Tom &amp; Jerry&#39;s &lt;Office&gt;</string>"});
     EXPECT_EQ(values_of(plist, "SSID_STR"),
               std::vector<std::string>{"<string>R&amp;D &quot;lab&quot;</string>"});
     EXPECT_EQ(values_of(plist, "UserPassword"),
-              std::vector<std::string>{"<string>p&lt;&amp;&gt;&apos;&quot;</string>"});
+              std::vector<std::string>{"<string>p&lt;&amp;&gt;&#39;&quot;</string>"});
     EXPECT_EQ(plist.find("a&b"), std::string::npos);
     EXPECT_EQ(plist.find("<c>"), std::string::npos);
     EXPECT_EQ(plist.find("<Office>"), std::string::npos);

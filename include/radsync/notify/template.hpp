@@ -56,8 +56,9 @@ private:
     std::vector<Part> parts_;
 };
 
-/// `&`, `<`, `>`, `"` and `'` as character references.
-[[nodiscard]] std::string html_escape(std::string_view text);
+/// `&`, `<`, `>`, `"` and `'` as character references: safe in HTML text and attributes, and
+/// in XML (the WiFi profile's plist).
+[[nodiscard]] std::string markup_escape(std::string_view text);
 
 /// Line and column (1-based) of byte `offset` in `text`.
 struct TextPosition {

@@ -21,6 +21,24 @@
 
 namespace radsync::service {
 
+/// The files a WiFi profile is made with (notify.profile), read once: the RADIUS server's CA
+/// and the signing pair. Empty strings for what is not configured.
+struct ProfileMaterial {
+    std::string ca_pem;
+    std::string signing_certificate_pem;
+    std::string signing_key_pem;
+    std::string signing_chain_pem;
+};
+/// Errc::kConfigInvalid naming the file that cannot be read.
+[[nodiscard]] Result<ProfileMaterial> read_profile_material(const config::Profile& profile);
+
+/// The .mobileconfig for the account `payload` describes: the SSIDs of its locations (else
+/// notify.ssid), the password only with include_password, signed when a signing pair is
+/// configured. nullopt when there is no SSID to put in it.
+[[nodiscard]] Result<std::optional<std::string>> make_profile(const config::Notify& notify,
+                                                              const notify::Payload& payload,
+                                                              const ProfileMaterial& material);
+
 /// Sends what the outbox holds (design.md "notify"). Each of smtp.max_connections threads
 /// claims a due message from the store worker (marked sending, committed), waits for its slot
 /// under smtp.rate_per_minute, renders it, hands it to the relay and records the outcome:
@@ -59,7 +77,10 @@ public:
     [[nodiscard]] Status set_config(std::shared_ptr<const config::Config> config);
 
 private:
-    struct Material;  // relay password and signing pair, read from files
+    struct Material {  // read from files at start and reload
+        std::string relay_password;
+        ProfileMaterial profile;
+    };
     void run();
     /// Renders and sends one claimed message; what to record about it.
     store::OutboxSettlement deliver(const store::OutboxMessage& m, const Send& send,
