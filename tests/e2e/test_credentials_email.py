@@ -13,7 +13,9 @@ python3-aiosmtpd on loopback, STARTTLS verified) and a real FreeRADIUS 3.2.
 3. a meeting-room guest: no code before the booking starts; at the start the visitor and the
    booking member each get the code, which works at the booking's location until the end and
    not after;
-4. a member removed while the relay is down gets no credentials: the message is cancelled;
+4. a day-pass holder gets the pass e-mail, valid until the pass ends in the location's zone;
+   a member removed while the relay is down gets no credentials: the message is cancelled;
+   no mailed password is in any file radsync wrote;
 5. ``accounts profile`` writes the same profile for an account; ``outbox list`` shows the
    messages; ``check-config`` points at a bad placeholder by line and column.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+from zoneinfo import ZoneInfo
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +45,7 @@ SECRET = "whsec-e2e-mail-6f1ed002ab5595859014ebf0951522d9"
 ADA, ADA_MID = f"mail.ada@{DOMAIN}", new_id()
 BEN, BEN_MID = f"mail.ben@{DOMAIN}", new_id()
 CAL, CAL_MID = f"mail.cal@{DOMAIN}", new_id()
+PIA, PIA_MID = f"mail.pia@{DOMAIN}", new_id()
 VERA = "vera@visitor.test"
 ROOM, ROOM_TYPE, BOOKING, VISITOR = new_id(), new_id(), new_id(), new_id()
 GUEST_START, GUEST_END = 8, 16  # seconds after the guest step begins
@@ -49,10 +53,16 @@ WAIT = 30.0
 
 EXTRA_MAPPING = """\
 groups:
+  - name: day-pass
+    rank: 5
+    bandwidth: {down: 5M}
+    session_timeout: 4h
   - name: guest
     rank: 1
     bandwidth: {down: 2M}
     session_timeout: 2h
+passes:
+  group: day-pass
 guests:
   group: guest
   grace_before: 0s
@@ -60,7 +70,7 @@ guests:
 """
 
 
-def fixture(members: list[str], booking: dict | None = None) -> dict:
+def fixture(members: list[str], booking: dict | None = None, pass_until: str | None = None) -> dict:
     people = {ADA_MID: ("Ada Mail", ADA), BEN_MID: ("Ben Mail", BEN), CAL_MID: ("Cal Mail", CAL)}
     fx = {**tl.locations_and_plans(), "companies": [], "passes": [], "bookings": [],
           "members": [member(mid, people[mid][0], people[mid][1], LOC_DOWNTOWN, "unused")
@@ -75,6 +85,12 @@ def fixture(members: list[str], booking: dict | None = None) -> dict:
                         "createdAt": CREATED, "modifiedAt": CREATED}]}
     if booking:
         fx["bookings"] = [booking]
+    if pass_until:
+        fx["members"].append(member(PIA_MID, "Pia Pass", PIA, LOC_DOWNTOWN, "unused", status="contact"))
+        fx["passes"] = [{"_id": new_id(), "member": PIA_MID, "isPersonal": True, "status": "valid",
+                         "count": 1, "usedCount": 0, "validFrom": tl.now_instant(-3600),
+                         "validTo": pass_until, "resourceType": "hotdesk", "createdAt": CREATED,
+                         "modifiedAt": CREATED}]
     return fx
 
 
@@ -225,6 +241,24 @@ def main() -> int:
 
             c("a guest's code is mailed to the visitor and the booking member when the booking starts, "
               "works at its location inside the window and not after", guest)
+
+            def day_pass():
+                until = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+                before = len(sink.messages())
+                rs.write_fixture(fixture([ADA_MID, BEN_MID], pass_until=tl.instant(until)))
+                rs.reconcile()
+                got = sink.wait_count(before + 1, WAIT)[before:]
+                expect_eq([to(m) for m in got], [PIA], "the pass holder")
+                text = tl.mail_text(got[0]["message"])
+                local = until.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
+                expect_true(f"until {local} (Europe/Berlin)" in text, text)
+                user, password = tl.mailed_credentials(got[0]["message"])
+                expect_reply(fr.pap(user, password, "downtown"), True)
+                wait_until(lambda: settled(rs), WAIT, "the outbox to settle")
+                expect_eq(rs.scalar("SELECT kind FROM radsync_outbox WHERE recipient = ?", PIA), "pass", "kind")
+
+            c("a day-pass holder gets the pass e-mail, valid until the pass ends in the location's "
+              "time zone; the credentials log in", day_pass)
 
             def cancelled():
                 sink.stop()  # the relay is down: the welcome e-mail stays pending
