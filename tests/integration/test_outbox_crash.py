@@ -139,8 +139,9 @@ def main() -> int:
             w.d.stop()  # a failed check before may have left it running
             w.relay()
             w.d.start("--hold-after-accept-for-test", "5000")
+            before = len(w.sink.messages())
             [address] = w.add_members(1)
-            first = w.sink.wait_count(len(w.sink.messages()) + 1, WAIT)[-1]
+            first = w.sink.wait_count(before + 1, WAIT)[-1]
             expect_eq(first["rcpt_tos"], [address], "the relay has it")
             expect_eq(w.count("sending"), 1, "not yet recorded: " + repr(w.rs.query(
                 "SELECT id, recipient, status, attempts FROM radsync_outbox ORDER BY id")))
