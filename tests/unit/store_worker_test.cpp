@@ -194,15 +194,18 @@ TEST(StoreWorkerProcessing, AReloadedMappingIsAppliedToEveryMemberAndGroupAtOnce
     // on the row, not on the run counter: the remap of the first configuration may still be
     // counting.)
     h.worker->set_config(with_session_timeout(std::chrono::seconds{7200}));
+    // The run is counted just after its commit: wait for both, bounded.
+    const auto reload_runs = [&] {
+        return h.metrics.value("radsync_reconcile_runs_total",
+                               {{"mode", "reload"}, {"result", "success"}});
+    };
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (query_text(h.radius_path, timeout_sql) != "7200" &&
+    while ((query_text(h.radius_path, timeout_sql) != "7200" || reload_runs() < 1) &&
            std::chrono::steady_clock::now() < deadline) {
         std::this_thread::yield();
     }
     EXPECT_EQ(query_text(h.radius_path, timeout_sql), "7200");
-    EXPECT_GE(h.metrics.value("radsync_reconcile_runs_total",
-                              {{"mode", "reload"}, {"result", "success"}}),
-              1);
+    EXPECT_GE(reload_runs(), 1);
     // The member keeps the account (a remap is not a removal).
     EXPECT_EQ(query_text(h.path, "SELECT username FROM radsync_accounts"), "m1@cowork.test");
 }
