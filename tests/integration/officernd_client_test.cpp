@@ -3,12 +3,6 @@
 // through a recording Sleeper and time through a ManualClock, so no test sleeps out a back-off;
 // the only real waiting is the simulator's start-up and the deliberate "slow" fault.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -26,10 +20,9 @@
 #include "radsync/core/clock.hpp"
 #include "radsync/officernd/client.hpp"
 #include "radsync/officernd/policy.hpp"
+#include "support/helper_process.hpp"
 #include "support/https_client.hpp"
 #include "support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace radsync::officernd {
 namespace {
@@ -142,7 +135,6 @@ protected:
         const std::string fixture = dir_.write("fixture.json", make_fixture().dump());
         port_file_ = (dir_.path() / "port").string();
         log_file_ = (dir_.path() / "sim.log").string();
-        std::filesystem::remove(port_file_);  // a previous simulator's, in multi-start tests
         std::vector<std::string> args = {
             "python3",         source_path("scripts/officernd_sim.py"),
             "--fixture",       fixture,
@@ -154,63 +146,15 @@ protected:
             "--client-id",     kClientId,
             "--client-secret", kClientSecret};
         args.insert(args.end(), extra.begin(), extra.end());
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 1, log_file_.c_str(),
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        posix_spawn_file_actions_adddup2(&actions, 1, 2);
-        const int rc = posix_spawnp(&pid_, "python3", &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ASSERT_EQ(rc, 0) << "cannot start the simulator";
-
-        // Bounded polling for the port file (start-up is a real process; nothing to inject).
-        const auto give_up = std::chrono::steady_clock::now() + 15s;
-        while (std::chrono::steady_clock::now() < give_up) {
-            int status = 0;
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                FAIL() << "simulator exited during start-up:\n" << sim_log();
-            }
-            std::ifstream in(port_file_);
-            unsigned port = 0;
-            if (in >> port && port > 0 && port < 65536) {
-                port_ = static_cast<std::uint16_t>(port);
-                return;
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        FAIL() << "simulator did not write its port file within 15 s:\n" << sim_log();
+        std::string error;
+        const auto bound = sim_.start(args, log_file_, port_file_, false, error);
+        ASSERT_TRUE(bound) << "simulator: " << error;
+        port_ = static_cast<std::uint16_t>(*bound);
     }
 
-    void stop_sim() {
-        if (pid_ <= 0) {
-            return;
-        }
-        kill(pid_, SIGTERM);
-        const auto give_up = std::chrono::steady_clock::now() + 5s;
-        int status = 0;
-        while (waitpid(pid_, &status, WNOHANG) == 0) {
-            if (std::chrono::steady_clock::now() > give_up) {
-                kill(pid_, SIGKILL);
-                waitpid(pid_, &status, 0);
-                break;
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        pid_ = -1;
-    }
+    void stop_sim() { sim_.stop(); }
 
-    std::string sim_log() const {
-        std::ifstream in(log_file_);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
+    std::string sim_log() const { return sim_.log(); }
 
     std::string origin(const std::string& host = "127.0.0.1") const {
         return "https://" + host + ":" + std::to_string(port_);
@@ -256,7 +200,7 @@ protected:
     test::TempDir dir_;
     std::string port_file_;
     std::string log_file_;
-    pid_t pid_ = -1;
+    test::HelperProcess sim_;
     std::uint16_t port_ = 0;
     core::ManualClock clock_{kNow};
     std::vector<milliseconds> waits_;

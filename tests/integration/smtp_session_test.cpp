@@ -4,12 +4,6 @@
 // so the tests read the outcome from its directory. The only real waiting is the sink's
 // start-up and the deliberate slow relay of the timeout test.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,9 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "radsync/notify/smtp.hpp"
+#include "support/helper_process.hpp"
 #include "support/temp_dir.hpp"
-
-extern char** environ;
 
 namespace radsync::notify {
 namespace {
@@ -89,63 +82,19 @@ protected:
     // arrives through the ready file.
     void start_sink(const std::vector<std::string>& extra = {}, unsigned port = 0) {
         const std::string ready = (dir_.path() / "ready").string();
-        log_file_ = (dir_.path() / "sink.log").string();
-        std::filesystem::remove(ready);
         std::vector<std::string> args = {"python3", source_path("tests/support/smtp_sink.py")};
         args.insert(args.end(), {"--port", std::to_string(port)});
         args.insert(args.end(), {"--dir", (dir_.path() / "mail").string()});
         args.insert(args.end(), {"--ready-file", ready});
         args.insert(args.end(), extra.begin(), extra.end());
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        posix_spawn_file_actions_addopen(&actions, 1, log_file_.c_str(),
-                                         O_WRONLY | O_CREAT | O_APPEND, 0600);
-        posix_spawn_file_actions_adddup2(&actions, 1, 2);
-        const int rc = posix_spawnp(&pid_, "python3", &actions, nullptr, argv.data(), environ);
-        posix_spawn_file_actions_destroy(&actions);
-        ASSERT_EQ(rc, 0) << "cannot start the SMTP sink";
-
-        // Bounded polling for the ready file (start-up is a real process; nothing to inject).
-        const auto give_up = std::chrono::steady_clock::now() + 15s;
-        while (std::chrono::steady_clock::now() < give_up) {
-            int status = 0;
-            if (waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                FAIL() << "SMTP sink exited during start-up:\n" << sink_log();
-            }
-            std::ifstream in(ready);
-            unsigned bound = 0;
-            if (in >> bound && bound > 0 && bound < 65536) {
-                port_ = bound;
-                return;
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        FAIL() << "SMTP sink did not write its ready file within 15 s:\n" << sink_log();
+        std::string error;
+        const auto bound =
+            sink_.start(args, (dir_.path() / "sink.log").string(), ready, true, error);
+        ASSERT_TRUE(bound) << "SMTP sink: " << error;
+        port_ = *bound;
     }
 
-    void stop_sink() {
-        if (pid_ <= 0) {
-            return;
-        }
-        kill(pid_, SIGTERM);
-        const auto give_up = std::chrono::steady_clock::now() + 5s;
-        int status = 0;
-        while (waitpid(pid_, &status, WNOHANG) == 0) {
-            if (std::chrono::steady_clock::now() > give_up) {
-                kill(pid_, SIGKILL);
-                waitpid(pid_, &status, 0);
-                break;
-            }
-            std::this_thread::sleep_for(10ms);
-        }
-        pid_ = -1;
-    }
+    void stop_sink() { sink_.stop(); }
 
     SmtpSettings settings(Security security) const {
         SmtpSettings s;
@@ -175,16 +124,10 @@ protected:
         return ss.str();
     }
 
-    std::string sink_log() const {
-        std::ifstream in(log_file_);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        return ss.str();
-    }
+    std::string sink_log() const { return sink_.log(); }
 
     test::TempDir dir_;
-    std::string log_file_;
-    pid_t pid_ = -1;
+    test::HelperProcess sink_;
     unsigned port_ = 0;
 };
 
