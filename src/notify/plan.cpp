@@ -52,8 +52,8 @@ std::vector<const config::LocationRule*> rules_of(const store::AccountRecord& ac
     return out;
 }
 
-// Whether the engine's reason is for a run that handed out a new generated password because
-// the operator asked (accounts reset-password).
+// The message a password this run generated goes out in: reset when the operator asked for it
+// (accounts reset-password), else by what the account is for.
 MessageKind kind_for_new_password(const store::AccountRecord& account, bool reset) {
     if (reset) {
         return MessageKind::kReset;
@@ -67,6 +67,12 @@ MessageKind kind_for_new_password(const store::AccountRecord& account, bool rese
             break;
     }
     return MessageKind::kWelcome;
+}
+
+// The booking a guest account's key (guest:<booking>:<person>) names, if it is in the snapshot.
+const snapshot::Booking* booking_of_guest(const std::string& key, const snapshot::Snapshot& snap) {
+    const std::string_view rest = std::string_view(key).substr(snapshot::kGuestKeyPrefix.size());
+    return by_id(snap.bookings, std::string(rest.substr(0, rest.find(':'))));
 }
 
 }  // namespace
@@ -99,10 +105,7 @@ Payload payload_for(const store::AccountRecord& account, const std::string& name
         p.timezone = cfg.default_timezone;
     }
     if (account.kind == AccountKind::kGuest) {
-        // guest:<booking>:<person>
-        const std::string_view rest =
-            std::string_view(account.member_id).substr(snapshot::kGuestKeyPrefix.size());
-        if (const auto* b = by_id(snap.bookings, std::string(rest.substr(0, rest.find(':'))))) {
+        if (const auto* b = booking_of_guest(account.member_id, snap)) {
             if (const auto* host = snapshot::find_member(snap, b->member)) {
                 p.host = host->name;
             }
@@ -166,9 +169,7 @@ OutboxPlan plan_messages(const std::vector<mapping::Decision>& decisions,
                 recipients.emplace_back(d.member_email, "visitor");
             }
             if (to != config::GuestRecipients::kVisitor) {
-                const std::string_view rest =
-                    std::string_view(d.member_id).substr(snapshot::kGuestKeyPrefix.size());
-                const auto* b = by_id(snap.bookings, std::string(rest.substr(0, rest.find(':'))));
+                const auto* b = booking_of_guest(d.member_id, snap);
                 const auto* host = b != nullptr ? snapshot::find_member(snap, b->member) : nullptr;
                 recipients.emplace_back(host != nullptr ? host->email : "", "booker");
             }

@@ -280,7 +280,6 @@ Result<RunReport> reconcile(const Environment& env, const config::Config& cfg,
                 log->warn("no e-mail for {}", u);
             }
             report.undeliverable = std::move(plan.undeliverable);
-            report.messages_queued = writes.outbox.size();
             for (const auto& m : writes.outbox) {
                 report.queued_to.emplace_back(m.subject, m.recipient);
             }

@@ -225,7 +225,9 @@ void Mailer::publish_counts() {
 }
 
 void Mailer::run() {
-    std::string transport_for;  // the relay settings `send` was made for
+    // What `send` was made with: every reload replaces it (relay settings, a rotated password),
+    // and the connection is made afresh with the new one.
+    std::shared_ptr<const Material> made_with;
     Send send;
     for (;;) {
         std::uint64_t seen_wakes = 0;
@@ -238,13 +240,9 @@ void Mailer::run() {
         }
         const auto cfg = current_config();
         const auto material = current_material();
-        const config::Smtp& smtp = cfg->notify->smtp;
-        const std::string relay = smtp.host + ":" + std::to_string(smtp.port) + "/" +
-                                  smtp.username + "/" + smtp.ca_file +
-                                  std::to_string(static_cast<int>(smtp.security));
-        if (!send || relay != transport_for) {
-            send = options_.transport(smtp, material->relay_password);
-            transport_for = relay;
+        if (!send || made_with != material) {
+            send = options_.transport(cfg->notify->smtp, material->relay_password);
+            made_with = material;
         }
         auto claimed = worker_.outbox_claim(1);
         if (!claimed || claimed->empty()) {

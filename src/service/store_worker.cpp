@@ -833,7 +833,7 @@ void StoreWorker::record_full_run(const std::string& mode,
 }
 
 void StoreWorker::record_success(const std::string& mode, const reconcile::RunReport& report) {
-    if (report.messages_queued > 0 && messages_queued_) {
+    if (!report.queued_to.empty() && messages_queued_) {
         messages_queued_();
     }
     // Per mode: a webhook applied a second ago says nothing about whether polling works.

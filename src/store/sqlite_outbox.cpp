@@ -120,7 +120,7 @@ Result<std::vector<OutboxMessage>> OutboxTable::claim(core::Instant now, std::si
     due->bind(1, seconds(now)).bind(2, static_cast<std::int64_t>(limit));
     std::vector<OutboxMessage> claimed;
     std::vector<std::pair<std::int64_t, std::string>> cancelled;
-    Status opened;
+    std::vector<std::pair<std::int64_t, std::string>> unreadable;
     RADSYNC_TRY(due->each_row([&](const Statement& row) {
         OutboxMessage m = read_message(row);
         // Checked again here, not only when the account was revoked: nobody gets credentials
@@ -142,15 +142,14 @@ Result<std::vector<OutboxMessage>> OutboxTable::claim(core::Instant now, std::si
         m.username = row.text(17);  // the name may have changed with the address
         auto payload = key_->open(row.text(14));
         if (!payload) {
-            opened = payload.error();
+            // Set aside, not returned as the claim's error: one row that does not authenticate
+            // (a restored key that does not match) must not hold back every message behind it.
+            unreadable.emplace_back(m.id, "payload cannot be opened: " + payload.error().message);
             return;
         }
         m.payload = std::move(*payload);
         claimed.push_back(std::move(m));
     }));
-    if (!opened) {
-        return opened.error();
-    }
     auto cancel = db_.cached(
         "UPDATE radsync_outbox SET status = 'cancelled', payload = NULL, last_error = ?2 "
         "WHERE id = ?1");
@@ -163,9 +162,18 @@ Result<std::vector<OutboxMessage>> OutboxTable::claim(core::Instant now, std::si
     if (!mark) {
         return mark.error();
     }
+    auto park =
+        db_.cached("UPDATE radsync_outbox SET status = 'parked', last_error = ?2 WHERE id = ?1");
+    if (!park) {
+        return park.error();
+    }
     for (const auto& [id, why] : cancelled) {
         cancel->bind(1, id).bind(2, why);
         RADSYNC_TRY(cancel->run());
+    }
+    for (const auto& [id, why] : unreadable) {
+        park->bind(1, id).bind(2, why);
+        RADSYNC_TRY(park->run());
     }
     for (auto& m : claimed) {
         mark->bind(1, m.id).bind(2, m.recipient).bind(3, m.username);

@@ -367,5 +367,27 @@ TEST(Outbox, CredentialsGoToTheAddressTheMemberHasWhenTheyAreSent) {
     }
 }
 
+TEST(Outbox, AnUnreadablePayloadIsParkedAndHoldsNothingBack) {
+    Harness h;
+    h.start(false);
+    h.full(members({"m1", "m2"}));
+    h.stop();
+    // Sealed under another key (a restored database with the wrong key file, say).
+    (void)h.sql(
+        "UPDATE radsync_outbox SET payload = 'radsync-sealed:v1:"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE subject = 'm1'");
+    h.start();
+    ASSERT_TRUE(h.relay.wait_accepted(1));
+    h.stop();
+    ASSERT_EQ(h.relay.accepted.size(), 1u);
+    EXPECT_EQ(h.relay.accepted[0].to.at(0), "m2@cowork.test");
+    for (const auto& m : h.list()) {
+        if (m.subject == "m1") {
+            EXPECT_EQ(m.status, OutboxStatus::kParked);
+            EXPECT_NE(m.last_error.find("payload cannot be opened"), std::string::npos);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace radsync::service

@@ -55,7 +55,6 @@ struct RunReport {
     long long revoked_delta = 0;
     /// Messages this run queued in the outbox, and accounts that should have had one but have
     /// no usable e-mail address.
-    std::size_t messages_queued = 0;
     std::vector<std::pair<std::string, std::string>> queued_to;  ///< (subject, recipient)
     std::vector<std::string> undeliverable;
 };

@@ -252,7 +252,8 @@ public:
 
     /// Pending messages due at `now` (next_attempt_at <= now), oldest first, at most `limit`,
     /// marked sending with one more attempt, their payloads opened. A message whose account
-    /// is no longer active is cancelled instead (its payload wiped), never returned. The
+    /// is no longer active is cancelled instead (its payload wiped), one whose payload does not
+    /// authenticate is parked with that error; neither is returned. The
     /// account's current username, and for a member's own message their current address,
     /// replace those it was queued with (a corrected e-mail, and the name made from it).
     [[nodiscard]] virtual Result<std::vector<OutboxMessage>> outbox_claim(core::Instant now,
