@@ -27,6 +27,10 @@ int run(int argc, char** argv) {
         ->add_option("--hold-after-accept-for-test", opt.hold_after_accept_ms,
                      "wait this many ms between the relay's 250 and its record (crash tests)")
         ->group("");  // hidden: the e-mail crash test kills radsync inside that window
+    serve
+        ->add_option("--stall-store-worker-for-test", opt.stall_store_worker_ms,
+                     "keep the store worker busy this many ms, 2 s after READY (watchdog test)")
+        ->group("");  // hidden: the watchdog test needs a worker stuck on purpose
     auto* check = app.add_subcommand("check-config", "validate configuration and exit");
     check->add_flag("--online", opt.online,
                     "also ask OfficeRnD whether the organization exists (with the token)");
@@ -85,7 +89,8 @@ int run(int argc, char** argv) {
     try {
         if (serve->parsed()) {
             return service::serve({opt.config_file, !opt.no_processing,
-                                   std::chrono::milliseconds{opt.hold_after_accept_ms}});
+                                   std::chrono::milliseconds{opt.hold_after_accept_ms},
+                                   std::chrono::milliseconds{opt.stall_store_worker_ms}});
         }
         if (check->parsed()) {
             return check_config(opt);

@@ -26,7 +26,7 @@ std::optional<config::Config> load_config(const Options& opt, const config::Load
                   << " problem(s); nothing was changed\n";
         return std::nullopt;
     }
-    log::setup(loaded.config->log_level);
+    log::setup(loaded.config->log_level, loaded.config->log_modules);
     return std::move(loaded.config);
 }
 

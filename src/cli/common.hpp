@@ -36,10 +36,11 @@ struct Options {
     bool standalone = false;
     std::string event_id;
     bool all = false;
-    bool print = false;            ///< accounts reset-password: show it instead of e-mailing
-    std::string status_filter;     ///< outbox list --status
-    std::string output_file;       ///< accounts profile -o
-    int hold_after_accept_ms = 0;  ///< serve: crash tests only
+    bool print = false;             ///< accounts reset-password: show it instead of e-mailing
+    std::string status_filter;      ///< outbox list --status
+    std::string output_file;        ///< accounts profile -o
+    int hold_after_accept_ms = 0;   ///< serve: crash tests only
+    int stall_store_worker_ms = 0;  ///< serve: watchdog test only
 };
 
 void print_problems(const std::vector<config::Problem>& problems, const char* kind);

@@ -23,6 +23,7 @@
 #include "node_reader.hpp"
 #include "notify_reader.hpp"
 #include "radsync/core/ipv4.hpp"
+#include "radsync/log/log.hpp"
 #include "text_file.hpp"
 
 namespace radsync::config {
@@ -130,8 +131,8 @@ public:
     std::vector<MappingRef> read(const YAML::Node& document, Config& c) {
         const Section top(r_, r_.root(document),
                           {"radius_database", "state_database", "database", "default_timezone",
-                           "log_level", "officernd", "webhook", "metrics", "control", "sync",
-                           "accounts", "radius", "mapping_files", "notify"});
+                           "log_level", "log_modules", "officernd", "webhook", "metrics", "control",
+                           "sync", "accounts", "radius", "mapping_files", "notify"});
         // Relative to the main file, like every other path in it (the demo config relies on it).
         if (auto db = r_.non_empty_text(top["radius_database"])) {
             c.radius_database = resolve(base_dir_, *db);
@@ -161,6 +162,14 @@ public:
         set_if(r_.time_zone(top["default_timezone"]), c.default_timezone);
         if (auto level = r_.choice<std::string_view>(top["log_level"], kLogLevels)) {
             c.log_level = std::string(*level);
+        }
+        if (const Field f = top["log_modules"]; f.present) {
+            const Section modules(r_, f, {std::begin(log::kModules), std::end(log::kModules)});
+            for (const char* name : log::kModules) {
+                if (auto level = r_.choice<std::string_view>(modules[name], kLogLevels)) {
+                    c.log_modules[name] = std::string(*level);
+                }
+            }
         }
         if (const Field f = top["officernd"]; f.present) {
             read_officernd(f, c.officernd);

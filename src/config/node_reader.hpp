@@ -695,8 +695,8 @@ private:
 /// when it is built; lookups then never fail.
 class Section {
 public:
-    Section(Reader& reader, Field self, std::initializer_list<std::string_view> keys)
-        : reader_(reader), self_(std::move(self)), keys_(keys) {
+    Section(Reader& reader, Field self, std::vector<std::string_view> keys)
+        : reader_(reader), self_(std::move(self)), keys_(std::move(keys)) {
         if (self_.empty()) {
             return;  // absent or written as `key:` with nothing: all defaults
         }

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,21 +10,66 @@ namespace radsync::log {
 
 namespace {
 
+constexpr const char* kPlainPattern = "%Y-%m-%dT%H:%M:%S%z [%n] %l %v";
+
+// Every logger writes through this one sink, and the format is the sink's: a logger made
+// after setup() (a module's first get()) must not change how the others' lines look.
 std::shared_ptr<spdlog::sinks::sink> shared_sink() {
-    static auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    static auto sink = [] {
+        auto s = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+        s->set_pattern(kPlainPattern);
+        return s;
+    }();
     return sink;
+}
+
+/// "%*": the "<N>" journald reads as the line's priority (SyslogLevelPrefix=, on by default).
+class JournalPriority final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        const char prefix[] = {'<', static_cast<char>('0' + journal_priority(msg.level)), '>'};
+        dest.append(prefix, prefix + sizeof prefix);
+    }
+    [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JournalPriority>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> make_formatter() {
+    if (std::getenv("JOURNAL_STREAM") == nullptr) {
+        return std::make_unique<spdlog::pattern_formatter>(kPlainPattern);
+    }
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<JournalPriority>('*').set_pattern("%*[%n] %l %v");
+    return f;
 }
 
 }  // namespace
 
-void setup(const std::string& level) {
-    const bool under_journald = std::getenv("JOURNAL_STREAM") != nullptr;
-    const auto lvl = spdlog::level::from_str(level);
+int journal_priority(spdlog::level::level_enum level) {
+    switch (level) {
+        case spdlog::level::critical:
+            return 2;  // SD_CRIT
+        case spdlog::level::err:
+            return 3;  // SD_ERR
+        case spdlog::level::warn:
+            return 4;  // SD_WARNING
+        case spdlog::level::info:
+            return 6;  // SD_INFO
+        default:
+            return 7;  // SD_DEBUG: debug and trace
+    }
+}
+
+void setup(const std::string& level, const std::map<std::string, std::string>& modules) {
+    const auto all = spdlog::level::from_str(level);
     for (const char* name : kModules) {
         auto logger = get(name);
-        logger->set_level(lvl);
-        logger->set_pattern(under_journald ? "[%n] %l %v" : "%Y-%m-%dT%H:%M:%S%z [%n] %l %v");
+        const auto own = modules.find(name);
+        logger->set_level(own == modules.end() ? all : spdlog::level::from_str(own->second));
     }
+    shared_sink()->set_formatter(make_formatter());
 }
 
 std::shared_ptr<spdlog::logger> get(const char* module) {
@@ -31,7 +77,6 @@ std::shared_ptr<spdlog::logger> get(const char* module) {
         return existing;
     }
     auto logger = std::make_shared<spdlog::logger>(module, shared_sink());
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S%z [%n] %l %v");
     logger->set_level(spdlog::level::info);
     spdlog::register_logger(logger);
     return logger;

@@ -84,6 +84,12 @@ struct Client::Impl {
     TokenRateLimiter limiter;
     std::optional<CachedToken> token;
 
+    void exchanged() const {
+        if (opts.on_exchange) {
+            opts.on_exchange();
+        }
+    }
+
     [[nodiscard]] milliseconds timeout() const {
         return std::chrono::duration_cast<milliseconds>(opts.request_timeout);
     }
@@ -201,6 +207,7 @@ struct Client::Impl {
             req.reuse_connection = false;
             const auto started = std::chrono::steady_clock::now();
             const auto ex = transport->send(token_url, req, timeout());
+            exchanged();
             log_exchange("POST", token_url.path, ex, started);
             const Verdict v = classify(Endpoint::kToken, ex, false);
             if (v.action == Action::kAccept) {
@@ -248,6 +255,7 @@ struct Client::Impl {
             req.headers = {{"Authorization", "Bearer " + token->value}};
             const auto started = std::chrono::steady_clock::now();
             const auto ex = transport->send(api, req, timeout());
+            exchanged();
             log_exchange("GET", path, ex, started);
             const bool may_refresh = !refreshed && !token->minted_after_401;
             const Verdict v = classify(Endpoint::kApi, ex, may_refresh);

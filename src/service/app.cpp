@@ -5,6 +5,7 @@
 #include <atomic>
 #include <charconv>
 #include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -18,6 +19,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "radsync/config/loader.hpp"
@@ -28,6 +30,7 @@
 #include "radsync/log/log.hpp"
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/metrics/registry.hpp"
+#include "radsync/sched/watchdog.hpp"
 #include "radsync/service/mailer.hpp"
 #include "radsync/service/officernd_fetch.hpp"
 #include "radsync/service/poller.hpp"
@@ -155,14 +158,6 @@ public:
             return 1;
         }
 
-        // A wrong organization would only ever fail; anything else (OfficeRnD unreachable)
-        // starts on the rows already in the database, and the poller retries.
-        if (!config_->officernd.org_slug.empty()) {
-            if (const auto refused = check_officernd()) {
-                return *refused;
-            }
-        }
-
         StoreWorker::Options worker_options;
         worker_options.process_events = options_.process_events;
         worker_ =
@@ -237,7 +232,8 @@ public:
         // daemon still serves webhooks (and says so).
         if (!config_->officernd.org_slug.empty()) {
             auto access = make_officernd_access(
-                *config_, clock_, [this] { return stopping_.load(); }, &metrics_);
+                *config_, clock_, [this] { return stopping_.load(); }, &metrics_, std::nullopt,
+                poller_progress());
             if (!access) {
                 log_->error("start-up failed: {}", access.error().message);
                 worker_->stop();
@@ -259,9 +255,6 @@ public:
         }
         metrics_server_->start();
         control_->start();
-        if (poller_) {
-            poller_->start();  // the initial import runs at once, on the poller's thread
-        }
         const auto* wh = config_->webhook ? &*config_->webhook : nullptr;
         log_->info(
             "serving webhook={} metrics=http://{}:{} control={}",
@@ -269,9 +262,23 @@ public:
                           : fmt::format("{}://{}:{}{}", wh->plain_http ? "http" : "https",
                                         wh->listen_address, webhook_server_->port(), kWebhookPath),
             config_->metrics.listen_address, metrics_server_->port(), config_->control.socket);
-        // READY only after the listeners are bound and the store is open; not after a first
-        // OfficeRnD poll: the database already holds the last known good rows.
+        // READY once the configuration is loaded, the databases migrated and the listeners
+        // bound; never after anything OfficeRnD does: the database already holds the last
+        // known good rows, and a slow OfficeRnD must not fail the start.
         sd_notify(0, "READY=1");
+        if (poller_) {
+            // The organization check, then the initial import, on their own threads.
+            org_check_ = std::thread([this] { check_then_poll(); });
+        }
+        supervise();
+        if (options_.stall_store_worker.count() > 0) {
+            stall_timer_.expires_after(std::chrono::seconds{2});
+            stall_timer_.async_wait([this](boost::system::error_code ec) {
+                if (!ec) {
+                    worker_->stall_for_test(options_.stall_store_worker);
+                }
+            });
+        }
 
         signals_.async_wait([this](boost::system::error_code ec, int signo) {
             if (!ec) {
@@ -282,15 +289,143 @@ public:
         watch_reload();
         watch_reconcile_signal();
         ioc_.run();
+        if (org_check_.joinable()) {
+            org_check_.join();
+        }
         log_->info("stopped");
-        return 0;
+        return exit_code_;
     }
 
 private:
-    // Webhooks are not served until the check is done: one retry for a blip, no more (the
-    // poller goes on retrying with its back-off).
+    // The poll waits for the check: one retry for a blip, no more (the poller goes on retrying
+    // with its back-off). Webhooks are served meanwhile: they only reach the inbox.
     static constexpr std::chrono::seconds kStartCheckBudget{20};
     static constexpr int kStartCheckAttempts = 2;
+
+    // On its own thread after READY: a wrong organization would only ever fail, so it stops
+    // the daemon with the status systemd does not restart on; anything else (OfficeRnD
+    // unreachable) serves the rows already in the database while the poller retries.
+    void check_then_poll() {
+        if (const auto refused = check_officernd()) {
+            net::post(ioc_, [this, code = *refused] {
+                exit_code_ = code;
+                net::co_spawn(ioc_, shutdown(), net::detached);
+            });
+            return;
+        }
+        if (!stopping_) {
+            poller_->start();  // the initial import runs at once, on the poller's thread
+            poller_started_ = true;
+        }
+    }
+
+    std::function<void()> poller_progress() {
+        return [this] {
+            if (poller_) {
+                poller_->progress();
+            }
+        };
+    }
+
+    // Every tick on the io thread (which proves the I/O loop turns): WATCHDOG=1 only if the
+    // store worker and the poller beat within their limits too, and STATUS= for `systemctl
+    // status`. Without WatchdogSec= the tick still logs a stuck thread and refreshes STATUS.
+    void supervise() {
+        std::uint64_t usec = 0;
+        watchdog_ = sd_watchdog_enabled(0, &usec) > 0 ? std::chrono::microseconds{usec}
+                                                      : std::chrono::microseconds{0};
+        if (watchdog_.count() > 0) {
+            log_->info("watchdog every {} ms (WatchdogSec={} ms)",
+                       sched::ping_interval(watchdog_).count() / 1000, watchdog_.count() / 1000);
+        }
+        tick();
+    }
+
+    void tick() {
+        const auto stuck = sched::stalled(pulses(), sched::Heartbeat::Clock::now());
+        if (stuck.empty()) {
+            if (watchdog_.count() > 0) {
+                sd_notify(0, "WATCHDOG=1");
+            }
+            if (!stalled_.empty()) {
+                log_->warn("watchdog: every thread makes progress again");
+                stalled_.clear();
+            }
+        } else if (names_of(stuck) != names_of(stalled_)) {
+            std::string names;
+            for (const auto& s : stuck) {
+                names += (names.empty() ? "" : ", ") + s;
+            }
+            log_->error(
+                "watchdog: no progress: {}; not telling systemd, which restarts radsync once "
+                "WatchdogSec passes",
+                names);
+            stalled_ = stuck;
+        }
+        if (auto line = status_line(); line != last_status_) {
+            sd_notify(0, ("STATUS=" + line).c_str());
+            last_status_ = std::move(line);
+        }
+        const auto period = watchdog_.count() > 0
+                                ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      sched::ping_interval(watchdog_))
+                                : std::chrono::milliseconds{kStatusPeriod};
+        tick_timer_.expires_after(period);
+        tick_timer_.async_wait([this](boost::system::error_code ec) {
+            if (!ec) {
+                tick();
+            }
+        });
+    }
+
+    // "store worker for 7 s" -> "store worker": a stall is logged once, not every second.
+    static std::vector<std::string> names_of(const std::vector<std::string>& stalls) {
+        std::vector<std::string> names;
+        for (const auto& s : stalls) {
+            names.push_back(s.substr(0, s.rfind(" for ")));
+        }
+        return names;
+    }
+
+    // A thread may take this long over one step before it counts as stuck: WatchdogSec (a
+    // store transaction longer than that is a hang), and for the poller at least one
+    // OfficeRnD exchange with its timeout.
+    std::vector<sched::Pulse> pulses() const {
+        using std::chrono::milliseconds;
+        const auto base = watchdog_.count() > 0
+                              ? std::max(std::chrono::duration_cast<milliseconds>(watchdog_),
+                                         milliseconds{kMinStepLimit})
+                              : milliseconds{kDefaultStepLimit};
+        std::vector<sched::Pulse> out{{"store worker", worker_->heartbeat().last(), base}};
+        if (poller_started_) {
+            const auto exchange = std::chrono::duration_cast<milliseconds>(
+                config_->officernd.request_timeout + std::chrono::seconds{5});
+            out.push_back({"poller", poller_->heartbeat().last(), std::max(base, exchange)});
+        }
+        return out;
+    }
+
+    // "last sync 2026-12-01 09:00:12 UTC; inbox 0 pending" (what `systemctl status` shows).
+    std::string status_line() const {
+        std::string sync;
+        if (!poller_) {
+            sync = "webhooks only (no officernd section)";
+        } else {
+            const auto st = poller_->state();
+            if (st.last_success) {
+                sync = "last sync " +
+                       core::format_instant(
+                           std::chrono::time_point_cast<std::chrono::seconds>(*st.last_success));
+            } else {
+                sync = st.running || !poller_started_ ? "initial import running" : "no sync yet";
+            }
+            if (st.consecutive_failures > 0) {
+                sync += fmt::format("; {} failed in a row", st.consecutive_failures);
+            }
+        }
+        return fmt::format("{}; inbox {} pending{}", sync, worker_->inbox_depth(),
+                           worker_->healthy() ? "" : "; store failing");
+    }
 
     // At start: does the organization exist? Only a definite "no" fails the start (with the
     // exit status systemd is told not to restart on); OfficeRnD being unreachable or slow is
@@ -459,8 +594,12 @@ private:
     }
 
     Task<void> shutdown() {
+        if (stopping_.exchange(true)) {
+            co_return;  // a second signal, or the organization check, while draining
+        }
         sd_notify(0, "STOPPING=1");
-        stopping_ = true;
+        tick_timer_.cancel();
+        stall_timer_.cancel();
         signals_.cancel();
         reload_signal_.cancel();
         reconcile_signal_.cancel();
@@ -471,6 +610,9 @@ private:
             co_await webhook_server_->shutdown(kShutdownGrace);
         }
         co_await metrics_server_->shutdown(std::chrono::seconds{1});
+        if (org_check_.joinable()) {
+            org_check_.join();  // its waits end on stopping_; it starts no poller now
+        }
         if (poller_) {
             poller_->stop();  // finishes (or abandons) the run in progress
         }
@@ -507,7 +649,19 @@ private:
     }
 
     // SIGHUP: re-read the configuration and the secrets; keep the old ones on any problem.
+    // systemd hears RELOADING=1 before and READY=1 after, whatever the outcome.
     void reload() {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   static_cast<unsigned long long>(now.tv_sec) * 1000000ULL +
+                       static_cast<unsigned long long>(now.tv_nsec) / 1000ULL);
+        apply_reload();
+        sd_notify(0, "READY=1");
+        tick();  // STATUS= at once
+    }
+
+    void apply_reload() {
         auto loaded = config::load(config_->source_file);
         if (!loaded.config) {
             for (const auto& p : loaded.problems) {
@@ -559,7 +713,8 @@ private:
         std::optional<OfficeRndAccess> access;
         if (poller_) {
             auto made = make_officernd_access(
-                next, clock_, [this] { return stopping_.load(); }, &metrics_);
+                next, clock_, [this] { return stopping_.load(); }, &metrics_, std::nullopt,
+                poller_progress());
             if (!made) {
                 log_->error("reload rejected: {}", made.error().message);
                 return;
@@ -587,7 +742,7 @@ private:
         }
         config_ = std::move(next_config);
         worker_->set_config(config_);
-        log::setup(config_->log_level);
+        log::setup(config_->log_level, config_->log_modules);
         log_->info("configuration reloaded groups={} plans={} locations={}",
                    config_->mapping.groups.size(), config_->mapping.plans.size(),
                    config_->mapping.locations.size());
@@ -756,6 +911,19 @@ private:
     std::unique_ptr<control::Server> control_;
     std::optional<control::InstanceLock> lock_;
     LimitedLog rejected_log_{std::chrono::seconds{10}};
+    int exit_code_ = 0;
+    std::thread org_check_;
+    std::atomic<bool> poller_started_{false};
+    // Supervision (io thread): the watchdog interval (0 = off), the threads found stuck at the
+    // last tick, the last STATUS= sent.
+    static constexpr std::chrono::seconds kStatusPeriod{5};
+    static constexpr std::chrono::seconds kMinStepLimit{2};
+    static constexpr std::chrono::seconds kDefaultStepLimit{60};
+    std::chrono::microseconds watchdog_{0};
+    std::vector<std::string> stalled_;
+    std::string last_status_;
+    net::steady_timer tick_timer_{ioc_};
+    net::steady_timer stall_timer_{ioc_};
 };
 
 }  // namespace
@@ -800,7 +968,7 @@ int serve(const ServeOptions& options) {
                   << ": serve needs a `webhook` section, an `officernd` section, or both\n";
         return kExitConfigError;
     }
-    log::setup(loaded.config->log_level);
+    log::setup(loaded.config->log_level, loaded.config->log_modules);
     App app(std::move(*loaded.config), options);
     return app.run();
 }

@@ -16,7 +16,8 @@ namespace radsync::service {
 Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const core::Clock& clock,
                                               std::function<bool()> cancelled,
                                               metrics::Registry* metrics,
-                                              std::optional<int> max_attempts) {
+                                              std::optional<int> max_attempts,
+                                              std::function<void()> progress) {
     const auto& o = cfg.officernd;
     if (o.org_slug.empty()) {
         return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
@@ -40,13 +41,18 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
     if (max_attempts) {
         options.max_attempts = *max_attempts;
     }
+    options.on_exchange = progress;
     auto rng = std::make_shared<std::mt19937>(std::random_device{}());
     auto client = std::make_shared<officernd::Client>(
         std::move(options), clock,
-        [cancelled = std::move(cancelled)](std::chrono::milliseconds d) {
-            // Waiting out a back-off or Retry-After in slices keeps shutdown prompt.
+        [cancelled = std::move(cancelled), progress](std::chrono::milliseconds d) {
+            // Waiting out a back-off or Retry-After in slices keeps shutdown prompt, and each
+            // slice is progress: a long Retry-After is not a stuck thread.
             const auto until = std::chrono::steady_clock::now() + d;
             while (!cancelled() && std::chrono::steady_clock::now() < until) {
+                if (progress) {
+                    progress();
+                }
                 std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
                     std::chrono::milliseconds{100}, until - std::chrono::steady_clock::now()));
             }

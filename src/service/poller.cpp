@@ -72,11 +72,17 @@ void Poller::run() {
             std::unique_lock lock(mu_);
             const auto due = state_.next_run;
             auto ready = [&] { return stopping_ || !requests_.empty(); };
-            if (due) {
-                cv_.wait_until(lock, *due, ready);
-            } else {
-                cv_.wait(lock, ready);
+            // In slices of at most a second, each a heartbeat: waiting is not being stuck.
+            for (;;) {
+                heartbeat_.beat();
+                const auto slice = std::chrono::system_clock::now() + std::chrono::seconds{1};
+                const auto until = due ? std::min(*due, slice) : slice;
+                if (cv_.wait_until(lock, until, ready) ||
+                    (due && std::chrono::system_clock::now() >= *due)) {
+                    break;
+                }
             }
+            heartbeat_.beat();
             if (stopping_) {
                 return;
             }
@@ -94,6 +100,7 @@ void Poller::run() {
                 if (report) {
                     state_.consecutive_failures = 0;
                     state_.last_error.clear();
+                    state_.last_success = std::chrono::system_clock::now();
                 } else {
                     ++state_.consecutive_failures;
                     state_.last_error = report.error().message;

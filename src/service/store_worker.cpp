@@ -283,6 +283,7 @@ sched::ProcessingPolicy::Decision StoreWorker::processing_decision(SteadyClock::
 
 void StoreWorker::run() {
     for (;;) {
+        heartbeat_.beat();
         // Asked outside the lock (it takes the lock for the burst marker); a delivery arriving
         // meanwhile wakes the wait below, and the next round asks again.
         const auto decision = processing_decision(SteadyClock::now());
@@ -408,6 +409,15 @@ void StoreWorker::post(std::function<void()> call, const std::function<void()>& 
         }
     }
     refused();
+}
+
+void StoreWorker::stall_for_test(std::chrono::milliseconds d) {
+    post(
+        [this, d] {
+            log_->warn("stalling the store worker for {} ms (test)", d.count());
+            std::this_thread::sleep_for(d);
+        },
+        [] {});
 }
 
 void StoreWorker::reset_password(std::string key, bool print, ResetDone done) {

@@ -144,7 +144,9 @@ def main() -> int:
         def install():
             proc = run("dpkg", "-i", str(deb[0]), env=NONINTERACTIVE)
             # Not started: the shipped configuration is the commented example.
-            expect_true("not started" in proc.stderr, proc.stderr)
+            expect_true("not enabled or started" in proc.stderr, proc.stderr)
+            expect_true(not Path("/etc/systemd/system/multi-user.target.wants/radsync.service")
+                        .exists(), "not enabled while unconfigured")
             expect_eq(run("radsync", "--version").stdout.strip(), f"radsync {version()}", "version")
             passwd = run("getent", "passwd", "radsync").stdout.strip().split(":")
             expect_eq(passwd[5], "/var/lib/radsync", "home")
@@ -166,7 +168,7 @@ def main() -> int:
 
         c("dpkg -i: radsync --version, user radsync with freerad in its group, directories with "
           "their modes, conffiles registered, systemd-analyze verify of the installed unit, "
-          "man radsync; not started while unconfigured", install)
+          "man radsync; neither enabled nor started while unconfigured", install)
 
         def edited_conffile_survives_reinstall():
             config = Path("/etc/radsync/radsync.yaml")

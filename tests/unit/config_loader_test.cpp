@@ -74,6 +74,8 @@ constexpr const char* kFullMain = R"(radius_database: /var/lib/radsync/test.db
 state_database: /var/lib/radsync-state/state.db
 default_timezone: Europe/Berlin
 log_level: debug
+log_modules:
+  officernd: trace
 officernd:
   org_slug: acme-coworking
   client_id: client-123
@@ -164,6 +166,7 @@ TEST_F(ConfigTest, FullConfigRoundTripsToStructs) {
     EXPECT_EQ(c.state_database, "/var/lib/radsync-state/state.db");
     EXPECT_EQ(c.default_timezone, "Europe/Berlin");
     EXPECT_EQ(c.log_level, "debug");
+    EXPECT_EQ(c.log_modules, (std::map<std::string, std::string>{{"officernd", "trace"}}));
     EXPECT_EQ(c.officernd.org_slug, "acme-coworking");
     EXPECT_EQ(c.officernd.client_id, "client-123");
     EXPECT_EQ(c.officernd.client_secret_file, dir + "/officernd-secret");
@@ -656,6 +659,10 @@ const BadCase kBadCases[] = {
       "radsync.yaml:2:48: sync.deletion_guard.min_count: must be at least 0, got -1",
       R"(radsync.yaml:4:26: radius.bandwidth_attributes[0]: expected one of wispr, mikrotik, got "wipsr" (did you mean "wispr"?))",
       "radsync.yaml:4:43: radius.bandwidth_attributes[2]: listed twice"}},
+    {"UnknownLogModule",
+     "log_modules:\n  webhook: debug\n  webhooks: debug\nmapping_files: [mapping.yaml]\n",
+     {{"mapping.yaml", kMinimalMapping}},
+     {R"(radsync.yaml:3:3: log_modules.webhooks: unknown key (did you mean "webhook"?))"}},
     {"DuplicateYamlKey",
      "log_level: info\nlog_level: debug\nmapping_files: [mapping.yaml]\n",
      {{"mapping.yaml", kMinimalMapping}},

@@ -2,6 +2,7 @@
 
 #include "radsync/sched/policy.hpp"
 #include "radsync/sched/processing.hpp"
+#include "radsync/sched/watchdog.hpp"
 
 namespace radsync::sched {
 namespace {
@@ -75,6 +76,28 @@ TEST(ProcessingPolicy, ParksAfterMaxAttempts) {
     EXPECT_FALSE(p.park(2));
     EXPECT_TRUE(p.park(3));
     EXPECT_TRUE(p.park(4));
+}
+
+TEST(Watchdog, ThreadsWithinTheirLimitAreFine) {
+    const auto now = Heartbeat::Clock::now();
+    const std::vector<Pulse> pulses{{"store worker", now - 1500ms, 2s}, {"poller", now - 30s, 35s}};
+    EXPECT_TRUE(stalled(pulses, now).empty());
+}
+
+TEST(Watchdog, AThreadPastItsLimitIsNamedWithHowLong) {
+    const auto now = Heartbeat::Clock::now();
+    const std::vector<Pulse> pulses{{"store worker", now - 7s, 2s}, {"poller", now - 1s, 35s}};
+    EXPECT_EQ(stalled(pulses, now), std::vector<std::string>{"store worker for 7 s"});
+}
+
+TEST(Watchdog, PingsAtHalfTheInterval) {
+    EXPECT_EQ(ping_interval(std::chrono::microseconds{2'000'000}), 1s);
+}
+
+TEST(Watchdog, AHeartbeatStartsBeatingAtConstruction) {
+    const auto before = Heartbeat::Clock::now();
+    const Heartbeat h;
+    EXPECT_GE(h.last(), before);
 }
 
 }  // namespace

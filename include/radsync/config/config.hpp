@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -333,6 +334,9 @@ struct Config {
     /// Zone for dates when neither the mapping nor OfficeRnD gives the location's zone.
     std::string default_timezone = "UTC";
     std::string log_level = "info";
+    /// Per-module levels over log_level (log_modules: {webhook: debug}); keys from
+    /// log::kModules.
+    std::map<std::string, std::string> log_modules;
     OfficeRnd officernd;
     std::optional<Webhook> webhook;
     Metrics metrics;

@@ -39,6 +39,9 @@ struct ClientOptions {
     int max_attempts = 6;
     std::chrono::milliseconds base_backoff{1000};
     std::chrono::milliseconds max_backoff{60000};
+    /// Called after every HTTP exchange, answered or not (the poller's watchdog heartbeat: a
+    /// long fetch is many bounded exchanges, each a sign the thread is not stuck).
+    std::function<void()> on_exchange;
 };
 
 /// What one call cost, for logs and metrics.

@@ -28,9 +28,11 @@ struct OfficeRndAccess {
 /// every call counts its requests and retries (radsync_officernd_requests_total, ..._retries_).
 /// `max_attempts` overrides the client's attempts per request (a quick check at start wants
 /// fewer than a poll). Errc::kConfigInvalid if the section is missing; config::read_secret_file's
-/// errors.
+/// errors. `progress`, when set, is called during retry waits and after every exchange (the
+/// poller's watchdog heartbeat).
 [[nodiscard]] Result<OfficeRndAccess> make_officernd_access(
     const config::Config& cfg, const core::Clock& clock, std::function<bool()> cancelled,
-    metrics::Registry* metrics = nullptr, std::optional<int> max_attempts = std::nullopt);
+    metrics::Registry* metrics = nullptr, std::optional<int> max_attempts = std::nullopt,
+    std::function<void()> progress = {});
 
 }  // namespace radsync::service

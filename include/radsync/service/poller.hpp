@@ -16,6 +16,7 @@
 #include "radsync/reconcile/reconciler.hpp"
 #include "radsync/reconcile/vanished.hpp"
 #include "radsync/sched/policy.hpp"
+#include "radsync/sched/watchdog.hpp"
 #include "radsync/service/store_worker.hpp"
 #include "radsync/snapshot/entities.hpp"
 
@@ -68,9 +69,17 @@ public:
         int consecutive_failures = 0;
         std::string last_error;
         bool running = false;
+        /// When the last run that applied a snapshot ended (not dry runs).
+        std::optional<std::chrono::system_clock::time_point> last_success;
     };
     /// Thread-safe snapshot of the schedule, for /status.
     [[nodiscard]] State state() const;
+
+    /// Beats at least once a second while the thread waits, and at every step of a run that
+    /// calls progress() (the OfficeRnD client's exchanges and retry waits): the watchdog's view.
+    [[nodiscard]] const sched::Heartbeat& heartbeat() const { return heartbeat_; }
+    /// Thread-safe: the run in progress is still moving (called by its fetch).
+    void progress() { heartbeat_.beat(); }
 
 private:
     void run();
@@ -90,6 +99,7 @@ private:
     std::deque<Request> requests_;
     State state_;
     bool stopping_ = false;
+    sched::Heartbeat heartbeat_;
     std::thread thread_;
 };
 

@@ -24,6 +24,7 @@
 #include "radsync/reconcile/reconciler.hpp"
 #include "radsync/reconcile/vanished.hpp"
 #include "radsync/sched/processing.hpp"
+#include "radsync/sched/watchdog.hpp"
 #include "radsync/snapshot/merge.hpp"
 #include "radsync/store/store.hpp"
 
@@ -133,6 +134,13 @@ public:
     /// parked) since start, or `limit` passed; true if reached.
     [[nodiscard]] bool wait_processed(std::uint64_t count, std::chrono::milliseconds limit);
 
+    /// Beats at every round of the worker's loop, which waits at most a second when idle: a
+    /// worker that stops beating is stuck inside a unit of work (the watchdog's view).
+    [[nodiscard]] const sched::Heartbeat& heartbeat() const { return heartbeat_; }
+    /// Thread-safe: keeps the worker busy for `d` (the watchdog test's stuck worker; `serve
+    /// --stall-store-worker-for-test`). Never called otherwise.
+    void stall_for_test(std::chrono::milliseconds d);
+
 private:
     struct Pending {
         store::InboxEvent event;
@@ -235,6 +243,7 @@ private:
     bool stopping_ = false;
     bool remap_requested_ = false;
     bool repair_at_start_ = false;  // set by start(), read by the worker thread it starts
+    sched::Heartbeat heartbeat_;
     std::thread thread_;
 
     std::function<void()> messages_queued_;

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace radsync::sched {
+
+/// A thread's sign of life for the systemd watchdog: the thread beats whenever it gets through
+/// a step of its loop (an idle thread's bounded wait is a step too), so a thread that stops
+/// beating is stuck inside something, not merely waiting for work. Written by its thread, read
+/// by the io thread's watchdog tick; lock-free.
+class Heartbeat {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    Heartbeat() { beat(); }
+    void beat() { last_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed); }
+    [[nodiscard]] Clock::time_point last() const {
+        return Clock::time_point{Clock::duration{last_.load(std::memory_order_relaxed)}};
+    }
+
+private:
+    std::atomic<Clock::rep> last_{0};
+};
+
+/// One thread as the watchdog sees it: its last beat, and how long it may go without one (its
+/// longest legitimate step: a store transaction, an OfficeRnD request with its timeout).
+struct Pulse {
+    std::string name;
+    Heartbeat::Clock::time_point last;
+    std::chrono::milliseconds limit;
+};
+
+/// The threads that made no progress within their limit, with how long for ("store worker
+/// for 7 s"). Empty: every thread moves, and systemd may be told WATCHDOG=1.
+[[nodiscard]] std::vector<std::string> stalled(std::span<const Pulse> pulses,
+                                               Heartbeat::Clock::time_point now);
+
+/// How often to tell systemd: half its WatchdogSec (sd_watchdog_enabled), as sd_notify(3)
+/// recommends, so one late tick does not cost a restart.
+[[nodiscard]] std::chrono::microseconds ping_interval(std::chrono::microseconds watchdog_usec);
+
+}  // namespace radsync::sched
