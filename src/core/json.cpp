@@ -88,4 +88,9 @@ Result<json> parse_json(std::string_view text, std::size_t max_depth) {
     return doc;
 }
 
+bool is_json_object(std::string_view text) {
+    const auto doc = parse_json(text);
+    return doc && doc->is_object();
+}
+
 }  // namespace radsync::core

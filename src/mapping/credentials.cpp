@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,7 @@
 #include <openssl/hmac.h>
 #include <openssl/provider.h>
 #include <openssl/rand.h>
+#include <boost/algorithm/hex.hpp>
 
 #include "radsync/core/hmac.hpp"
 
@@ -137,7 +139,6 @@ const Md4& md4() {
 }  // namespace
 
 std::string radius_escape(std::string_view login_name) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
     std::string out;
     out.reserve(login_name.size());
     for (std::size_t i = 0; i < login_name.size();) {
@@ -151,10 +152,8 @@ std::string radius_escape(std::string_view login_name) {
         if (kSafeCharacters.find(c) != std::string_view::npos) {
             out.push_back(c);
         } else {
-            const auto b = static_cast<unsigned char>(c);
             out.push_back('=');
-            out.push_back(kHex[b >> 4]);
-            out.push_back(kHex[b & 0x0F]);
+            boost::algorithm::hex(&c, &c + 1, std::back_inserter(out));
         }
         ++i;
     }
@@ -227,13 +226,8 @@ Result<std::string> nt_hash_hex(std::string_view utf8_password) {
     if (EVP_Digest(utf16.data(), utf16.size(), digest, &digest_len, m.md, nullptr) != 1) {
         return Error(Errc::kIoFailed, "MD4 digest failed");
     }
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string hex;
-    hex.reserve(2 * digest_len);
-    for (unsigned int i = 0; i < digest_len; ++i) {
-        hex.push_back(kHex[digest[i] >> 4]);
-        hex.push_back(kHex[digest[i] & 0x0F]);
-    }
+    boost::algorithm::hex_lower(digest, digest + digest_len, std::back_inserter(hex));
     return hex;
 }
 
@@ -251,12 +245,8 @@ std::string keyed_hash(std::string_view key, std::string_view value) {
         // Only a broken OpenSSL gets here; no hash is better than one that matches anything.
         throw std::runtime_error("HMAC-SHA256 failed");
     }
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out(kKeyedHashPrefix);
-    for (const unsigned char byte : *mac) {
-        out.push_back(kHex[byte >> 4]);
-        out.push_back(kHex[byte & 0x0F]);
-    }
+    boost::algorithm::hex_lower(mac->begin(), mac->end(), std::back_inserter(out));
     return out;
 }
 

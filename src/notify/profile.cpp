@@ -9,9 +9,11 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <boost/algorithm/hex.hpp>
 
 #include <array>
 #include <cstddef>
+#include <iterator>
 #include <memory>
 #include <set>
 #include <utility>
@@ -298,15 +300,10 @@ Result<std::string> derived_uuid(std::string_view identifier, std::string_view u
     }
     digest[6] = static_cast<unsigned char>((digest[6] & 0x0F) | 0x50);  // version 5
     digest[8] = static_cast<unsigned char>((digest[8] & 0x3F) | 0x80);  // RFC 4122 variant
-    static constexpr char kHex[] = "0123456789ABCDEF";  // Apple writes them uppercase
-    std::string out;
-    out.reserve(36);
-    for (std::size_t i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out += '-';
-        }
-        out += kHex[digest[i] >> 4];
-        out += kHex[digest[i] & 0x0F];
+    std::string out;  // upper-case hex, as Apple writes them
+    boost::algorithm::hex(digest.begin(), digest.begin() + 16, std::back_inserter(out));
+    for (const std::size_t dash : {8U, 13U, 18U, 23U}) {  // 8-4-4-4-12
+        out.insert(dash, 1, '-');
     }
     return out;
 }

@@ -11,8 +11,16 @@
 #include <spdlog/logger.h>
 
 #include "https_transport.hpp"
+#include "radsync/core/json.hpp"
 #include "radsync/log/log.hpp"
-#include "radsync/officernd/policy.hpp"
+#include "radsync/officernd/backoff.hpp"
+#include "radsync/officernd/booking_window.hpp"
+#include "radsync/officernd/classify.hpp"
+#include "radsync/officernd/paging.hpp"
+#include "radsync/officernd/retry_after.hpp"
+#include "radsync/officernd/token.hpp"
+#include "radsync/officernd/token_limiter.hpp"
+#include "radsync/officernd/url.hpp"
 
 namespace radsync::officernd {
 
@@ -459,7 +467,7 @@ Result<std::string> Client::fetch_object(const std::string& kind, const std::str
             return res.error();
         }
         // The single-item GET returns the bare object; check it is one before handing it on.
-        if (!is_json_object(res->body)) {
+        if (!core::is_json_object(res->body)) {
             return Error(Errc::kMalformedPayload,
                          "OfficeRnD " + kind + "/" + id + " is not a single JSON object");
         }

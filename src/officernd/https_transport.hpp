@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "radsync/core/error.hpp"
-#include "radsync/officernd/policy.hpp"
+#include "radsync/officernd/classify.hpp"
+#include "radsync/officernd/url.hpp"
 
 namespace radsync::officernd::detail {
 

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "radsync/log/log.hpp"
-#include "radsync/officernd/policy.hpp"
+#include "radsync/officernd/booking_window.hpp"
 #include "radsync/reconcile/reconciler.hpp"
 #include "radsync/webhook/envelope.hpp"
 

@@ -1,9 +1,11 @@
 #include "radsync/webhook/envelope.hpp"
 
 #include <array>
+#include <iterator>
 #include <utility>
 
 #include <openssl/evp.h>
+#include <boost/algorithm/hex.hpp>
 #include <nlohmann/json.hpp>
 
 #include "radsync/core/json.hpp"
@@ -33,12 +35,8 @@ std::string body_digest(std::string_view body) {
     if (EVP_Digest(body.data(), body.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
         len = 0;  // cannot happen with the default provider; an empty digest still dedupes
     }
-    static constexpr char kHex[] = "0123456789abcdef";
     std::string out = "sha256:";
-    for (unsigned int i = 0; i < len; ++i) {
-        out.push_back(kHex[digest[i] >> 4]);
-        out.push_back(kHex[digest[i] & 0x0F]);
-    }
+    boost::algorithm::hex_lower(digest, digest + len, std::back_inserter(out));
     return out;
 }
 

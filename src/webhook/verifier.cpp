@@ -2,8 +2,11 @@
 
 #include <charconv>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <vector>
+
+#include <boost/algorithm/hex.hpp>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -97,17 +100,6 @@ std::string normalised_digest(std::string_view candidate) {
     return out;
 }
 
-std::string to_hex(const unsigned char* data, std::size_t n) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(2 * n);
-    for (std::size_t i = 0; i < n; ++i) {
-        out.push_back(kHex[data[i] >> 4]);
-        out.push_back(kHex[data[i] & 0x0F]);
-    }
-    return out;
-}
-
 }  // namespace
 
 const char* to_string(Verdict v) {
@@ -135,7 +127,9 @@ std::string sign(std::string_view secret, std::string_view raw_body, std::string
     if (!mac) {
         return {};
     }
-    return to_hex(mac->data(), static_cast<unsigned>(mac->size()));
+    std::string hex;
+    boost::algorithm::hex_lower(mac->begin(), mac->end(), std::back_inserter(hex));
+    return hex;
 }
 
 std::string signed_timestamp(std::string_view header) {

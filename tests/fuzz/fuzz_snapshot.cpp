@@ -8,7 +8,9 @@
 #include <string_view>
 
 #include "radsync/core/json.hpp"
-#include "radsync/officernd/policy.hpp"
+#include "radsync/officernd/classify.hpp"
+#include "radsync/officernd/paging.hpp"
+#include "radsync/officernd/token.hpp"
 #include "radsync/snapshot/entities.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -34,6 +36,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)radsync::snapshot::parse_visitor(text);
     (void)radsync::officernd::parse_token_response(text);
     (void)radsync::officernd::server_message(text);
-    (void)radsync::officernd::is_json_object(text);
+    (void)radsync::core::is_json_object(text);
     return 0;
 }

@@ -19,7 +19,7 @@
 
 #include "radsync/core/clock.hpp"
 #include "radsync/officernd/client.hpp"
-#include "radsync/officernd/policy.hpp"
+#include "radsync/officernd/token_limiter.hpp"
 #include "support/helper_process.hpp"
 #include "support/https_client.hpp"
 #include "support/temp_dir.hpp"

@@ -33,6 +33,16 @@ TEST(RadiusEscape, MatchesRlmSqlSafeCharacters) {
     EXPECT_EQ(radius_escape("a b:c/d_e-f.g"), "a b:c/d_e-f.g");
     EXPECT_EQ(radius_escape("m\xC3\xBCller"), "m\xC3\xBCller");  // multi-byte UTF-8 passes
     EXPECT_EQ(radius_escape("100%"), "100=25");
+    // Bytes that are not UTF-8 are escaped one by one, high bit and all.
+    EXPECT_EQ(radius_escape("a\xFF\x01z"), "a=FF=01z");
+}
+
+TEST(KeyedHash, IsHmacSha256InLowerCaseHex) {
+    // The widely published HMAC-SHA256 example value, checked with Python's hmac module.
+    EXPECT_EQ(keyed_hash("key", "The quick brown fox jumps over the lazy dog"),
+              "radsync-hmac-sha256:"
+              "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+    EXPECT_TRUE(is_keyed_hash(keyed_hash("key", "")));
 }
 
 TEST(LoginName, NormalisesAndValidates) {

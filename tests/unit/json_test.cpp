@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "radsync/officernd/policy.hpp"
+#include "radsync/officernd/paging.hpp"
+#include "radsync/officernd/token.hpp"
 #include "radsync/snapshot/entities.hpp"
 
 namespace radsync::core {
@@ -61,7 +62,7 @@ TEST(Json, SnapshotFilesAndApiPagesAreBoundedToo) {
     ASSERT_FALSE(page);
     EXPECT_EQ(page.error().code, Errc::kMalformedPayload);
     EXPECT_FALSE(snapshot::parse_member(deep_member));
-    EXPECT_FALSE(officernd::is_json_object(deep_member));
+    EXPECT_FALSE(core::is_json_object(deep_member));
     EXPECT_FALSE(
         officernd::parse_token_response(R"({"access_token":"x","y":)" + nested(100'000) + "}"));
     EXPECT_FALSE(snapshot::parse_snapshot(std::string("{}\0{\"members\":[]}", 17)));

@@ -24,4 +24,7 @@ inline constexpr std::size_t kMaxJsonDepth = 64;
 [[nodiscard]] Result<nlohmann::json> parse_json(std::string_view text,
                                                 std::size_t max_depth = kMaxJsonDepth);
 
+/// True when `text` is one JSON object (parse_json's rules): what a single-item GET returns.
+[[nodiscard]] bool is_json_object(std::string_view text);
+
 }  // namespace radsync::core

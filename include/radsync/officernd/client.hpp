@@ -61,13 +61,14 @@ using Jitter = std::function<double()>;
 /// A blocking OfficeRnD v2 API client for a dedicated poller thread (never the io thread): it
 /// runs its own private I/O loop inside each call. Not thread-safe; one thread uses it.
 ///
-/// Behaviour (policy in radsync/officernd/policy.hpp): TLS with certificate and host name
-/// verification; keep-alive connections reused; a token cached and refreshed 60 s before it
-/// expires, never more than 5 token requests per rolling minute (waiting through the Sleeper
-/// when needed); 429 honours Retry-After, 5xx/timeouts/connection errors back off
-/// exponentially with jitter, up to max_attempts; 400 never retried; a 401 triggers one token
-/// refresh, then Errc::kApiUnauthorized. No exception escapes; tokens and the client secret
-/// never reach the log.
+/// Behaviour (its pure decisions in radsync/officernd/{backoff,retry_after,token_limiter,
+/// classify,paging,token,url}.hpp): TLS with certificate and host name verification;
+/// keep-alive connections reused; a token cached and refreshed 60 s before it expires, never
+/// more than 5 token requests per rolling minute (waiting through the Sleeper when needed); 429
+/// honours Retry-After, 5xx/timeouts/connection errors back off exponentially with jitter, up
+/// to max_attempts; 400 never retried; a 401 triggers one token refresh, then
+/// Errc::kApiUnauthorized. No exception escapes; tokens and the client secret never reach the
+/// log.
 ///
 /// Option errors (a bad URL, plain http to a public host, an unreadable ca_file) surface as
 /// Errc::kConfigInvalid from the first call.
