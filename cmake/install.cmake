@@ -54,7 +54,7 @@ if(HELP2MAN)
     set(man_page "${CMAKE_CURRENT_BINARY_DIR}/radsync.1")
     add_custom_command(
         OUTPUT "${man_page}.gz"
-        COMMAND "${HELP2MAN}" --no-info --section=1 --source=radsync
+        COMMAND "${HELP2MAN}" --no-info --section=1 --source=radsync --help-option=--help-all
                 "--version-string=${PROJECT_VERSION}"
                 "--name=keep FreeRADIUS WiFi accounts in step with OfficeRnD"
                 "--include=${PROJECT_SOURCE_DIR}/deploy/radsync.h2m" --output=${man_page}

@@ -2,6 +2,8 @@
 
 #include <exception>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -10,13 +12,64 @@
 
 namespace radsync::cli {
 
+namespace {
+
+// The word where a command was expected but none of its parent's is ("radsync stauts",
+// "radsync accounts shwo"), with the commands that would do: CLI11 only says that a subcommand
+// is required, or that an argument was not expected. Options and their values are skipped.
+struct UnknownCommand {
+    std::string word;
+    std::string expected;
+};
+std::optional<UnknownCommand> unknown_command(CLI::App& app, int argc, char** argv) {
+    CLI::App* at = &app;
+    for (int i = 1; i < argc; ++i) {
+        const std::string word = argv[i];
+        if (word.rfind('-', 0) == 0) {
+            const auto name = word.substr(0, word.find('='));
+            const CLI::Option* option = nullptr;
+            for (CLI::App* a = at; a != nullptr && option == nullptr; a = a->get_parent()) {
+                option = a->get_option_no_throw(name);
+            }
+            if (option != nullptr && option->get_type_size() > 0 &&
+                word.find('=') == std::string::npos) {
+                ++i;  // its value
+            }
+            continue;
+        }
+        const auto subcommands = at->get_subcommands([](CLI::App*) { return true; });
+        if (subcommands.empty()) {
+            return std::nullopt;  // a leaf command's own argument
+        }
+        CLI::App* next = nullptr;
+        std::string expected;
+        for (CLI::App* sub : subcommands) {
+            if (sub->check_name(word)) {
+                next = sub;
+            }
+            expected += (expected.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (next == nullptr) {
+            return UnknownCommand{word, expected};
+        }
+        at = next;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 int run(int argc, char** argv) {
     Options opt;
     CLI::App app{"radsync: keeps FreeRADIUS users in step with OfficeRnD", "radsync"};
     app.set_version_flag("--version", "radsync " RADSYNC_VERSION);
+    app.set_help_all_flag("--help-all", "every command with its options");
     app.add_option("-c,--config", opt.config_file, "main configuration file")
         ->capture_default_str();
     app.require_subcommand(1);
+    // `radsync status -c FILE` as well as `radsync -c FILE status`: a subcommand hands the
+    // options it does not know to its parent (set before the subcommands, which inherit it).
+    app.fallthrough();
 
     auto* serve = app.add_subcommand("serve", "run the daemon (webhooks, health and metrics)");
     serve
@@ -44,14 +97,17 @@ int run(int argc, char** argv) {
     reconcile->add_flag("--standalone", opt.standalone,
                         "run in this process, not through the daemon (refused while one runs)");
     reconcile->add_flag("-v,--verbose", opt.verbose, "print every change, not just the summary");
+    reconcile->add_flag("--json", opt.json, "machine-readable report (every change)");
     auto* status_cmd =
         app.add_subcommand("status", "sync health: daemon, runs, webhooks, accounts");
+    status_cmd->add_flag("--json", opt.json, "machine-readable output");
     auto* accounts = app.add_subcommand("accounts", "inspect WiFi accounts, reset a password");
     accounts->require_subcommand(1);
     auto* list = accounts->add_subcommand("list", "list every account");
     list->add_flag("--json", opt.json, "machine-readable output");
     auto* show = accounts->add_subcommand("show", "explain one member's access");
     show->add_option("key", opt.account_key, "username, e-mail or OfficeRnD member id")->required();
+    show->add_flag("--json", opt.json, "machine-readable output");
     auto* reset = accounts->add_subcommand(
         "reset-password",
         "generate a new password for a member and e-mail it (or print it once with --print)");
@@ -73,6 +129,21 @@ int run(int argc, char** argv) {
         outbox->add_subcommand("requeue", "make parked e-mails pending again");
     outbox_requeue_cmd->add_option("number", opt.event_id, "number of one parked e-mail");
     outbox_requeue_cmd->add_flag("--all", opt.all, "every parked e-mail");
+    auto* mapping = app.add_subcommand("mapping", "the mapping against what OfficeRnD has");
+    mapping->require_subcommand(1);
+    auto* mapping_check_cmd = mapping->add_subcommand(
+        "check",
+        "list plans and locations the mapping does not cover, entries that match nothing and "
+        "plans claimed twice (exit 1 if any)");
+    mapping_check_cmd->add_option("--from-file", opt.snapshot_file,
+                                  "snapshot JSON file instead of OfficeRnD's API (offline)");
+    mapping_check_cmd->add_flag("--json", opt.json, "machine-readable output");
+    auto* api = app.add_subcommand(
+        "api", "one authorised, read-only OfficeRnD call, pretty-printed (troubleshooting)");
+    api->add_option("method", opt.api_method, "GET (the only one: read-only)")->required();
+    api->add_option("path", opt.api_target,
+                    "path relative to the organisation, e.g. /members?email=ann@example.com")
+        ->required();
     auto* inbox = app.add_subcommand("inbox", "webhooks set aside after failing repeatedly");
     inbox->require_subcommand(1);
     auto* parked_cmd = inbox->add_subcommand("parked", "list parked webhooks with their errors");
@@ -83,6 +154,14 @@ int run(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() != static_cast<int>(CLI::ExitCodes::Success)) {
+            if (const auto unknown = unknown_command(app, argc, argv)) {
+                std::cerr << "radsync: unknown command '" << unknown->word
+                          << "' (expected one of: " << unknown->expected
+                          << "; radsync --help lists them)\n";
+                return e.get_exit_code();
+            }
+        }
         return app.exit(e);
     }
 
@@ -122,6 +201,12 @@ int run(int argc, char** argv) {
         }
         if (outbox_requeue_cmd->parsed()) {
             return outbox_requeue(opt);
+        }
+        if (mapping_check_cmd->parsed()) {
+            return mapping_check(opt);
+        }
+        if (api->parsed()) {
+            return api_call(opt);
         }
         if (parked_cmd->parsed()) {
             return inbox_parked(opt);

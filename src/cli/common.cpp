@@ -7,6 +7,7 @@
 
 #include "radsync/control/channel.hpp"
 #include "radsync/control/instance_lock.hpp"
+#include "radsync/core/json.hpp"
 #include "radsync/log/log.hpp"
 
 namespace radsync::cli {
@@ -84,6 +85,13 @@ Result<std::string> read_bounded(const std::string& path, std::size_t limit) {
 }
 
 int print_report(const std::string& text, const Options& opt) {
+    if (opt.json) {
+        std::cout << text;
+        const auto j = core::parse_json(text);
+        const bool guarded =
+            j && j->is_object() && j->contains("guard") && !(*j)["guard"].is_null();
+        return guarded && !opt.dry_run ? kExitGuarded : kExitOk;
+    }
     const bool guarded = text.find("deletion guard:") != std::string::npos;
     if (opt.dry_run || opt.verbose) {
         std::cout << text;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ struct Options {
     std::string output_file;        ///< accounts profile -o
     int hold_after_accept_ms = 0;   ///< serve: crash tests only
     int stall_store_worker_ms = 0;  ///< serve: watchdog test only
+    std::string api_method;         ///< api METHOD PATH
+    std::string api_target;
 };
 
 void print_problems(const std::vector<config::Problem>& problems, const char* kind);
@@ -105,7 +108,10 @@ int accounts_reset_password(const Options& opt);
 int accounts_profile(const Options& opt);
 int outbox_list(const Options& opt);
 int outbox_requeue(const Options& opt);
+int mapping_check(const Options& opt);
+int api_call(const Options& opt);
 /// One line per message (`outbox list`, `accounts show`, `status`).
-void print_messages(const std::vector<store::OutboxMessage>& messages, const char* indent);
+void print_messages(const std::vector<store::OutboxMessage>& messages, const char* indent,
+                    std::ostream& out = std::cout);
 
 }  // namespace radsync::cli

@@ -23,21 +23,22 @@ constexpr std::size_t kListed = 200;
 
 }  // namespace
 
-void print_messages(const std::vector<store::OutboxMessage>& messages, const char* indent) {
+void print_messages(const std::vector<store::OutboxMessage>& messages, const char* indent,
+                    std::ostream& out) {
     for (const auto& m : messages) {
-        std::cout << indent << "#" << m.id << " " << core::format_instant(m.created_at) << " "
-                  << m.kind << " to " << m.recipient << " (" << m.recipient_role << ") "
-                  << store::to_string(m.status);
+        out << indent << "#" << m.id << " " << core::format_instant(m.created_at) << " " << m.kind
+            << " to " << m.recipient << " (" << m.recipient_role << ") "
+            << store::to_string(m.status);
         if (m.sent_at) {
-            std::cout << " " << core::format_instant(*m.sent_at);
+            out << " " << core::format_instant(*m.sent_at);
         }
         if (m.attempts > 0) {
-            std::cout << ", " << m.attempts << " attempt(s)";
+            out << ", " << m.attempts << " attempt(s)";
         }
         if (!m.last_error.empty()) {
-            std::cout << ": " << m.last_error;
+            out << ": " << m.last_error;
         }
-        std::cout << "\n";
+        out << "\n";
     }
 }
 

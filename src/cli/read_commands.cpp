@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,8 @@
 #include "radsync/core/json.hpp"
 #include "radsync/core/timezone.hpp"
 #include "radsync/mapping/engine.hpp"
+#include "radsync/notify/message.hpp"
+#include "radsync/notify/plan.hpp"
 #include "radsync/snapshot/entities.hpp"
 
 // The commands that only read: they work with the daemon stopped and its credential files
@@ -62,12 +65,120 @@ std::string format_expiry(const std::optional<core::Instant>& t) {
     return t ? core::format_instant(*t) : "never";
 }
 
+// An expiry or validity time as an operator at the location reads it, and in UTC:
+// "2026-12-01T17:00:00Z (2026-12-01 18:00 (Europe/Berlin))".
+std::string both_clocks(const std::optional<core::Instant>& t, const std::string& timezone) {
+    if (!t) {
+        return "never";
+    }
+    return core::format_instant(*t) + " (" + notify::format_local(*t, timezone) + ")";
+}
+
+nlohmann::json time_json(const std::optional<core::Instant>& t, const std::string& timezone) {
+    if (!t) {
+        return nullptr;
+    }
+    return {{"utc", core::format_instant(*t)},
+            {"local", notify::format_local(*t, timezone)},
+            {"timezone", timezone}};
+}
+
+nlohmann::json messages_json(const std::vector<store::OutboxMessage>& messages) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& m : messages) {
+        out.push_back({{"id", m.id},
+                       {"created_at", core::format_instant(m.created_at)},
+                       {"kind", m.kind},
+                       {"recipient", m.recipient},
+                       {"role", m.recipient_role},
+                       {"status", store::to_string(m.status)},
+                       {"attempts", m.attempts},
+                       {"sent_at", m.sent_at ? nlohmann::json(core::format_instant(*m.sent_at))
+                                             : nlohmann::json(nullptr)},
+                       {"error", m.last_error}});
+    }
+    return out;
+}
+
+// `status --json`: what the text shows, as one object (the daemon's own view under "daemon").
+int status_json(const ConfiguredStore& opened) {
+    auto& st = opened.stores.state;
+    auto runs = st->recent_runs(5);
+    auto inbox = st->inbox_counts();
+    auto accounts = st->load_accounts();
+    auto parked = st->inbox_parked(kParkedShown);
+    auto outbox = st->outbox_counts();
+    auto next = st->next_transition();
+    if (!runs || !inbox || !accounts || !parked || !outbox || !next) {
+        return fail(!runs       ? runs.error()
+                    : !inbox    ? inbox.error()
+                    : !accounts ? accounts.error()
+                    : !parked   ? parked.error()
+                    : !outbox   ? outbox.error()
+                                : next.error());
+    }
+    nlohmann::json j;
+    control::Request req;
+    req.command = control::Command::kStatus;
+    auto answer = control::call(opened.cfg.control.socket, req, {}, std::chrono::seconds{5});
+    if (!answer) {
+        j["daemon"] = {{"running", false}, {"error", answer.error().message}};
+    } else {
+        auto parsed = core::parse_json(answer->out);
+        j["daemon"] = parsed && parsed->is_object() ? std::move(*parsed) : nlohmann::json::object();
+        j["daemon"]["running"] = true;
+    }
+    std::size_t active = 0;
+    for (const auto& [id, a] : *accounts) {
+        active += a.state == store::AccountState::kActive ? 1 : 0;
+    }
+    j["accounts"] = {{"active", active}, {"disabled", accounts->size() - active}};
+    j["next_transition"] = *next ? nlohmann::json{{"at", core::format_instant((*next)->at)},
+                                                  {"what", (*next)->what},
+                                                  {"subject", (*next)->subject}}
+                                 : nlohmann::json(nullptr);
+    j["webhooks"] = nlohmann::json::object();
+    for (const auto& [result, n] : *inbox) {
+        j["webhooks"][result.empty() ? "waiting" : result] = n;
+    }
+    j["parked_webhooks"] = nlohmann::json::array();
+    for (const auto& p : *parked) {
+        j["parked_webhooks"].push_back({{"received_at", core::format_instant(p.received_at)},
+                                        {"event_id", p.event_id},
+                                        {"event_type", p.event_type},
+                                        {"attempts", p.attempts},
+                                        {"error", p.error}});
+    }
+    j["emails"] = *outbox;
+    if (outbox->count("parked") > 0) {
+        auto messages = st->outbox_list(store::OutboxStatus::kParked, std::nullopt, kParkedShown);
+        j["parked_emails"] = messages ? messages_json(*messages) : nlohmann::json::array();
+    }
+    j["runs"] = nlohmann::json::array();
+    for (const auto& r : *runs) {
+        j["runs"].push_back({{"id", r.id},
+                             {"started_at", core::format_instant(r.started_at)},
+                             {"mode", r.mode},
+                             {"result", r.result},
+                             {"rows",
+                              {{"inserted", r.rows_inserted},
+                               {"updated", r.rows_updated},
+                               {"deleted", r.rows_deleted}}},
+                             {"error", r.error}});
+    }
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+}
+
 }  // namespace
 
 int status(const Options& opt) {
     auto opened = open_for_reading(opt);
     if (!opened) {
         return kExitFailure;
+    }
+    if (opt.json) {
+        return status_json(*opened);
     }
     auto& cfg = opened->cfg;
     auto& st = opened->stores.state;
@@ -233,70 +344,112 @@ int accounts_show(const Options& opt) {
         }
     }
     const auto stored = accounts->find(member_id);
-    std::cout << "member:    " << member_id;
+    // Times in the zone the account's e-mails use (its first location's, else the default).
+    const std::string zone =
+        stored != accounts->end()
+            ? notify::payload_for(stored->second, "", "", *snap, cfg, config::MessageKind::kWelcome)
+                  .timezone
+            : cfg.default_timezone;
+    std::ostringstream out;
+    nlohmann::json j = {{"member_id", member_id}};
+    out << "member:    " << member_id;
     if (decision != nullptr && !decision->member_name.empty()) {
-        std::cout << " (" << decision->member_name << ")";
+        out << " (" << decision->member_name << ")";
+        j["member_name"] = decision->member_name;
     }
-    std::cout << "\n";
+    out << "\n";
     if (stored != accounts->end()) {
         const auto& a = stored->second;
-        std::cout << "username:  " << a.username << "\n"
-                  << "state:     " << store::to_string(a.state) << " since "
-                  << core::format_instant(a.state_since) << "\n"
-                  << "group:     " << (a.group.empty() ? "-" : a.group) << "\n"
-                  << "locations: " << (a.locations.empty() ? "-" : a.locations) << "\n"
-                  << "kind:      " << store::to_string(a.kind) << "\n"
-                  << "expires:   " << format_expiry(a.expires) << "\n"
-                  << "address:   " << (a.address.empty() ? "-" : a.address) << "\n"
-                  << "password:  "
-                  << (!a.secret_mac.empty() ? "from the OfficeRnD custom property"
-                      : a.secret.empty()    ? "none yet"
-                                            : "generated; kept only as its hash "
-                                              "(`radsync accounts reset-password` sets a new one)")
-                  << "\n"
-                  << "reason:    " << a.reason << "\n";
+        const char* password = !a.secret_mac.empty() ? "from the OfficeRnD custom property"
+                               : a.secret.empty()
+                                   ? "none yet"
+                                   : "generated; kept only as its hash "
+                                     "(`radsync accounts reset-password` sets a new one)";
+        out << "username:  " << a.username << "\n"
+            << "state:     " << store::to_string(a.state) << " since "
+            << both_clocks(a.state_since, zone) << "\n"
+            << "group:     " << (a.group.empty() ? "-" : a.group) << "\n"
+            << "locations: " << (a.locations.empty() ? "-" : a.locations) << "\n"
+            << "kind:      " << store::to_string(a.kind) << "\n"
+            << "expires:   " << both_clocks(a.expires, zone) << "\n"
+            << "address:   " << (a.address.empty() ? "-" : a.address) << "\n"
+            << "password:  " << password << "\n"
+            << "reason:    " << a.reason << "\n";
+        j["account"] = {{"username", a.username},
+                        {"state", store::to_string(a.state)},
+                        {"state_since", time_json(a.state_since, zone)},
+                        {"group", a.group},
+                        {"locations", a.locations},
+                        {"kind", store::to_string(a.kind)},
+                        {"expires", time_json(a.expires, zone)},
+                        {"address", a.address},
+                        {"password", password},
+                        {"reason", a.reason}};
     } else {
-        std::cout << "account:   none\n";
+        out << "account:   none\n";
+        j["account"] = nullptr;
     }
     if (decision != nullptr) {
-        std::cout << "now:       " << mapping::to_string(decision->outcome) << ": "
-                  << decision->reason << "\n";
-        std::cout << "next:      "
-                  << (decision->next_change ? core::format_instant(*decision->next_change) + ": " +
-                                                  decision->next_change_what
-                                            : std::string("nothing scheduled"))
-                  << "\n";
+        out << "now:       " << mapping::to_string(decision->outcome) << ": " << decision->reason
+            << "\n";
+        out << "next:      "
+            << (decision->next_change
+                    ? both_clocks(decision->next_change, zone) + ": " + decision->next_change_what
+                    : std::string("nothing scheduled"))
+            << "\n";
+        j["now"] = {{"outcome", mapping::to_string(decision->outcome)},
+                    {"reason", decision->reason}};
+        j["next"] = decision->next_change
+                        ? nlohmann::json{{"at", time_json(decision->next_change, zone)},
+                                         {"what", decision->next_change_what}}
+                        : nlohmann::json(nullptr);
     }
+    j["emails"] = nlohmann::json::array();
     if (auto messages = store.outbox_list(std::nullopt, member_id, 20);
         messages && !messages->empty()) {
-        std::cout << "e-mails:\n";
-        print_messages(*messages, "  ");
+        out << "e-mails:\n";
+        print_messages(*messages, "  ", out);
+        j["emails"] = messages_json(*messages);
     } else if (cfg.notify && stored != accounts->end()) {
-        std::cout << "e-mails:   none\n";
+        out << "e-mails:   none\n";
     }
+    j["rows"] = nlohmann::json::array();
+    j["recent_changes"] = nlohmann::json::array();
     if (stored != accounts->end()) {
-        std::cout << "rows:\n";
+        out << "rows:\n";
         for (const auto& o : *owned) {
             if (o.row.name != stored->second.username) {
                 continue;
             }
             const auto& r = o.row;
             const bool secret = r.attribute.find("Password") != std::string::npos;
-            std::cout << "  " << store::to_string(r.table) << " " << r.attribute << " "
-                      << (r.table == store::Table::kRadusergroup
-                              ? "priority " + std::to_string(r.priority)
-                              : r.op + " " + (secret ? std::string("(secret)") : r.value))
-                      << "\n";
+            const std::string value = secret ? std::string("(secret)") : r.value;
+            out << "  " << store::to_string(r.table) << " " << r.attribute << " "
+                << (r.table == store::Table::kRadusergroup
+                        ? "priority " + std::to_string(r.priority)
+                        : r.op + " " + value)
+                << "\n";
+            j["rows"].push_back({{"table", store::to_string(r.table)},
+                                 {"attribute", r.attribute},
+                                 {"op", r.op},
+                                 {"value", value},
+                                 {"priority", r.priority}});
         }
         auto audit = store.audit(10, stored->second.username);
         if (audit && !audit->empty()) {
-            std::cout << "recent changes:\n";
+            out << "recent changes:\n";
             for (const auto& e : *audit) {
-                std::cout << "  " << core::format_instant(e.at) << " run " << e.run_id << " "
-                          << e.op << " " << e.table << " " << e.attribute << "\n";
+                out << "  " << core::format_instant(e.at) << " run " << e.run_id << " " << e.op
+                    << " " << e.table << " " << e.attribute << "\n";
+                j["recent_changes"].push_back({{"at", core::format_instant(e.at)},
+                                               {"run", e.run_id},
+                                               {"op", e.op},
+                                               {"table", e.table},
+                                               {"attribute", e.attribute}});
             }
         }
     }
+    std::cout << (opt.json ? j.dump(2) + "\n" : out.str());
     return kExitOk;
 }
 

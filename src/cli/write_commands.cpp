@@ -29,6 +29,7 @@ control::Request reconcile_request(const Options& opt, std::string source) {
     req.dry_run = opt.dry_run;
     req.allow_mass_removal = opt.allow_mass_removal;
     req.source = std::move(source);
+    req.json = opt.json;
     return req;
 }
 
@@ -69,7 +70,8 @@ int apply_full(const config::Config& cfg, snapshot::Snapshot snap, const char* m
     if (!report) {
         return fail(report.error());
     }
-    return print_report(reconcile::describe(*report), opt);
+    return print_report(opt.json ? reconcile::report_json(*report) : reconcile::describe(*report),
+                        opt);
 }
 
 // Fetches every list from OfficeRnD and applies it here (no daemon runs).

@@ -73,7 +73,8 @@ std::string encode(const Request& r) {
                         {"event_id", r.event_id},
                         {"all", r.all},
                         {"member", r.member},
-                        {"print", r.print}};
+                        {"print", r.print},
+                        {"json", r.json}};
     return j.dump() + "\n";
 }
 
@@ -107,7 +108,8 @@ Result<Request> decode_request(std::string_view header) {
         !field(j, "allow_mass_removal", r.allow_mass_removal, error) ||
         !field(j, "source", r.source, error) || !field(j, "payload_bytes", payload, error) ||
         !field(j, "event_id", r.event_id, error) || !field(j, "all", r.all, error) ||
-        !field(j, "member", r.member, error) || !field(j, "print", r.print, error)) {
+        !field(j, "member", r.member, error) || !field(j, "print", r.print, error) ||
+        !field(j, "json", r.json, error)) {
         return malformed(error);
     }
     if (payload > snapshot::kMaxSnapshotBytes ||

@@ -1,4 +1,5 @@
 #include "radsync/mapping/engine.hpp"
+#include "radsync/mapping/match.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -51,20 +52,6 @@ std::string regex_escape(const std::string& text) {
         out.push_back(c);
     }
     return out;
-}
-
-bool matches(const config::Match& m, const std::string& id, const std::string& name,
-             const std::string& code) {
-    if (m.id) {
-        return *m.id == id;
-    }
-    if (m.name) {
-        return !name.empty() && *m.name == name;
-    }
-    if (m.code) {
-        return !code.empty() && *m.code == code;
-    }
-    return false;
 }
 
 int permissiveness(Roaming r) {

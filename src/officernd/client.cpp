@@ -9,6 +9,7 @@
 #include <utility>
 
 #include <spdlog/logger.h>
+#include <boost/url/parse.hpp>
 
 #include "https_transport.hpp"
 #include "radsync/core/json.hpp"
@@ -25,6 +26,9 @@
 namespace radsync::officernd {
 
 namespace {
+
+// `radsync api` targets: far more than any real OfficeRnD path and query.
+constexpr std::size_t kMaxTargetLength = 2048;
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -470,6 +474,34 @@ Result<std::string> Client::fetch_object(const std::string& kind, const std::str
         if (!core::is_json_object(res->body)) {
             return Error(Errc::kMalformedPayload,
                          "OfficeRnD " + kind + "/" + id + " is not a single JSON object");
+        }
+        return std::move(res->body);
+    } catch (const std::exception& e) {
+        return internal_error(e);
+    }
+}
+
+Result<std::string> Client::get(std::string_view target) {
+    try {
+        const auto parsed = boost::urls::parse_origin_form(target);
+        if (!parsed || target.size() > kMaxTargetLength) {
+            return Error(Errc::kConfigInvalid,
+                         "expected a path such as /members or /members?email=ann@example.com");
+        }
+        for (const auto& segment : parsed->segments()) {
+            if (segment == "..") {
+                return Error(Errc::kConfigInvalid, "the path must stay inside the organisation");
+            }
+        }
+        if (auto st = impl_->setup(); !st) {
+            return st.error();
+        }
+        FetchReport report;
+        const std::string query =
+            parsed->has_query() ? "?" + std::string(parsed->encoded_query()) : std::string();
+        auto res = impl_->api_get(std::string(parsed->encoded_path()), query, report);
+        if (!res) {
+            return res.error();
         }
         return std::move(res->body);
     } catch (const std::exception& e) {

@@ -1,5 +1,7 @@
 #include "radsync/reconcile/reconciler.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <map>
 #include <sstream>
 
@@ -496,6 +498,64 @@ std::string describe(const RunReport& report) {
     out << "accounts: changed=" << report.account_changes.size()
         << " members=" << report.decisions.size() << "\n";
     return out.str();
+}
+
+std::string report_json(const RunReport& report) {
+    nlohmann::json accounts = nlohmann::json::array();
+    std::map<std::string, const mapping::Decision*> by_member;
+    for (const auto& d : report.decisions) {
+        by_member.emplace(d.member_id, &d);
+    }
+    for (const auto& change : report.account_changes) {
+        const auto& r = change.record;
+        nlohmann::json a = {
+            {"op", change.op == store::AccountChange::Op::kDelete ? "remove" : "write"},
+            {"member_id", r.member_id},
+            {"username", r.username},
+            {"state", store::to_string(r.state)}};
+        if (const auto d = by_member.find(r.member_id); d != by_member.end()) {
+            a["outcome"] = mapping::to_string(d->second->outcome);
+            a["reason"] = d->second->reason;
+        }
+        accounts.push_back(std::move(a));
+    }
+    nlohmann::json rows = nlohmann::json::array();
+    std::map<std::string, std::size_t> counts{{"inserted", 0}, {"updated", 0}, {"deleted", 0}};
+    for (const auto& c : report.row_changes) {
+        const store::RadRow& row = c.after ? *c.after : *c.before;
+        const bool secret = row.attribute.find("Password") != std::string::npos;
+        const char* op = c.op == RowChange::Op::kInsert   ? "inserted"
+                         : c.op == RowChange::Op::kUpdate ? "updated"
+                                                          : "deleted";
+        ++counts[op];
+        rows.push_back({{"op", op},
+                        {"table", store::to_string(row.table)},
+                        {"username", row.name},
+                        {"attribute", row.attribute},
+                        {"value", secret ? std::string("(secret)") : row.value}});
+    }
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& d : report.decisions) {
+        if (d.problem != mapping::Decision::Problem::kNone) {
+            problems.push_back({{"member_id", d.member_id},
+                                {"problem", mapping::to_string(d.problem)},
+                                {"reason", d.reason}});
+        }
+    }
+    nlohmann::json j = {{"dry_run", report.dry_run},
+                        {"members", report.decisions.size()},
+                        {"accounts_changed", report.account_changes.size()},
+                        {"rows", counts},
+                        {"account_changes", std::move(accounts)},
+                        {"row_changes", std::move(rows)},
+                        {"problems", std::move(problems)},
+                        {"emails_queued", report.queued_to.size()},
+                        {"guard", nullptr}};
+    if (report.guarded) {
+        j["guard"] = {{"reason", report.guarded->reason},
+                      {"held_members", report.guarded->held_members}};
+    }
+    return j.dump(2) + "\n";
 }
 
 }  // namespace radsync::reconcile

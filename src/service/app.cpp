@@ -575,7 +575,7 @@ private:
         if (!report) {
             return failure("reconcile failed: " + report.error().message);
         }
-        return {0, reconcile::describe(*report), ""};
+        return {0, req.json ? reconcile::report_json(*report) : reconcile::describe(*report), ""};
     }
 
     static control::Answer failure(const std::string& message) {

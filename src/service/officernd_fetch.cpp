@@ -93,6 +93,7 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
         return reconcile::Confirmation{Presence::kUnknown, {}, object.error().message};
     };
     access.check = [client] { return client->check_organization(); };
+    access.get = [client](std::string_view target) { return client->get(target); };
     return access;
 }
 

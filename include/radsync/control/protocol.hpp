@@ -40,6 +40,7 @@ struct Request {
     std::string member;
     /// kResetPassword: show the new password once instead of e-mailing it.
     bool print = false;
+    bool json = false;  ///< reconcile: answer with reconcile::report_json, not the text
 };
 
 /// What the command prints and exits with, as if it had run in the caller's process.

@@ -100,6 +100,12 @@ public:
     [[nodiscard]] Result<std::string> fetch_object(const std::string& kind, const std::string& id,
                                                    FetchReport& report);
 
+    /// A read-only GET of `target` ("/members?email=a@b.c"), relative to the organisation, with
+    /// the client's token, retries and limits: the body as OfficeRnD sent it (`radsync api`).
+    /// Errc::kConfigInvalid for a target that is not an origin-form path and query (RFC 9112
+    /// §3.2.1) or that leaves the organisation ("..").
+    [[nodiscard]] Result<std::string> get(std::string_view target);
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;

@@ -126,4 +126,8 @@ struct ResetOutcome {
 /// by username. Password values are never printed.
 [[nodiscard]] std::string describe(const RunReport& report);
 
+/// The same for scripts (`reconcile --json`): counts, every account and row change (secrets as
+/// "(secret)"), the members with problems, and the deletion guard's verdict.
+[[nodiscard]] std::string report_json(const RunReport& report);
+
 }  // namespace radsync::reconcile

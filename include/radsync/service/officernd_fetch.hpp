@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <optional>
+#include <string_view>
 
 #include "radsync/config/config.hpp"
 #include "radsync/core/clock.hpp"
@@ -21,6 +22,8 @@ struct OfficeRndAccess {
     reconcile::Confirm confirm;
     /// officernd::Client::check_organization: Errc::kConfigInvalid for a wrong slug.
     std::function<Status()> check;
+    /// officernd::Client::get: one read-only GET relative to the organisation (`radsync api`).
+    std::function<Result<std::string>(std::string_view)> get;
 };
 
 /// Builds OfficeRndAccess over the API client (secret read from its file now). Retry waits end
