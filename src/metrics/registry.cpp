@@ -44,12 +44,18 @@ struct InitialSeries {
     std::vector<Dimension> dimensions;
 };
 const std::vector<InitialSeries>& initial_series() {
+    // The modes a successful run records (StoreWorker::record_success): full is a poll of
+    // OfficeRnD, file an operator's snapshot, reload and repair remaps, schedule timed
+    // transitions.
+    static const std::vector<const char*> kRunModes = {"full",   "webhook", "reload",
+                                                       "repair", "file",    "schedule"};
     static const std::vector<InitialSeries> kSeries = {
         {"radsync_webhooks_total",
          {{"result",
            {"accepted", "duplicate", "ignored", "malformed", "store_unavailable",
             "missing_signature", "malformed_signature", "stale_timestamp", "bad_signature"}}}},
         {"radsync_inbox_depth", {}},
+        {"radsync_inbox_parked", {}},
         {"radsync_inbox_events_total",
          {{"result", {"applied", "stale", "ignored", "malformed", "parked"}}}},
         {"radsync_reconcile_runs_total",
@@ -57,12 +63,19 @@ const std::vector<InitialSeries>& initial_series() {
           {"result", {"success", "failure", "guarded"}}}},
         {"radsync_reconcile_runs_total",
          {{"mode", {"webhook", "schedule"}}, {"result", {"success", "failure"}}}},
-        {"radsync_reconcile_changes_total", {{"op", {"insert", "update", "delete"}}}},
-        {"radsync_reconcile_last_success_timestamp_seconds",
-         {{"mode", {"full", "webhook", "reload", "repair", "file", "schedule"}}}},
+        {"radsync_reconcile_changes_total",
+         {{"mode", kRunModes}, {"op", {"insert", "update", "delete"}}}},
+        {"radsync_reconcile_last_success_timestamp_seconds", {{"mode", kRunModes}}},
+        {"radsync_reconcile_consecutive_failures", {}},
         {"radsync_store_errors_total",
          {{"kind", {"inbox_append", "inbox_read", "apply", "full_run", "schedule_read"}}}},
         {"radsync_deletion_guard_tripped", {}},
+        // The errors a poll fails with (Poller::run_once): OfficeRnD's answers, pages that do
+        // not add up, an organization or CA file that is wrong.
+        {"radsync_officernd_fetch_failures_total",
+         {{"error",
+           {"api_unauthorized", "api_unavailable", "api_rate_limited", "incomplete",
+            "malformed_payload", "config_invalid"}}}},
         {"radsync_officernd_requests_total", {{"endpoint", {"api", "token"}}}},
         {"radsync_officernd_retries_total", {}},
         {"radsync_officernd_vanished_total", {{"outcome", {"gone", "listed_late", "kept"}}}},

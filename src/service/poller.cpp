@@ -105,6 +105,8 @@ void Poller::run() {
                     ++state_.consecutive_failures;
                     state_.last_error = report.error().message;
                 }
+                metrics_.set("radsync_reconcile_consecutive_failures", {},
+                             static_cast<double>(state_.consecutive_failures));
             }
             const auto delay = policy_.next_delay(
                 state_.consecutive_failures, std::uniform_real_distribution<double>(0, 1)(rng_));

@@ -103,6 +103,7 @@ Status StoreWorker::start() {
         depth_ = *depth;
         metrics_.set("radsync_inbox_depth", {}, static_cast<double>(*depth));
     }
+    publish_parked();
     thread_ = std::thread([this] {
         // Whatever a previous run acknowledged but did not apply goes first, not after the
         // first idle wait.
@@ -366,6 +367,7 @@ void StoreWorker::run() {
                 metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
             } else if (*depth > 0) {
                 depth_ = *depth;
+                publish_parked();  // they may have been parked ones
             }
         }
         if (clock_.now() - last_prune_ >= kPruneEvery) {
@@ -373,6 +375,7 @@ void StoreWorker::run() {
             if (auto pruned = state_->inbox_prune(clock_.now() - options_.keep_processed);
                 pruned && *pruned > 0) {
                 log_->info("inbox pruned events={}", *pruned);
+                publish_parked();  // parked events older than keep_processed go too
             }
             // Sent and cancelled messages stay a month for `accounts show`; their payloads are
             // already gone.
@@ -487,6 +490,7 @@ void StoreWorker::requeue_parked(std::optional<std::string> event_id, RequeueDon
             if (n && *n > 0) {
                 log_->info("parked webhooks requeued count={}", *n);
                 last_depth_check_ = {};  // picked up in this round, not in a second
+                publish_parked();
             }
             (*shared)(std::move(n));
         },
@@ -714,6 +718,7 @@ void StoreWorker::handle_failure(const store::InboxEvent& event, const Error& er
         "reconcile repairs what it would have changed",
         *attempts, event.event_id, event.event_type, error.message);
     metrics_.add("radsync_inbox_events_total", {{"result", "parked"}});
+    publish_parked();
     process_failed_ = false;
     settled({event});
 }
@@ -849,15 +854,29 @@ void StoreWorker::record_success(const std::string& mode, const reconcile::RunRe
     // Per mode: a webhook applied a second ago says nothing about whether polling works.
     metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {{"mode", mode}},
                  static_cast<double>(clock_.now().time_since_epoch().count()));
-    metrics_.add("radsync_reconcile_changes_total", {{"op", "insert"}},
+    // By mode too: rows a poll had to change are what webhooks missed (RadsyncWebhooksSilent).
+    metrics_.add("radsync_reconcile_changes_total", {{"mode", mode}, {"op", "insert"}},
                  static_cast<double>(report.applied.rows_inserted));
-    metrics_.add("radsync_reconcile_changes_total", {{"op", "update"}},
+    metrics_.add("radsync_reconcile_changes_total", {{"mode", mode}, {"op", "update"}},
                  static_cast<double>(report.applied.rows_updated));
-    metrics_.add("radsync_reconcile_changes_total", {{"op", "delete"}},
+    metrics_.add("radsync_reconcile_changes_total", {{"mode", mode}, {"op", "delete"}},
                  static_cast<double>(report.applied.rows_deleted));
     active_accounts_ = std::max(0LL, active_accounts_ + report.active_delta);
     revoked_accounts_ = std::max(0LL, revoked_accounts_ + report.revoked_delta);
     publish_account_counts();
+}
+
+void StoreWorker::publish_parked() {
+    auto counts = state_->inbox_counts();
+    if (!counts) {
+        // Kept as it was; not logged: a database that cannot be read is logged by the next
+        // write.
+        metrics_.add("radsync_store_errors_total", {{"kind", "inbox_read"}});
+        return;
+    }
+    const auto parked = counts->find("parked");
+    metrics_.set("radsync_inbox_parked", {},
+                 parked == counts->end() ? 0.0 : static_cast<double>(parked->second));
 }
 
 void StoreWorker::count_from_decisions(const std::vector<mapping::Decision>& decisions) {

@@ -604,8 +604,8 @@ def tls_checks(c, s: Scenario) -> None:
             problems.append(f"radsync_webhook_ack_seconds_count = {ack:g}, expected {s.acks} (one per 200)")
         if metric(m, "radsync_webhook_processing_seconds_count") < 1:
             problems.append("radsync_webhook_processing_seconds_count is 0")
-        if metric(m, "radsync_reconcile_changes_total", op="insert") < 1:
-            problems.append("radsync_reconcile_changes_total{op=\"insert\"} is 0")
+        if metric(m, "radsync_reconcile_changes_total", mode="webhook", op="insert") < 1:
+            problems.append("radsync_reconcile_changes_total{mode=\"webhook\",op=\"insert\"} is 0")
         for name in ("radsync_webhook_ack_seconds_bucket", "radsync_webhook_processing_seconds_bucket"):
             if name not in tl.metric_names(m):
                 problems.append(f"{name} missing")

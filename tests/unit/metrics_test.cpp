@@ -37,6 +37,21 @@ TEST(Metrics, EverySeriesExistsFromTheStartAndNoneVanishes) {
               std::string::npos);
     EXPECT_NE(before.find("radsync_http_connections_rejected_total{server=\"webhook\"} 0\n"),
               std::string::npos);
+    // What the alert rules (deploy/prometheus/alerts.yml) select, from the first scrape.
+    EXPECT_NE(before.find("radsync_inbox_parked 0\n"), std::string::npos);
+    EXPECT_NE(before.find("radsync_reconcile_consecutive_failures 0\n"), std::string::npos);
+    EXPECT_NE(before.find("radsync_reconcile_changes_total{mode=\"full\",op=\"insert\"} 0\n"),
+              std::string::npos);
+    EXPECT_NE(before.find("radsync_reconcile_changes_total{mode=\"schedule\",op=\"delete\"} 0\n"),
+              std::string::npos);
+    EXPECT_EQ(before.find("radsync_reconcile_changes_total{op="), std::string::npos);
+    for (const char* error : {"api_unauthorized", "api_unavailable", "api_rate_limited",
+                              "incomplete", "malformed_payload", "config_invalid"}) {
+        EXPECT_NE(before.find(std::string("radsync_officernd_fetch_failures_total{error=\"") +
+                              error + "\"} 0\n"),
+                  std::string::npos)
+            << error;
+    }
     EXPECT_EQ(before.find("radsync_webhooks_total 0"), std::string::npos);
     EXPECT_NE(before.find("radsync_build_info{version=\"" RADSYNC_VERSION "\"} 1\n"),
               std::string::npos);

@@ -87,6 +87,16 @@ TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
         2);
     EXPECT_EQ(first->applied.total(), 0U);  // the initial import already wrote everything
     EXPECT_EQ(h.metrics.value("radsync_radius_users", {{"state", "active"}}), 3);
+    const auto full_inserts = [&h] {
+        return h.metrics.value("radsync_reconcile_changes_total",
+                               {{"mode", "full"}, {"op", "insert"}});
+    };
+    const double imported = full_inserts();
+    EXPECT_GT(imported, 0);  // the initial import's rows, counted as a poll's
+    EXPECT_EQ(
+        h.metrics.value("radsync_reconcile_changes_total", {{"mode", "webhook"}, {"op", "insert"}}),
+        0);
+    EXPECT_EQ(h.metrics.value("radsync_reconcile_consecutive_failures"), 0);
 
     {
         std::lock_guard lock(h.mu);
@@ -97,6 +107,10 @@ TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
     EXPECT_EQ(failed.error().code, Errc::kApiUnavailable);
     const auto st = poller.state();
     EXPECT_EQ(st.consecutive_failures, 1);
+    EXPECT_EQ(h.metrics.value("radsync_reconcile_consecutive_failures"), 1);
+    EXPECT_EQ(
+        h.metrics.value("radsync_officernd_fetch_failures_total", {{"error", "api_unavailable"}}),
+        1);
     EXPECT_EQ(st.last_error, "simulated outage");
     ASSERT_TRUE(st.next_run);
     // After one failure the next try comes after the retry base (30 s ± 10 %), not 15 min.
@@ -111,10 +125,14 @@ TEST(Poller, InitialImportThenRequestedRunsAndFailuresChangeNothing) {
     ASSERT_TRUE(dry);
     EXPECT_FALSE(dry->row_changes.empty());
     EXPECT_EQ(dry->applied.total(), 0U);
+    EXPECT_EQ(full_inserts(), imported);  // a dry run changes nothing
+    EXPECT_EQ(h.metrics.value("radsync_reconcile_consecutive_failures"), 1);  // nor the count
     auto recovered = PollerHarness::run_now(poller);
     ASSERT_TRUE(recovered);
     EXPECT_GT(recovered->applied.rows_inserted, 0U);
+    EXPECT_EQ(full_inserts(), imported + static_cast<double>(recovered->applied.rows_inserted));
     EXPECT_EQ(poller.state().consecutive_failures, 0);
+    EXPECT_EQ(h.metrics.value("radsync_reconcile_consecutive_failures"), 0);
     poller.stop();
     EXPECT_EQ(h.fetches.load(), 5);
 }

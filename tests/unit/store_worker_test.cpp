@@ -61,15 +61,27 @@ struct WorkerHarness {
     explicit WorkerHarness(const std::string& setup_sql) {
         auto st = store::open_sqlite_stores({radius_path, path}).value();
         run_sql(path, setup_sql);
+        worker = start_worker(std::move(st), metrics);
+    }
+    ~WorkerHarness() { worker->stop(); }
+
+    std::unique_ptr<StoreWorker> start_worker(store::Stores st, metrics::Registry& into) {
         StoreWorker::Options options;
         // Retries almost at once: the test waits on outcomes, never on the clock.
         options.processing.retry_after = 1ms;
         options.processing.max_attempts = 3;
-        worker = std::make_unique<StoreWorker>(std::move(st), test::hot_desk_config(), clock,
-                                               mapping::generate_password, metrics, options);
-        EXPECT_TRUE(worker->start());
+        auto w = std::make_unique<StoreWorker>(std::move(st), test::hot_desk_config(), clock,
+                                               mapping::generate_password, into, options);
+        EXPECT_TRUE(w->start());
+        return w;
     }
-    ~WorkerHarness() { worker->stop(); }
+
+    // A daemon started again on the same databases, its metrics in `into`.
+    void restart(metrics::Registry& into) {
+        worker->stop();
+        worker.reset();
+        worker = start_worker(store::open_sqlite_stores({radius_path, path}).value(), into);
+    }
 
     void ingest(const store::InboxEvent& event) {
         std::promise<Result<StoreWorker::Ingest>> done;
@@ -125,6 +137,7 @@ TEST(StoreWorkerProcessing, AnEventThatKeepsFailingIsParkedAndTheOthersGoOn) {
                   .find("poisoned row"),
               std::string::npos);
     EXPECT_EQ(h.metrics.value("radsync_inbox_events_total", {{"result", "parked"}}), 1);
+    EXPECT_EQ(h.metrics.value("radsync_inbox_parked"), 1);
     EXPECT_TRUE(h.worker->healthy());
 
     // The cause is fixed and an operator requeues it from another process (`radsync inbox
@@ -135,6 +148,34 @@ TEST(StoreWorkerProcessing, AnEventThatKeepsFailingIsParkedAndTheOthersGoOn) {
     ASSERT_TRUE(h.worker->wait_processed(4, 10s));
     EXPECT_EQ(query_text(h.path, "SELECT id FROM radsync_members ORDER BY id"), "m1,m2,m3");
     EXPECT_EQ(h.counts().at("applied"), 3U);
+    EXPECT_EQ(h.metrics.value("radsync_inbox_parked"), 0);
+}
+
+// radsync_inbox_parked is read from the inbox, not counted up: a restarted daemon reports the
+// events parked before it started, and `radsync inbox requeue` through the daemon clears it.
+TEST(StoreWorkerProcessing, TheParkedGaugeSurvivesARestartAndARequeueClearsIt) {
+    metrics::Registry restarted;  // outlives the worker that reports into it
+    WorkerHarness h(
+        "CREATE TRIGGER poison BEFORE INSERT ON radsync_members WHEN NEW.id = 'm2' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;");
+    h.ingest(member_created("m2"));
+    ASSERT_TRUE(h.worker->wait_processed(1, 10s));
+    EXPECT_EQ(h.metrics.value("radsync_inbox_parked"), 1);
+
+    h.restart(restarted);
+    EXPECT_EQ(restarted.value("radsync_inbox_parked"), 1);
+    EXPECT_EQ(restarted.value("radsync_inbox_events_total", {{"result", "parked"}}), 0);
+
+    run_sql(h.path, "DROP TRIGGER poison;");
+    std::promise<Result<std::size_t>> done;
+    auto requeued = done.get_future();
+    h.worker->requeue_parked(std::nullopt,
+                             [&done](Result<std::size_t> n) { done.set_value(std::move(n)); });
+    EXPECT_EQ(requeued.get().value(), 1U);
+    EXPECT_EQ(restarted.value("radsync_inbox_parked"), 0);  // set before the answer
+    ASSERT_TRUE(h.worker->wait_processed(1, 10s));
+    EXPECT_EQ(query_text(h.path, "SELECT id FROM radsync_members ORDER BY id"), "m2");
+    EXPECT_EQ(restarted.value("radsync_inbox_parked"), 0);
 }
 
 TEST(StoreWorkerProcessing, NothingIsParkedWhenTheDatabaseCannotRecordTheFailure) {
@@ -497,6 +538,12 @@ TEST(StoreWorkerGuests, BookingWebhooksCreateAndRemoveGuestAccountsAtOnce) {
     ASSERT_TRUE(created.get_future().get());
     ASSERT_TRUE(worker.wait_processed(1, 10s));
     EXPECT_EQ(test::sql(paths.state, accounts), "1\n");
+    // The guest's rows are counted as a webhook's changes, not a poll's.
+    const auto changes = [&metrics](const char* mode, const char* op) {
+        return metrics.value("radsync_reconcile_changes_total", {{"mode", mode}, {"op", op}});
+    };
+    EXPECT_GT(changes("webhook", "insert"), 0);
+    EXPECT_EQ(changes("full", "insert"), 0);
 
     // An occupancy slot of the booking is a hint: nothing stored, the guest re-mapped.
     std::promise<Result<StoreWorker::Ingest>> slot;
@@ -513,6 +560,8 @@ TEST(StoreWorkerGuests, BookingWebhooksCreateAndRemoveGuestAccountsAtOnce) {
     ASSERT_TRUE(removed.get_future().get());
     ASSERT_TRUE(worker.wait_processed(3, 10s));
     EXPECT_EQ(test::sql(paths.state, accounts), "0\n");
+    EXPECT_GT(changes("webhook", "delete") + changes("webhook", "update"), 0);
+    EXPECT_EQ(changes("full", "delete") + changes("full", "update"), 0);
     worker.stop();
 }
 

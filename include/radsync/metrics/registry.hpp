@@ -27,10 +27,17 @@ inline constexpr Info kCatalog[] = {
     {"radsync_webhook_processing_seconds", Type::kHistogram,
      "Time from acknowledgement to the change being applied to the RADIUS tables."},
     {"radsync_inbox_depth", Type::kGauge, "Acknowledged webhook events not yet processed."},
+    {"radsync_inbox_parked", Type::kGauge,
+     "Webhook events parked right now (failed too often; wait for `radsync inbox requeue`)."},
     {"radsync_inbox_events_total", Type::kCounter, "Processed inbox events by result."},
     {"radsync_reconcile_runs_total", Type::kCounter,
      "Reconcile runs by mode (full = a poll of OfficeRnD, webhook, reload) and result."},
-    {"radsync_reconcile_changes_total", Type::kCounter, "RADIUS row changes applied, by op."},
+    {"radsync_reconcile_changes_total", Type::kCounter,
+     "RADIUS row changes applied, by mode (as radsync_reconcile_runs_total: full = a poll of "
+     "OfficeRnD) and op."},
+    {"radsync_reconcile_consecutive_failures", Type::kGauge,
+     "Full reconciles (polls of OfficeRnD) that failed in a row since the last one that "
+     "succeeded; dry runs do not count."},
     {"radsync_reconcile_last_success_timestamp_seconds", Type::kGauge,
      "Unix time of the last successful run, by mode: mode=\"full\" is the last complete poll of "
      "OfficeRnD, so alert on it to learn that polling fails; webhooks never refresh it."},

@@ -194,11 +194,15 @@ private:
     /// Metrics of a full run or a remap: its outcome, and on success what record_success sets.
     void record_full_run(const std::string& mode, const Result<reconcile::RunReport>& report,
                          bool dry_run);
-    /// Metrics every successful run (webhook or full) updates; `mode` labels the timestamp.
+    /// Metrics every successful run (webhook or full) updates; `mode` labels the timestamp and
+    /// the row changes.
     void record_success(const std::string& mode, const reconcile::RunReport& report);
     /// Full runs: every account and refusal is in the decisions, so the counts start afresh.
     void count_from_decisions(const std::vector<mapping::Decision>& decisions);
     void publish_account_counts();
+    /// Reads how many events are parked now into radsync_inbox_parked (at start, and after
+    /// anything that parks, requeues or prunes them).
+    void publish_parked();
 
     store::Stores stores_;
     store::StateStore* state_;  // = stores_.state
