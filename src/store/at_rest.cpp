@@ -14,6 +14,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "file_owner.hpp"
 #include "radsync/core/base64.hpp"
 #include "radsync/mapping/credentials.hpp"
 
@@ -127,6 +128,9 @@ Result<AtRestKey> AtRestKey::load_or_create(const std::string& path) {
     if (!written) {
         ::unlink(path.c_str());
         return Error(Errc::kStoreFailed, "cannot write the key " + path);
+    }
+    if (auto owned = detail::give_to_directory_owner(path); !owned) {
+        return owned.error();
     }
     return from_bytes(key);
 }

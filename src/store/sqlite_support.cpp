@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "file_owner.hpp"
 #include "radsync/log/log.hpp"
 
 namespace radsync::store::detail {
@@ -41,6 +42,13 @@ Result<Database> open_for_writing(const std::string& path, FileAccess access) {
         if (ec) {
             return Error(Errc::kStoreFailed,
                          "cannot set the mode of " + path + ": " + ec.message());
+        }
+        // Created by root (a command before the service ever ran): the service's user must
+        // own it, and the WAL files SQLite made meanwhile, which took root's ownership.
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            if (const auto file = path + suffix; suffix[0] == '\0' || fs::exists(file)) {
+                RADSYNC_TRY(give_to_directory_owner(file));
+            }
         }
     }
     return db;

@@ -163,12 +163,18 @@ def main() -> int:
                          check=False)
             own = [l for l in (verify.stdout + verify.stderr).splitlines() if "radsync" in l]
             expect_eq((verify.returncode, own), (0, []), "systemd-analyze verify")
+            # root's first command creates the databases and the key for the service's user.
+            run("radsync", "migrate", env=NONINTERACTIVE)
+            for name in ("radsync.db", "state.db", "state.db.key"):
+                owner = mode_owner(Path("/var/lib/radsync") / name).split()[1]
+                expect_eq(owner, "radsync:radsync", f"{name} made by root's radsync migrate")
             man = run("man", "-P", "cat", "radsync", check=False)
             expect_true("EXIT STATUS" in man.stdout, "man radsync: " + man.stdout[:200])
 
         c("dpkg -i: radsync --version, user radsync with freerad in its group, directories with "
           "their modes, conffiles registered, systemd-analyze verify of the installed unit, "
-          "man radsync; neither enabled nor started while unconfigured", install)
+          "man radsync; neither enabled nor started while unconfigured; databases root creates "
+          "belong to radsync", install)
 
         def edited_conffile_survives_reinstall():
             config = Path("/etc/radsync/radsync.yaml")

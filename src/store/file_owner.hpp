@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string>
+
+#include "radsync/core/error.hpp"
+
+namespace radsync::store::detail {
+
+/// A file radsync just created, as root, goes to the owner of its directory (radsync's, made
+/// by tmpfiles): `radsync reconcile` run by root before the service ever started would
+/// otherwise leave root's databases and key, which the service cannot open. Nothing happens
+/// unless the process is root and the directory belongs to someone else. SQLite itself gives
+/// -wal and -shm files the owner of their database.
+[[nodiscard]] Status give_to_directory_owner(const std::string& path);
+
+}  // namespace radsync::store::detail
