@@ -67,7 +67,7 @@ std::string coverage_json(const mapping::Coverage& c, const std::string& source)
         j["contested_plans"].push_back(
             {{"plan", object_json(p.plan)}, {"groups", p.groups}, {"origins", origins}});
     }
-    return j.dump(2) + "\n";
+    return core::to_output(j);
 }
 
 void print_coverage(const mapping::Coverage& c, const std::string& source) {
@@ -180,7 +180,7 @@ int api_call(const Options& opt) {
         return fail(body.error());
     }
     auto parsed = core::parse_json(*body);
-    std::cout << (parsed ? parsed->dump(2) : *body) << "\n";
+    std::cout << (parsed ? core::to_output(*parsed) : *body + "\n");
     return kExitOk;
 }
 

@@ -166,7 +166,7 @@ int status_json(const ConfiguredStore& opened) {
                                {"deleted", r.rows_deleted}}},
                              {"error", r.error}});
     }
-    std::cout << j.dump(2) << "\n";
+    std::cout << core::to_output(j);
     return kExitOk;
 }
 
@@ -289,7 +289,7 @@ int accounts_list(const Options& opt) {
                            {"address", a.address},
                            {"reason", a.reason}});
         }
-        std::cout << out.dump(2) << "\n";
+        std::cout << core::to_output(out);
         return kExitOk;
     }
     std::printf("%-40s %-26s %-8s %-16s %-20s %s\n", "USERNAME", "MEMBER", "STATE", "GROUP",
@@ -449,7 +449,7 @@ int accounts_show(const Options& opt) {
             }
         }
     }
-    std::cout << (opt.json ? j.dump(2) + "\n" : out.str());
+    std::cout << (opt.json ? core::to_output(j) : out.str());
     return kExitOk;
 }
 

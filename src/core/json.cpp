@@ -93,4 +93,8 @@ bool is_json_object(std::string_view text) {
     return doc && doc->is_object();
 }
 
+std::string to_output(const nlohmann::json& j) {
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace radsync::core

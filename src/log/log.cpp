@@ -1,5 +1,9 @@
 #include "radsync/log/log.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 
 #include <spdlog/pattern_formatter.h>
@@ -36,8 +40,29 @@ public:
     }
 };
 
+// sd-daemon(3): JOURNAL_STREAM is "DEVICE:INODE" of the stream journald gave the service; it
+// counts only while stderr is still that stream (a command run from the service, its stderr
+// redirected, must not write "<6>" into a file or a pipe).
+bool stderr_is_the_journal() {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    if (stream == nullptr) {
+        return false;
+    }
+    struct stat st {};
+    if (::fstat(STDERR_FILENO, &st) != 0) {
+        return false;
+    }
+    unsigned long long device = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(stream, "%llu:%llu", &device, &inode) != 2) {
+        return false;
+    }
+    return device == static_cast<unsigned long long>(st.st_dev) &&
+           inode == static_cast<unsigned long long>(st.st_ino);
+}
+
 std::unique_ptr<spdlog::formatter> make_formatter() {
-    if (std::getenv("JOURNAL_STREAM") == nullptr) {
+    if (!stderr_is_the_journal()) {
         return std::make_unique<spdlog::pattern_formatter>(kPlainPattern);
     }
     auto f = std::make_unique<spdlog::pattern_formatter>();

@@ -489,7 +489,9 @@ Result<std::string> Client::get(std::string_view target) {
                          "expected a path such as /members or /members?email=ann@example.com");
         }
         for (const auto& segment : parsed->segments()) {
-            if (segment == "..") {
+            // Decoded: "%2e%2e" is "..", and "..%2F.." would become "../.." at the server.
+            if (segment == ".." || segment == "." ||
+                segment.find_first_of("/\\") != std::string::npos) {
                 return Error(Errc::kConfigInvalid, "the path must stay inside the organisation");
             }
         }

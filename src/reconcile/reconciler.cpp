@@ -1,10 +1,11 @@
 #include "radsync/reconcile/reconciler.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
+#include "radsync/core/json.hpp"
 #include "radsync/log/log.hpp"
 #include "radsync/notify/plan.hpp"
 
@@ -555,7 +556,7 @@ std::string report_json(const RunReport& report) {
         j["guard"] = {{"reason", report.guarded->reason},
                       {"held_members", report.guarded->held_members}};
     }
-    return j.dump(2) + "\n";
+    return core::to_output(j);
 }
 
 }  // namespace radsync::reconcile

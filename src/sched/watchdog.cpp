@@ -8,7 +8,7 @@ std::vector<std::string> stalled(std::span<const Pulse> pulses, Heartbeat::Clock
     std::vector<std::string> out;
     for (const auto& p : pulses) {
         const auto quiet = now - p.last;
-        if (quiet > p.limit) {
+        if (!p.handed_off && quiet > p.limit) {
             out.push_back(
                 fmt::format("{} for {} s", p.name,
                             std::chrono::duration_cast<std::chrono::seconds>(quiet).count()));

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -268,7 +269,8 @@ public:
         sd_notify(0, "READY=1");
         if (poller_) {
             // The organization check, then the initial import, on their own threads.
-            org_check_ = std::thread([this] { check_then_poll(); });
+            // Its own copy of the configuration: a reload replaces config_ on the io thread.
+            org_check_ = std::thread([this, cfg = config_] { check_then_poll(*cfg); });
         }
         supervise();
         if (options_.stall_store_worker.count() > 0) {
@@ -305,14 +307,17 @@ private:
     // On its own thread after READY: a wrong organization would only ever fail, so it stops
     // the daemon with the status systemd does not restart on; anything else (OfficeRnD
     // unreachable) serves the rows already in the database while the poller retries.
-    void check_then_poll() {
-        if (const auto refused = check_officernd()) {
+    void check_then_poll(const config::Config& cfg) {
+        if (const auto refused = check_officernd(cfg)) {
             net::post(ioc_, [this, code = *refused] {
                 exit_code_ = code;
                 net::co_spawn(ioc_, shutdown(), net::detached);
             });
             return;
         }
+        // Under the lock shutdown() stops the poller with: either it is started before and
+        // stopped there, or shutdown has begun and it never starts.
+        const std::lock_guard lock(poller_start_mu_);
         if (!stopping_) {
             poller_->start();  // the initial import runs at once, on the poller's thread
             poller_started_ = true;
@@ -400,7 +405,8 @@ private:
         if (poller_started_) {
             const auto exchange = std::chrono::duration_cast<milliseconds>(
                 config_->officernd.request_timeout + std::chrono::seconds{5});
-            out.push_back({"poller", poller_->heartbeat().last(), std::max(base, exchange)});
+            out.push_back({"poller", poller_->heartbeat().last(), std::max(base, exchange),
+                           poller_->heartbeat().handed_off()});
         }
         return out;
     }
@@ -429,11 +435,11 @@ private:
 
     // At start: does the organization exist? Only a definite "no" fails the start (with the
     // exit status systemd is told not to restart on); OfficeRnD being unreachable or slow is
-    // logged, and the poller keeps trying. Bounded, so READY comes within systemd's timeout.
-    std::optional<int> check_officernd() {
+    // logged, and the poller keeps trying. Bounded, so the first poll is not held up long.
+    std::optional<int> check_officernd(const config::Config& cfg) {
         const auto deadline = std::chrono::steady_clock::now() + kStartCheckBudget;
         auto access = make_officernd_access(
-            *config_, clock_,
+            cfg, clock_,
             [this, deadline] {
                 return stopping_.load() || std::chrono::steady_clock::now() > deadline;
             },
@@ -610,10 +616,10 @@ private:
             co_await webhook_server_->shutdown(kShutdownGrace);
         }
         co_await metrics_server_->shutdown(std::chrono::seconds{1});
-        if (org_check_.joinable()) {
-            org_check_.join();  // its waits end on stopping_; it starts no poller now
-        }
         if (poller_) {
+            // Not waiting for the organization check (a request in flight runs to its
+            // timeout): it is joined after the loop, and starts no poller once this holds.
+            const std::lock_guard lock(poller_start_mu_);
             poller_->stop();  // finishes (or abandons) the run in progress
         }
         if (mailer_) {
@@ -651,6 +657,9 @@ private:
     // SIGHUP: re-read the configuration and the secrets; keep the old ones on any problem.
     // systemd hears RELOADING=1 before and READY=1 after, whatever the outcome.
     void reload() {
+        if (stopping_) {
+            return;  // a SIGHUP queued before the drain began
+        }
         timespec now{};
         clock_gettime(CLOCK_MONOTONIC, &now);
         sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -913,6 +922,7 @@ private:
     LimitedLog rejected_log_{std::chrono::seconds{10}};
     int exit_code_ = 0;
     std::thread org_check_;
+    std::mutex poller_start_mu_;
     std::atomic<bool> poller_started_{false};
     // Supervision (io thread): the watchdog interval (0 = off), the threads found stuck at the
     // last tick, the last STATUS= sent.

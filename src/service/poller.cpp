@@ -148,7 +148,10 @@ Result<reconcile::RunReport> Poller::run_once(const Request& request) {
     if (!snap) {
         return fail(snap.error(), "OfficeRnD fetch failed");
     }
-    auto vanished = worker_.vanished(*snap, fetch_started);
+    auto vanished = [&] {
+        const sched::Heartbeat::HandOff waiting(heartbeat_);  // the worker's pulse covers it
+        return worker_.vanished(*snap, fetch_started);
+    }();
     if (!vanished) {
         return fail(vanished.error(), "cannot compare with the held snapshot");
     }
@@ -165,7 +168,10 @@ Result<reconcile::RunReport> Poller::run_once(const Request& request) {
     worker_.submit_full(
         std::move(*snap), std::move(options), fetch_started,
         [&promise](Result<reconcile::RunReport> r) { promise.set_value(std::move(r)); });
-    auto report = future.get();
+    auto report = [&] {
+        const sched::Heartbeat::HandOff waiting(heartbeat_);  // the whole run is the worker's
+        return future.get();
+    }();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     if (report) {

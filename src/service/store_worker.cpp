@@ -334,17 +334,22 @@ void StoreWorker::run() {
             }
             remap = std::exchange(remap_requested_, false);
         }
+        // A beat after every unit of work: the watchdog's limit is per unit, not per round.
         if (!batch.empty()) {
             ingest_batch(batch);
+            heartbeat_.beat();
         }
         for (auto& call : calls) {
             call();
+            heartbeat_.beat();
         }
         if (full) {
             full_run(*full);
+            heartbeat_.beat();
         }
         if (remap) {
             remap_all("reload", "configuration");
+            heartbeat_.beat();
         }
         // One slice at most, then the deliveries that arrived meanwhile are committed.
         bool sliced = false;

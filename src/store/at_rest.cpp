@@ -124,13 +124,11 @@ Result<AtRestKey> AtRestKey::load_or_create(const std::string& path) {
     }
     const bool written =
         ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
+    const auto owned = detail::give_to_directory_owner(fd, path);
     ::close(fd);
-    if (!written) {
+    if (!written || !owned) {
         ::unlink(path.c_str());
-        return Error(Errc::kStoreFailed, "cannot write the key " + path);
-    }
-    if (auto owned = detail::give_to_directory_owner(path); !owned) {
-        return owned.error();
+        return !owned ? owned.error() : Error(Errc::kStoreFailed, "cannot write the key " + path);
     }
     return from_bytes(key);
 }

@@ -108,7 +108,10 @@ Result<Database> Database::open(const std::string& path, OpenMode mode) {
     sqlite3* db = nullptr;
     const int flags = (mode == OpenMode::kReadOnly ? SQLITE_OPEN_READONLY
                                                    : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                      SQLITE_OPEN_NOMUTEX;
+                      SQLITE_OPEN_NOMUTEX |
+                      // Never through a symbolic link (the database directory is shared with
+                      // FreeRADIUS's group; store/file_owner.hpp).
+                      SQLITE_OPEN_NOFOLLOW;
     const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
     if (rc != SQLITE_OK) {
         Error e = classify(db, rc, ("cannot open database " + path).c_str());

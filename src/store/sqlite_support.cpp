@@ -11,7 +11,15 @@ using sqlite::Database;
 using sqlite::Transaction;
 
 Result<Database> open_for_writing(const std::string& path, FileAccess access) {
-    const bool created = !std::filesystem::exists(path);
+    // A symbolic link is never followed: the directory is group-writable (FreeRADIUS's user
+    // is in the group), and a link planted there would make radsync, perhaps run by root,
+    // create, chmod and chown a file elsewhere.
+    std::error_code link_ec;
+    const auto link = std::filesystem::symlink_status(path, link_ec);
+    if (std::filesystem::is_symlink(link)) {
+        return Error(Errc::kStoreFailed, path + " is a symbolic link; refusing to open it");
+    }
+    const bool created = !std::filesystem::exists(link);
     auto db = Database::open(path, sqlite::OpenMode::kReadWriteCreate);
     if (!db) {
         return db.error();

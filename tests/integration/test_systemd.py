@@ -93,8 +93,11 @@ def main() -> int:
     secret.chmod(0o600)
     d = Daemon(rs, [secret], tls=False, name="radsync")
     notify = NotifySocket(work / "notify.sock")
+    # JOURNAL_STREAM names stderr's device and inode, as systemd sets it: the daemon's log file.
+    d.logfile.touch()
+    log = d.logfile.stat()
     d.extra_env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC),
-                   "JOURNAL_STREAM": "8:12345"}
+                   "JOURNAL_STREAM": f"{log.st_dev}:{log.st_ino}"}
     d.extra_config = unreachable_officernd(work)
     try:
         def ready_and_status():

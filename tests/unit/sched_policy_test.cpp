@@ -90,6 +90,18 @@ TEST(Watchdog, AThreadPastItsLimitIsNamedWithHowLong) {
     EXPECT_EQ(stalled(pulses, now), std::vector<std::string>{"store worker for 7 s"});
 }
 
+TEST(Watchdog, AThreadWaitingOnAnotherIsNotJudged) {
+    const auto now = Heartbeat::Clock::now();
+    const std::vector<Pulse> pulses{{"poller", now - 5min, 35s, true}};
+    EXPECT_TRUE(stalled(pulses, now).empty());
+    Heartbeat h;
+    {
+        const Heartbeat::HandOff waiting(h);
+        EXPECT_TRUE(h.handed_off());
+    }
+    EXPECT_FALSE(h.handed_off());
+}
+
 TEST(Watchdog, PingsAtHalfTheInterval) {
     EXPECT_EQ(ping_interval(std::chrono::microseconds{2'000'000}), 1s);
 }

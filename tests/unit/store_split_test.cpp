@@ -253,5 +253,19 @@ TEST(StoreSplit, AForeignStateDatabaseIsRefusedWhileTheRadiusFileStillHoldsState
     EXPECT_EQ(sql(paths.radius, "SELECT count(*) FROM radsync_accounts"), "4\n");
 }
 
+// The database directory is writable by FreeRADIUS's group: a link planted there must not
+// make radsync (perhaps run by root) create, chmod or chown a file somewhere else.
+TEST(StoreOpen, ADatabaseThatIsASymbolicLinkIsRefusedAndItsTargetLeftAlone) {
+    test::TempDir dir;
+    const auto target = dir.path() / "elsewhere.sh";
+    std::filesystem::create_symlink(target, dir.path() / "radsync.db");
+    auto refused = open_sqlite_stores(
+        {(dir.path() / "radsync.db").string(), (dir.path() / "state.db").string()});
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("symbolic link"), std::string::npos)
+        << refused.error().message;
+    EXPECT_FALSE(std::filesystem::exists(target));
+}
+
 }  // namespace
 }  // namespace radsync::store

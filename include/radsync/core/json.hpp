@@ -27,4 +27,9 @@ inline constexpr std::size_t kMaxJsonDepth = 64;
 /// True when `text` is one JSON object (parse_json's rules): what a single-item GET returns.
 [[nodiscard]] bool is_json_object(std::string_view text);
 
+/// `j` indented for people and scripts (the commands' --json), ending in a newline. Text that is
+/// not valid UTF-8 (an SMTP server's error, an OfficeRnD body) gets U+FFFD instead of making
+/// the whole output fail.
+[[nodiscard]] std::string to_output(const nlohmann::json& j);
+
 }  // namespace radsync::core

@@ -15,8 +15,9 @@ inline constexpr const char* kModules[] = {
 
 /// (Re)configures every module logger writing to stderr: `level` (an spdlog level name) for
 /// all, `modules` over it for some (config log_modules). Called again on reload. Under systemd
-/// (JOURNAL_STREAM set) lines carry no timestamp, since journald stamps them, and start with
-/// the sd-daemon(3) priority prefix ("<3>" for errors), so `journalctl -p err` finds them.
+/// (stderr is the stream JOURNAL_STREAM names) lines carry no timestamp, since journald stamps
+/// them, and start with the sd-daemon(3) priority prefix ("<3>" for errors), so
+/// `journalctl -p err` finds them.
 void setup(const std::string& level, const std::map<std::string, std::string>& modules = {});
 
 /// The logger for a module in kModules; created on first use if setup() was not called.

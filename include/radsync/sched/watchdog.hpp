@@ -21,9 +21,28 @@ public:
     [[nodiscard]] Clock::time_point last() const {
         return Clock::time_point{Clock::duration{last_.load(std::memory_order_relaxed)}};
     }
+    /// True while the thread waits for another thread that has a heartbeat of its own (the
+    /// poller for the store worker's run): that one's pulse says whether the wait moves.
+    [[nodiscard]] bool handed_off() const { return handed_off_.load(std::memory_order_relaxed); }
+
+    /// For the length of a wait on another supervised thread.
+    class HandOff {
+    public:
+        explicit HandOff(Heartbeat& h) : h_(h) { h_.handed_off_ = true; }
+        ~HandOff() {
+            h_.beat();
+            h_.handed_off_ = false;
+        }
+        HandOff(const HandOff&) = delete;
+        HandOff& operator=(const HandOff&) = delete;
+
+    private:
+        Heartbeat& h_;
+    };
 
 private:
     std::atomic<Clock::rep> last_{0};
+    std::atomic<bool> handed_off_{false};
 };
 
 /// One thread as the watchdog sees it: its last beat, and how long it may go without one (its
@@ -32,6 +51,7 @@ struct Pulse {
     std::string name;
     Heartbeat::Clock::time_point last;
     std::chrono::milliseconds limit;
+    bool handed_off = false;  ///< waiting on another supervised thread: not judged
 };
 
 /// The threads that made no progress within their limit, with how long for ("store worker
