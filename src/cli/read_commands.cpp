@@ -31,20 +31,34 @@ void print_parked(const std::vector<store::ParkedEvent>& parked) {
 }
 
 // The daemon's own view (polling, next run, failures), asked over the control socket.
-void print_daemon(const config::Config& cfg) {
+struct DaemonView {
+    bool running = false;
+    std::string unreached;  ///< why not, when not running
+    nlohmann::json state;   ///< its status_json object (null if it answered something else)
+};
+
+DaemonView ask_daemon(const config::Config& cfg) {
     control::Request req;
     req.command = control::Command::kStatus;
     auto answer = control::call(cfg.control.socket, req, {}, std::chrono::seconds{5});
     if (!answer) {
-        std::cout << "daemon:    "
-                  << (answer.error().kind == control::Unreached::kNoDaemon
-                          ? "not running (nothing answers on " + cfg.control.socket + ")"
-                          : "cannot ask: " + answer.error().message)
-                  << "\n";
-        return;
+        return {false,
+                answer.error().kind == control::Unreached::kNoDaemon
+                    ? "not running (nothing answers on " + cfg.control.socket + ")"
+                    : "cannot ask: " + answer.error().message,
+                {}};
     }
     auto parsed = core::parse_json(answer->out);
-    const nlohmann::json j = parsed ? std::move(*parsed) : nlohmann::json();
+    return {true, "", parsed && parsed->is_object() ? std::move(*parsed) : nlohmann::json()};
+}
+
+void print_daemon(const config::Config& cfg) {
+    const auto daemon = ask_daemon(cfg);
+    if (!daemon.running) {
+        std::cout << "daemon:    " << daemon.unreached << "\n";
+        return;
+    }
+    const nlohmann::json& j = daemon.state;
     std::cout << "daemon:    running";
     if (j.is_object() && j.value("polling", false)) {
         std::cout << ", next full reconcile " << j.value("next_run", std::string("now"));
@@ -118,16 +132,11 @@ int status_json(const ConfiguredStore& opened) {
                                 : next.error());
     }
     nlohmann::json j;
-    control::Request req;
-    req.command = control::Command::kStatus;
-    auto answer = control::call(opened.cfg.control.socket, req, {}, std::chrono::seconds{5});
-    if (!answer) {
-        j["daemon"] = {{"running", false}, {"error", answer.error().message}};
-    } else {
-        auto parsed = core::parse_json(answer->out);
-        j["daemon"] = parsed && parsed->is_object() ? std::move(*parsed) : nlohmann::json::object();
-        j["daemon"]["running"] = true;
-    }
+    auto daemon = ask_daemon(opened.cfg);
+    j["daemon"] = !daemon.running            ? nlohmann::json{{"error", daemon.unreached}}
+                  : daemon.state.is_object() ? std::move(daemon.state)
+                                             : nlohmann::json::object();
+    j["daemon"]["running"] = daemon.running;
     std::size_t active = 0;
     for (const auto& [id, a] : *accounts) {
         active += a.state == store::AccountState::kActive ? 1 : 0;
@@ -422,7 +431,7 @@ int accounts_show(const Options& opt) {
                 continue;
             }
             const auto& r = o.row;
-            const bool secret = r.attribute.find("Password") != std::string::npos;
+            const bool secret = store::is_secret_attribute(r.attribute);
             const std::string value = secret ? std::string("(secret)") : r.value;
             out << "  " << store::to_string(r.table) << " " << r.attribute << " "
                 << (r.table == store::Table::kRadusergroup

@@ -457,7 +457,7 @@ std::string describe(const RunReport& report) {
             if (r->table == store::Table::kRadusergroup) {
                 return "priority " + std::to_string(r->priority);
             }
-            const bool secret = r->attribute.find("Password") != std::string::npos;
+            const bool secret = store::is_secret_attribute(r->attribute);
             return r->op + " " + (secret ? std::string("(secret)") : r->value);
         };
         if (c.op == RowChange::Op::kUpdate) {
@@ -524,7 +524,7 @@ std::string report_json(const RunReport& report) {
     std::map<std::string, std::size_t> counts{{"inserted", 0}, {"updated", 0}, {"deleted", 0}};
     for (const auto& c : report.row_changes) {
         const store::RadRow& row = c.after ? *c.after : *c.before;
-        const bool secret = row.attribute.find("Password") != std::string::npos;
+        const bool secret = store::is_secret_attribute(row.attribute);
         const char* op = c.op == RowChange::Op::kInsert   ? "inserted"
                          : c.op == RowChange::Op::kUpdate ? "updated"
                                                           : "deleted";

@@ -1,17 +1,13 @@
 #include "radsync/sched/watchdog.hpp"
 
-#include <fmt/format.h>
-
 namespace radsync::sched {
 
-std::vector<std::string> stalled(std::span<const Pulse> pulses, Heartbeat::Clock::time_point now) {
-    std::vector<std::string> out;
+std::vector<Stall> stalled(std::span<const Pulse> pulses, Heartbeat::Clock::time_point now) {
+    std::vector<Stall> out;
     for (const auto& p : pulses) {
         const auto quiet = now - p.last;
         if (!p.handed_off && quiet > p.limit) {
-            out.push_back(
-                fmt::format("{} for {} s", p.name,
-                            std::chrono::duration_cast<std::chrono::seconds>(quiet).count()));
+            out.push_back({p.name, std::chrono::duration_cast<std::chrono::seconds>(quiet)});
         }
     }
     return out;

@@ -356,16 +356,18 @@ private:
                 log_->warn("watchdog: every thread makes progress again");
                 stalled_.clear();
             }
-        } else if (names_of(stuck) != names_of(stalled_)) {
-            std::string names;
+        } else if (names_of(stuck) != stalled_) {
+            // Once per episode, not every tick: the set of stuck threads changed.
+            std::string what;
             for (const auto& s : stuck) {
-                names += (names.empty() ? "" : ", ") + s;
+                what +=
+                    fmt::format("{}{} for {} s", what.empty() ? "" : ", ", s.name, s.quiet.count());
             }
             log_->error(
                 "watchdog: no progress: {}; not telling systemd, which restarts radsync once "
                 "WatchdogSec passes",
-                names);
-            stalled_ = stuck;
+                what);
+            stalled_ = names_of(stuck);
         }
         if (auto line = status_line(); line != last_status_) {
             sd_notify(0, ("STATUS=" + line).c_str());
@@ -383,11 +385,10 @@ private:
         });
     }
 
-    // "store worker for 7 s" -> "store worker": a stall is logged once, not every second.
-    static std::vector<std::string> names_of(const std::vector<std::string>& stalls) {
+    static std::vector<std::string> names_of(const std::vector<sched::Stall>& stalls) {
         std::vector<std::string> names;
         for (const auto& s : stalls) {
-            names.push_back(s.substr(0, s.rfind(" for ")));
+            names.push_back(s.name);
         }
         return names;
     }

@@ -4,6 +4,10 @@
 
 namespace radsync::store {
 
+bool is_secret_attribute(const std::string& attribute) {
+    return attribute.find("Password") != std::string::npos;
+}
+
 const char* to_string(Table t) {
     switch (t) {
         case Table::kRadcheck:

@@ -25,10 +25,6 @@ using sqlite::Database;
 using sqlite::Statement;
 using sqlite::Transaction;
 
-bool is_secret_attribute(const std::string& attribute) {
-    return attribute.find("Password") != std::string::npos;
-}
-
 // One snapshot table: its name, the extra indexed columns and how to read them off an entity.
 template <class Entity>
 struct SnapshotTable {

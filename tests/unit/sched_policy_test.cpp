@@ -87,7 +87,7 @@ TEST(Watchdog, ThreadsWithinTheirLimitAreFine) {
 TEST(Watchdog, AThreadPastItsLimitIsNamedWithHowLong) {
     const auto now = Heartbeat::Clock::now();
     const std::vector<Pulse> pulses{{"store worker", now - 7s, 2s}, {"poller", now - 1s, 35s}};
-    EXPECT_EQ(stalled(pulses, now), std::vector<std::string>{"store worker for 7 s"});
+    EXPECT_EQ(stalled(pulses, now), (std::vector<Stall>{{"store worker", 7s}}));
 }
 
 TEST(Watchdog, AThreadWaitingOnAnotherIsNotJudged) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace radsync::sched {
@@ -54,10 +55,17 @@ struct Pulse {
     bool handed_off = false;  ///< waiting on another supervised thread: not judged
 };
 
-/// The threads that made no progress within their limit, with how long for ("store worker
-/// for 7 s"). Empty: every thread moves, and systemd may be told WATCHDOG=1.
-[[nodiscard]] std::vector<std::string> stalled(std::span<const Pulse> pulses,
-                                               Heartbeat::Clock::time_point now);
+/// A thread that made no progress within its limit, and for how long.
+struct Stall {
+    std::string name;
+    std::chrono::seconds quiet;
+    bool operator==(const Stall&) const = default;
+};
+
+/// The threads that made no progress within their limit. Empty: every thread moves, and
+/// systemd may be told WATCHDOG=1.
+[[nodiscard]] std::vector<Stall> stalled(std::span<const Pulse> pulses,
+                                         Heartbeat::Clock::time_point now);
 
 /// How often to tell systemd: half its WatchdogSec (sd_watchdog_enabled), as sd_notify(3)
 /// recommends, so one late tick does not cost a restart.

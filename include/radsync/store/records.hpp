@@ -16,6 +16,10 @@ enum class Table { kRadcheck, kRadreply, kRadgroupcheck, kRadgroupreply, kRaduse
 
 [[nodiscard]] const char* to_string(Table t);
 
+/// Whether a row's value is a credential (Cleartext-/NT-/SSHA2-...-Password): kept sealed or
+/// hashed, and shown by every report as "(secret)".
+[[nodiscard]] bool is_secret_attribute(const std::string& attribute);
+
 /// One row in a FreeRADIUS table, without its id.
 /// * radcheck / radreply: name = username, attribute, op, value.
 /// * radgroupcheck / radgroupreply: name = groupname, attribute, op, value.
