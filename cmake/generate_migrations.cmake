@@ -1,4 +1,4 @@
-# Script mode: writes a C++ file holding every migration of both databases as
+# Script mode: writes a C++ file holding every migration of the three databases as
 # {version, name, sql}.
 function(radsync_migration_list function_name files)
     set(text "const std::vector<Migration>& ${function_name}()\n{\n")
@@ -19,6 +19,8 @@ string(APPEND body "#include \"radsync/store/migrations.hpp\"\n\nnamespace radsy
 radsync_migration_list(radius_migrations "${RADIUS_FILES}")
 string(APPEND body "${list_text}")
 radsync_migration_list(state_migrations "${STATE_FILES}")
+string(APPEND body "${list_text}")
+radsync_migration_list(accounting_migrations "${ACCOUNTING_FILES}")
 string(APPEND body "${list_text}")
 string(APPEND body "}  // namespace radsync::store\n")
 file(WRITE "${OUT}.tmp" "${body}")

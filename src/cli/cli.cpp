@@ -144,6 +144,15 @@ int run(int argc, char** argv) {
     api->add_option("path", opt.api_target,
                     "path relative to the organisation, e.g. /members?email=ann@example.com")
         ->required();
+    auto* sessions = app.add_subcommand("sessions", "who is on the air: open accounting sessions");
+    sessions->require_subcommand(1);
+    auto* sessions_list_cmd = sessions->add_subcommand(
+        "list", "open sessions (of one user), from FreeRADIUS's accounting");
+    sessions_list_cmd->add_option("user", opt.account_key, "username as FreeRADIUS records it");
+    sessions_list_cmd->add_flag("--json", opt.json, "machine-readable output");
+    auto* sessions_disconnect_cmd = sessions->add_subcommand(
+        "disconnect", "send a Disconnect-Request for each open session of a user (RFC 5176)");
+    sessions_disconnect_cmd->add_option("user", opt.account_key, "username")->required();
     auto* inbox = app.add_subcommand("inbox", "webhooks set aside after failing repeatedly");
     inbox->require_subcommand(1);
     auto* parked_cmd = inbox->add_subcommand("parked", "list parked webhooks with their errors");
@@ -207,6 +216,12 @@ int run(int argc, char** argv) {
         }
         if (api->parsed()) {
             return api_call(opt);
+        }
+        if (sessions_list_cmd->parsed()) {
+            return sessions_list(opt);
+        }
+        if (sessions_disconnect_cmd->parsed()) {
+            return sessions_disconnect(opt);
         }
         if (parked_cmd->parsed()) {
             return inbox_parked(opt);

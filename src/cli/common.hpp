@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "radsync/config/config.hpp"
 #include "radsync/config/loader.hpp"
 #include "radsync/control/protocol.hpp"
@@ -110,6 +112,12 @@ int outbox_list(const Options& opt);
 int outbox_requeue(const Options& opt);
 int mapping_check(const Options& opt);
 int api_call(const Options& opt);
+int sessions_list(const Options& opt);
+int sessions_disconnect(const Options& opt);
+/// The user's open sessions from the accounting database, for `accounts show` (text and the
+/// "sessions" field of its JSON).
+void describe_open_sessions(const config::Config& cfg, const std::string& username,
+                            std::ostream& out, nlohmann::json& j);
 /// One line per message (`outbox list`, `accounts show`, `status`).
 void print_messages(const std::vector<store::OutboxMessage>& messages, const char* indent,
                     std::ostream& out = std::cout);

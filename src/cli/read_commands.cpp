@@ -444,6 +444,7 @@ int accounts_show(const Options& opt) {
                                  {"value", value},
                                  {"priority", r.priority}});
         }
+        describe_open_sessions(cfg, stored->second.username, out, j);
         auto audit = store.audit(10, stored->second.username);
         if (audit && !audit->empty()) {
             out << "recent changes:\n";

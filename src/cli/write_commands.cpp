@@ -11,6 +11,7 @@
 #include "radsync/service/app.hpp"
 #include "radsync/service/officernd_fetch.hpp"
 #include "radsync/snapshot/entities.hpp"
+#include "radsync/store/accounting.hpp"
 
 // The commands that change state. Each one goes through a running daemon's control socket
 // (its one writer applies it, and its memory stays true); with no daemon it runs here, under
@@ -151,10 +152,20 @@ int migrate(const Options& opt) {
     if (!status) {
         return fail(status.error());
     }
+    // FreeRADIUS's accounting file: created here so FreeRADIUS finds its tables at its start.
+    auto accounting_before = store::accounting_schema_status(cfg->accounting_database);
+    if (!accounting_before) {
+        return fail(accounting_before.error());
+    }
+    if (auto accounting = store::open_accounting_store(cfg->accounting_database); !accounting) {
+        return fail(accounting.error());
+    }
     std::cout << cfg->radius_database << ": schema version " << status->radius_version << " -> "
               << status->radius_binary_version << "\n"
               << cfg->state_database << ": schema version " << status->state_version << " -> "
-              << status->state_binary_version << "\n";
+              << status->state_binary_version << "\n"
+              << cfg->accounting_database << ": schema version " << accounting_before->first
+              << " -> " << accounting_before->second << "\n";
     return kExitOk;
 }
 

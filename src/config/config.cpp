@@ -1,6 +1,9 @@
+#include "radsync/config/config.hpp"
+
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 
-#include "radsync/config/config.hpp"
 #include "radsync/config/loader.hpp"
 
 namespace radsync::config {
@@ -16,6 +19,43 @@ const char* to_string(Roaming r) {
             return "all";
     }
     return "unknown";
+}
+
+bool replies_set_interim_interval(const AccessGroup& g) {
+    return std::any_of(g.reply.begin(), g.reply.end(), [](const ReplyAttribute& r) {
+        return r.attribute == "Acct-Interim-Interval";
+    });
+}
+
+std::chrono::seconds interim_interval_of(const AccessGroup& g, const Sessions& s) {
+    if (g.accounting_interval) {
+        return *g.accounting_interval;
+    }
+    for (const auto& r : g.reply) {
+        long long v = 0;
+        const auto* end = r.value.data() + r.value.size();
+        if (r.attribute == "Acct-Interim-Interval" && !r.value.empty() &&
+            std::from_chars(r.value.data(), end, v).ptr == end && v > 0) {
+            return std::chrono::seconds{v};
+        }
+    }
+    return s.interim_interval;
+}
+
+const char* to_string(SessionKey k) {
+    switch (k) {
+        case SessionKey::kUserName:
+            return "User-Name";
+        case SessionKey::kAcctSessionId:
+            return "Acct-Session-Id";
+        case SessionKey::kCallingStationId:
+            return "Calling-Station-Id";
+        case SessionKey::kFramedIpAddress:
+            return "Framed-IP-Address";
+        case SessionKey::kNasIpAddress:
+            return "NAS-IP-Address";
+    }
+    return "?";
 }
 
 const char* to_string(MessageKind k) {

@@ -184,6 +184,9 @@ std::vector<WrittenAttribute> written_with_paths(const Config& c) {
         if (g.simultaneous_use) {
             add_once("Simultaneous-Use", g.origin, path + ".simultaneous_use");
         }
+        if (!replies_set_interim_interval(g)) {
+            add_once("Acct-Interim-Interval", g.origin, path + ".accounting_interval");
+        }
         if (g.ip_pool) {
             add_once("Framed-IP-Address", g.origin, path + ".ip_pool");
         }

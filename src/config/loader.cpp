@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <sstream>
 #include <string>
@@ -106,6 +107,12 @@ constexpr Choice<PasswordStorage> kPasswordStorages[] = {
     {"nt_hash", PasswordStorage::kNtHash}, {"cleartext", PasswordStorage::kCleartext}};
 constexpr Choice<BandwidthAttributes> kBandwidthAttributes[] = {
     {"wispr", BandwidthAttributes::kWispr}, {"mikrotik", BandwidthAttributes::kMikrotik}};
+constexpr Choice<SessionKey> kSessionKeys[] = {
+    {"User-Name", SessionKey::kUserName},
+    {"Acct-Session-Id", SessionKey::kAcctSessionId},
+    {"Calling-Station-Id", SessionKey::kCallingStationId},
+    {"Framed-IP-Address", SessionKey::kFramedIpAddress},
+    {"NAS-IP-Address", SessionKey::kNasIpAddress}};
 constexpr Choice<std::string_view> kReplyOperators[] = {{":=", ":="}, {"=", "="}, {"+=", "+="}};
 
 // OfficeRnD v2 member statuses (officernd-api.md §5). Other values are allowed with a warning:
@@ -129,10 +136,11 @@ public:
         : r_(reader), base_dir_(std::move(base_dir)), main_text_(main_text) {}
 
     std::vector<MappingRef> read(const YAML::Node& document, Config& c) {
-        const Section top(r_, r_.root(document),
-                          {"radius_database", "state_database", "database", "default_timezone",
-                           "log_level", "log_modules", "officernd", "webhook", "metrics", "control",
-                           "sync", "accounts", "radius", "mapping_files", "notify"});
+        const Section top(
+            r_, r_.root(document),
+            {"radius_database", "state_database", "accounting_database", "database",
+             "default_timezone", "log_level", "log_modules", "officernd", "webhook", "metrics",
+             "control", "sync", "accounts", "radius", "sessions", "mapping_files", "notify"});
         // Relative to the main file, like every other path in it (the demo config relies on it).
         if (auto db = r_.non_empty_text(top["radius_database"])) {
             c.radius_database = resolve(base_dir_, *db);
@@ -159,6 +167,18 @@ public:
                      "must not be the RADIUS database: FreeRADIUS's group "
                      "can read that file");
         }
+        // FreeRADIUS writes it; next to the RADIUS database unless set.
+        c.accounting_database =
+            (fs::path(c.radius_database).parent_path() / "accounting.db").string();
+        if (auto db = r_.non_empty_text(top["accounting_database"])) {
+            c.accounting_database = resolve(base_dir_, *db);
+        }
+        if (c.accounting_database == c.radius_database ||
+            c.accounting_database == c.state_database) {
+            r_.error(top["accounting_database"],
+                     "must be a file of its own: accounting writes in the file FreeRADIUS "
+                     "authenticates from make it reject members (freeradius.md §7)");
+        }
         set_if(r_.time_zone(top["default_timezone"]), c.default_timezone);
         if (auto level = r_.choice<std::string_view>(top["log_level"], kLogLevels)) {
             c.log_level = std::string(*level);
@@ -182,6 +202,7 @@ public:
         read_sync(top["sync"], c.sync);
         read_accounts(top["accounts"], c.accounts);
         read_radius(top["radius"], c.radius);
+        read_sessions(top["sessions"], c.sessions);
         if (const Field f = top["notify"]; f.present) {
             c.notify = read_notify(r_, f, base_dir_, main_text_);
         }
@@ -409,6 +430,75 @@ private:
         out.bandwidth_attributes = std::move(chosen);
     }
 
+    void read_sessions(const Field& f, Sessions& out) {
+        const Section s(r_, f,
+                        {"interim_interval", "stale_after_intervals", "dynamic_authorization",
+                         "request_timeout", "attempts", "nas"});
+        set_if(r_.duration(s["interim_interval"], seconds(60)), out.interim_interval);
+        set_if(r_.small_integer(s["stale_after_intervals"], 2, 100), out.stale_after_intervals);
+        set_if(r_.short_duration(s["request_timeout"], std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(30000)),
+               out.request_timeout);
+        set_if(r_.small_integer(s["attempts"], 1, 10), out.attempts);
+        std::set<std::string> names;
+        std::set<std::string> addresses;
+        for (const auto& item : r_.items(s["nas"])) {
+            const Section n(r_, item,
+                            {"name", "address", "coa_port", "secret_file", "identify", "coa"});
+            if (!n.valid()) {
+                continue;
+            }
+            Nas nas;
+            nas.origin = item.origin;
+            const Field name = n.required("name");
+            if (auto v = r_.safe_name(name)) {
+                nas.name = *v;
+                if (!names.insert(*v).second) {
+                    r_.error(name, "NAS name listed twice");
+                }
+            }
+            const Field address = n.required("address");
+            if (auto v = r_.ipv4(address)) {
+                nas.address = *v;
+                if (!addresses.insert(*v).second) {
+                    r_.error(address, "NAS address listed twice");
+                }
+            }
+            if (auto port = r_.small_integer(n["coa_port"], 1, 65535)) {
+                nas.coa_port = static_cast<unsigned>(*port);
+            }
+            set_if(r_.secret_file(n.required("secret_file"), base_dir_), nas.secret_file);
+            if (const Field keys = n["identify"]; keys.present) {
+                if (const auto entries = r_.list(keys)) {
+                    if (entries->empty()) {
+                        r_.error(keys, "must name at least one session attribute");
+                    }
+                    nas.identify.clear();
+                    for (const auto& entry : *entries) {
+                        if (auto k = r_.choice<SessionKey>(entry, kSessionKeys)) {
+                            if (std::find(nas.identify.begin(), nas.identify.end(), *k) !=
+                                nas.identify.end()) {
+                                r_.error(entry, "listed twice");
+                            } else {
+                                nas.identify.push_back(*k);
+                            }
+                        }
+                    }
+                }
+            }
+            set_if(r_.boolean(n["coa"]), nas.coa);
+            out.nas.push_back(std::move(nas));
+        }
+        // On by default when there is a NAS to tell; false turns it off with the list kept.
+        out.dynamic_authorization = !out.nas.empty();
+        if (auto on = r_.boolean(s["dynamic_authorization"])) {
+            if (*on && out.nas.empty()) {
+                r_.error(s["dynamic_authorization"], "needs at least one entry in sessions.nas");
+            }
+            out.dynamic_authorization = *on && !out.nas.empty();
+        }
+    }
+
     Reader& r_;
     fs::path base_dir_;
     std::string_view main_text_;
@@ -613,9 +703,10 @@ private:
     }
 
     void read_group(Reader& r, const Field& f, Mapping& m) {
-        const Section s(r, f,
-                        {"name", "rank", "access", "bandwidth", "session_timeout",
-                         "simultaneous_use", "ip_pool", "static_ip", "reply"});
+        const Section s(
+            r, f,
+            {"name", "rank", "access", "bandwidth", "session_timeout", "simultaneous_use",
+             "accounting_interval", "ip_pool", "static_ip", "reply"});
         if (!s.valid()) {
             return;
         }
@@ -645,8 +736,8 @@ private:
         if (!g.access) {
             no_access_groups_.push_back(g.name);
             // A group without access writes no rows at all, so these would silently do nothing.
-            for (const std::string_view key :
-                 {"bandwidth", "session_timeout", "simultaneous_use", "ip_pool", "reply"}) {
+            for (const std::string_view key : {"bandwidth", "session_timeout", "simultaneous_use",
+                                               "accounting_interval", "ip_pool", "reply"}) {
                 if (s.has(key)) {
                     const Field x = s[key];
                     r.error(x.key_origin, x.path, "not allowed with access: none");
@@ -666,6 +757,7 @@ private:
         }
         g.session_timeout = r.duration(s["session_timeout"], seconds(1));
         g.simultaneous_use = r.small_integer(s["simultaneous_use"], 1);
+        g.accounting_interval = r.duration(s["accounting_interval"], seconds(60));
         if (const Field fixed = s["static_ip"]; fixed.present) {
             r.error(fixed.key_origin, fixed.path,
                     "static_ip gave every member of the group the same address; use ip_pool: "

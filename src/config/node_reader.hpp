@@ -278,6 +278,7 @@ inline std::optional<std::uint64_t> parse_with_units(std::string_view text,
 }
 
 inline constexpr Unit kDurationUnits[] = {{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+inline constexpr Unit kMillisecondUnits[] = {{"ms", 1}, {"s", 1000}};
 inline constexpr Unit kRateUnits[] = {
     {"", 1}, {"k", 1000}, {"M", 1000 * 1000}, {"G", 1000 * 1000 * 1000}};
 inline constexpr Unit kSizeUnits[] = {{"", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}};
@@ -450,6 +451,28 @@ public:
         }
         error(f, "expected true or false, got " + in_quotes(*t));
         return std::nullopt;
+    }
+
+    /// A short wait such as "500ms" or "2s", between `min` and `max`.
+    std::optional<std::chrono::milliseconds> short_duration(const Field& f,
+                                                            std::chrono::milliseconds min,
+                                                            std::chrono::milliseconds max) {
+        const auto t = scalar(f, "a duration");
+        if (!t) {
+            return std::nullopt;
+        }
+        const auto v = parse_with_units(*t, kMillisecondUnits);
+        if (!v) {
+            error(f, "expected a duration such as 500ms or 2s, got " + in_quotes(*t));
+            return std::nullopt;
+        }
+        const std::chrono::milliseconds d(static_cast<std::chrono::milliseconds::rep>(*v));
+        if (d < min || d > max) {
+            error(f, range_message(std::to_string(min.count()) + "ms",
+                                   std::to_string(max.count()) + "ms", *t));
+            return std::nullopt;
+        }
+        return d;
     }
 
     std::optional<seconds> duration(const Field& f, seconds min) {

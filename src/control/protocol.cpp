@@ -12,12 +12,13 @@ namespace radsync::control {
 
 namespace {
 
-constexpr std::array<std::pair<Command, const char*>, 5> kCommands = {{
+constexpr std::array<std::pair<Command, const char*>, 6> kCommands = {{
     {Command::kStatus, "status"},
     {Command::kReconcile, "reconcile"},
     {Command::kInboxRequeue, "inbox-requeue"},
     {Command::kResetPassword, "reset-password"},
     {Command::kOutboxRequeue, "outbox-requeue"},
+    {Command::kSessionsDisconnect, "sessions-disconnect"},
 }};
 
 constexpr std::size_t kMaxFieldBytes = 4096;

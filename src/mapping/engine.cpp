@@ -1279,6 +1279,12 @@ std::vector<RadRow> group_rows(const config::Config& cfg) {
         if (g.session_timeout) {
             reply(name, "Session-Timeout", ":=", std::to_string(g.session_timeout->count()));
         }
+        // Interim updates keep the accounting database's open sessions provably alive: one
+        // that stops hearing them is closed as stale (session::stale_cutoff).
+        if (!config::replies_set_interim_interval(g)) {
+            reply(name, "Acct-Interim-Interval",
+                  ":=", std::to_string(config::interim_interval_of(g, cfg.sessions).count()));
+        }
         for (const auto& extra : g.reply) {
             reply(name, extra.attribute, extra.op, extra.value);
         }

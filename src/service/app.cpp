@@ -35,7 +35,9 @@
 #include "radsync/service/mailer.hpp"
 #include "radsync/service/officernd_fetch.hpp"
 #include "radsync/service/poller.hpp"
+#include "radsync/service/session_worker.hpp"
 #include "radsync/service/store_worker.hpp"
+#include "radsync/session/plan.hpp"
 #include "radsync/webhook/envelope.hpp"
 #include "radsync/webhook/verifier.hpp"
 
@@ -176,6 +178,17 @@ public:
                                                std::move(mail_options));
             worker_->on_messages_queued([this] { mailer_->wake(); });
         }
+        sessions_ =
+            std::make_unique<SessionWorker>(config_, clock_, metrics_, SessionWorker::Options{});
+        if (auto s = sessions_->start(); !s) {
+            log_->error("start-up failed: {}", s.error().message);
+            return s.error().code == Errc::kConfigInvalid ? kExitConfigError : 1;
+        }
+        worker_->on_rows_applied(
+            [this](const std::vector<reconcile::RowChange>& changes, const config::Config& cfg) {
+                sessions_->submit(session::access_changes(changes, mapping::group_rows(cfg)),
+                                  std::chrono::steady_clock::now());
+            });
         if (auto s = worker_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);
             return 1;
@@ -523,6 +536,8 @@ private:
                 }
                 return {0, reset_password_text(*d), ""};
             }
+            case Command::kSessionsDisconnect:
+                return sessions_disconnect_answer(*sessions_, req.member);
             case Command::kOutboxRequeue: {
                 std::optional<std::int64_t> id;
                 if (!req.all) {
@@ -627,6 +642,7 @@ private:
             mailer_->stop();  // finishes the e-mails being handed over, records them
         }
         worker_->stop();  // answers what control requests still wait for
+        sessions_->stop();
         control_->join();
         ioc_.stop();
     }
@@ -743,7 +759,15 @@ private:
             log_->error("reload rejected: adding or removing the notify section needs a restart");
             return;
         }
+        if (next.accounting_database != config_->accounting_database) {
+            log_->error("reload rejected: a new accounting_database needs a restart");
+            return;
+        }
         auto next_config = std::make_shared<const config::Config>(std::move(*loaded.config));
+        if (auto s = sessions_->set_config(next_config); !s) {
+            log_->error("reload rejected: {}", s.error().message);
+            return;
+        }
         if (mailer_) {
             if (auto s = mailer_->set_config(next_config); !s) {
                 log_->error("reload rejected: {}", s.error().message);
@@ -910,6 +934,7 @@ private:
     std::shared_ptr<const webhook::Verifier> verifier_;
     std::unique_ptr<StoreWorker> worker_;
     std::unique_ptr<Mailer> mailer_;  // null without a notify section
+    std::unique_ptr<SessionWorker> sessions_;
     std::unique_ptr<Poller> poller_;
     std::atomic<bool> stopping_{false};
     net::io_context ioc_{1};

@@ -856,6 +856,9 @@ void StoreWorker::record_success(const std::string& mode, const reconcile::RunRe
     if (!report.queued_to.empty() && messages_queued_) {
         messages_queued_();
     }
+    if (rows_applied_ && !report.row_changes.empty()) {
+        rows_applied_(report.row_changes, *current_config());
+    }
     // Per mode: a webhook applied a second ago says nothing about whether polling works.
     metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {{"mode", mode}},
                  static_cast<double>(clock_.now().time_since_epoch().count()));

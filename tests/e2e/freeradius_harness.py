@@ -3,8 +3,9 @@
 The instance is built the way an operator builds theirs, plus only what a test needs:
 
 1. ``cp -a /etc/freeradius/3.0 <tmp>/raddb`` (Debian's stock configuration);
-2. ``deploy/freeradius/configure-freeradius --raddb <tmp>/raddb --db <db>``: exactly the
-   operator's deploy script, so the tests exercise it;
+2. ``deploy/freeradius/configure-freeradius --raddb <tmp>/raddb --db <db> --accounting-db
+   <accounting db>``: exactly the operator's deploy script, so the tests exercise it (the
+   accounting database is created from radsync's own migration if it does not exist yet);
 3. test-instance changes only (freeradius.md section 2): logdir/run_dir in the temp dir,
    no user/group switch, proxy_requests = no, reject_delay = 0, the default site's listen
    blocks replaced by 127.0.0.1 auth/acct listeners on ports chosen at run time, the
@@ -53,6 +54,7 @@ STOCK_SCHEMA = STOCK_RADDB / "mods-config/sql/main/sqlite/schema.sql"
 DICTIONARY_DIR = Path("/usr/share/freeradius")
 SECRET = "testing123"
 SOURCE_DIR = Path(__file__).resolve().parents[2]
+ACCOUNTING_SCHEMA = SOURCE_DIR / "migrations/accounting/0001_accounting_schema.sql"
 
 READY_LINE = "Ready to process requests"
 START_ATTEMPTS = 5
@@ -109,6 +111,18 @@ def create_stock_db(path: Path) -> None:
     try:
         con.executescript(STOCK_SCHEMA.read_text())
         con.execute("PRAGMA journal_mode=WAL")
+        con.commit()
+    finally:
+        con.close()
+
+
+def create_accounting_db(path: Path) -> None:
+    """The accounting database as ``radsync migrate`` leaves it: radsync's migration 1, WAL."""
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(ACCOUNTING_SCHEMA.read_text())
+        con.execute("PRAGMA user_version = 1")
+        con.execute("PRAGMA journal_mode = WAL")
         con.commit()
     finally:
         con.close()
@@ -397,9 +411,11 @@ class FreeRadius:
 
     def __init__(self, db_path: os.PathLike | str, workdir: os.PathLike | str,
                  source_dir: os.PathLike | str | None = None, start_timeout: float = 20.0,
-                 debug: bool = True):
+                 debug: bool = True, accounting_db: os.PathLike | str | None = None):
         self.db_path = Path(db_path).resolve()
         self.workdir = Path(workdir).resolve()
+        self.accounting_db = (Path(accounting_db).resolve() if accounting_db
+                              else self.db_path.parent / "accounting.db")
         self.source_dir = Path(source_dir).resolve() if source_dir else SOURCE_DIR
         self.raddb = self.workdir / "raddb"
         self.logdir = self.workdir / "log"
@@ -432,6 +448,8 @@ class FreeRadius:
         if cp.returncode != 0:
             raise HarnessError(f"cannot copy {STOCK_RADDB} (run as root or as a member of group "
                                f"freerad; is freeradius installed?):\n{cp.stderr}")
+        if not self.accounting_db.exists():
+            create_accounting_db(self.accounting_db)
         self._run_deploy_script()
         self._test_instance_changes()
         self._make_certs()
@@ -441,7 +459,8 @@ class FreeRadius:
 
     def _run_deploy_script(self) -> None:
         script = self.source_dir / "deploy/freeradius/configure-freeradius"
-        proc = subprocess.run([str(script), "--raddb", str(self.raddb), "--db", str(self.db_path)],
+        proc = subprocess.run([str(script), "--raddb", str(self.raddb), "--db", str(self.db_path),
+                               "--accounting-db", str(self.accounting_db)],
                               capture_output=True, text=True, check=False)
         (self.workdir / "configure-freeradius.log").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -700,13 +719,16 @@ class FreeRadius:
         return parse_radclient_output(proc.stdout)
 
     def acct(self, user: str, status: str = "Start", session_id: str = "sess-1",
-             nas_identifier: str | None = None) -> str | None:
-        """An Accounting-Request via radclient; returns the reply code (or None on timeout)."""
+             nas_identifier: str | None = None, extra: dict | None = None) -> str | None:
+        """An Accounting-Request via radclient; returns the reply code (or None on timeout).
+        ``extra`` adds attributes, e.g. {"Event-Timestamp": 1796000000} to backdate it."""
         self._require_running()
         lines = [f"User-Name = {_radius_quote(user)}", f"Acct-Status-Type = {status}",
                  f"Acct-Session-Id = {_radius_quote(session_id)}", "NAS-IP-Address = 127.0.0.1"]
         if nas_identifier is not None:
             lines.append(f"NAS-Identifier = {_radius_quote(nas_identifier)}")
+        for k, v in (extra or {}).items():
+            lines.append(f"{k} = {_radius_quote(str(v))}")
         proc = subprocess.run(
             [tool("radclient"), "-x", "-r", "1", "-t", "3", f"127.0.0.1:{self.acct_port}", "acct", SECRET],
             input="\n".join(lines) + "\n", capture_output=True, text=True, check=False, timeout=15)

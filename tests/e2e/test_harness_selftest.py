@@ -55,6 +55,18 @@ PLUS_USER_RAW = "jo+wifi@cowork.test"
 PLUS_USER_STORED = "jo=2Bwifi@cowork.test"   # FreeRADIUS's escaped form (freeradius.md 4.7)
 
 
+def accounting_rows(path: Path) -> list[tuple]:
+    """(session, user, NAS IP, device, address, started?, updated?, stopped?, input octets)."""
+    con = sqlite3.connect(path)
+    try:
+        return [tuple(r) for r in con.execute(
+            "SELECT acctsessionid, username, nasipaddress, callingstationid, framedipaddress, "
+            "acctstarttime IS NOT NULL, acctupdatetime IS NOT NULL, acctstoptime IS NOT NULL, "
+            "acctinputoctets FROM radacct ORDER BY radacctid")]
+    finally:
+        con.close()
+
+
 def build_db(db: Path) -> None:
     h.create_stock_db(db)
     con = sqlite3.connect(db)
@@ -141,7 +153,8 @@ def main() -> int:
 
         def deploy_idempotent():
             before = tree_digest(fr.raddb)
-            out = subprocess.run([str(script), "--raddb", str(fr.raddb), "--db", str(db)],
+            out = subprocess.run([str(script), "--raddb", str(fr.raddb), "--db", str(db),
+                                  "--accounting-db", str(fr.accounting_db)],
                                  capture_output=True, text=True, check=False)
             expect_eq(out.returncode, 0, f"second run exit status ({out.stderr.strip()})")
             if "done: 0 change(s)" not in out.stdout:
@@ -248,10 +261,48 @@ def main() -> int:
             c("row change seen on the next request without restart (carol moves uptown)", live_change)
 
             def accounting():
-                expect_eq(fr.acct("carol", "Start", "s-1", "uptown"), "Accounting-Response", "acct reply")
-                expect_eq(fr.acct("carol", "Stop", "s-1", "uptown"), "Accounting-Response", "acct reply")
+                device = {"Calling-Station-Id": "AA-BB-CC-DD-EE-01", "Framed-IP-Address": "10.9.0.7"}
+                expect_eq(fr.acct("carol", "Start", "s-1", "uptown", device), "Accounting-Response", "acct reply")
+                expect_eq(fr.acct("carol", "Interim-Update", "s-1", "uptown",
+                                  {**device, "Acct-Input-Octets": 1000}), "Accounting-Response", "acct reply")
+                expect_eq(accounting_rows(fr.accounting_db),
+                          [("s-1", "carol", "127.0.0.1", "AA-BB-CC-DD-EE-01", "10.9.0.7", 1, 1, 0, 1000)],
+                          "open session after Start + Interim")
+                expect_eq(fr.acct("carol", "Stop", "s-1", "uptown", {**device, "Acct-Input-Octets": 2000}),
+                          "Accounting-Response", "acct reply")
+                expect_eq(accounting_rows(fr.accounting_db),
+                          [("s-1", "carol", "127.0.0.1", "AA-BB-CC-DD-EE-01", "10.9.0.7", 1, 1, 1, 2000)],
+                          "closed session after Stop")
 
-            c("accounting answered", accounting)
+            c("accounting Start/Interim/Stop rows land in the accounting database", accounting)
+
+            def simultaneous_use():
+                # dave's plan allows two devices (freeradius.md §7: counted in the accounting file).
+                con = sqlite3.connect(db)
+                with con:
+                    con.execute("INSERT INTO radgroupcheck(groupname,attribute,op,value) "
+                                "VALUES ('plan:pro','Simultaneous-Use',':=','2')")
+                con.close()
+                try:
+                    expect_reply(fr.pap("dave", "dave-pw", "downtown"), True)
+                    fr.acct("dave", "Start", "d-1", "downtown")
+                    expect_reply(fr.pap("dave", "dave-pw", "downtown"), True)
+                    fr.acct("dave", "Start", "d-2", "downtown")
+                    code, attrs = fr.pap("dave", "dave-pw", "downtown")
+                    expect_eq(code, "Access-Reject", "third device")
+                    expect_eq("already logged in" in str(attrs.get("Reply-Message", "")), True,
+                              f"reject says why ({attrs})")
+                    ok, _ = fr.peap("dave", "dave-pw", "downtown")
+                    expect_eq(ok, False, "third device over PEAP")
+                    fr.acct("dave", "Stop", "d-2", "downtown")
+                    expect_reply(fr.pap("dave", "dave-pw", "downtown"), True)
+                finally:
+                    con = sqlite3.connect(db)
+                    with con:
+                        con.execute("DELETE FROM radgroupcheck WHERE attribute = 'Simultaneous-Use'")
+                    con.close()
+
+            c("Simultaneous-Use := 2 refuses a third session and accepts after a Stop", simultaneous_use)
 
             def no_writes():
                 con = sqlite3.connect(db)

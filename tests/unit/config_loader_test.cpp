@@ -344,6 +344,63 @@ TEST_F(ConfigTest, ControlSocketModeGivesOthersNothing) {
         << messages(r.problems)[0];
 }
 
+TEST_F(ConfigTest, SessionsListTheNasesAndTurnDynamicAuthorizationOnWithThem) {
+    dir_.write("nas-secret", "s3cret\n");
+    const auto with_sessions = [&](const std::string& section) {
+        return load_texts("sessions:\n" + section + "mapping_files: [mapping.yaml]\n",
+                          {{"mapping.yaml", ""}});
+    };
+    auto r = with_sessions(
+        "  interim_interval: 5m\n  stale_after_intervals: 4\n  request_timeout: 500ms\n"
+        "  attempts: 3\n  nas:\n"
+        "    - {name: downtown, address: 10.0.0.2, secret_file: @DIR@/nas-secret}\n"
+        "    - name: uptown\n      address: 10.0.0.3\n      coa_port: 1700\n"
+        "      secret_file: @DIR@/nas-secret\n      identify: [Calling-Station-Id, User-Name]\n"
+        "      coa: false\n");
+    ASSERT_TRUE(r.config.has_value()) << messages(r.problems).at(0);
+    const auto& s = r.config->sessions;
+    EXPECT_EQ(s.interim_interval, std::chrono::seconds{300});
+    EXPECT_EQ(s.stale_after_intervals, 4);
+    EXPECT_EQ(s.request_timeout, std::chrono::milliseconds{500});
+    EXPECT_EQ(s.attempts, 3);
+    EXPECT_TRUE(s.dynamic_authorization);
+    ASSERT_EQ(s.nas.size(), 2U);
+    EXPECT_EQ(s.nas[0].coa_port, 3799U);
+    EXPECT_TRUE(s.nas[0].coa);
+    EXPECT_EQ(s.nas[0].identify.size(), 3U);
+    EXPECT_EQ(s.nas[1].coa_port, 1700U);
+    EXPECT_FALSE(s.nas[1].coa);
+    EXPECT_EQ(s.nas[1].identify,
+              (std::vector<SessionKey>{SessionKey::kCallingStationId, SessionKey::kUserName}));
+    EXPECT_EQ(r.config->accounting_database, "/var/lib/radsync/accounting.db");
+
+    r = with_sessions("  interim_interval: 5m\n");
+    ASSERT_TRUE(r.config.has_value());
+    EXPECT_FALSE(r.config->sessions.dynamic_authorization);  // nobody to tell
+
+    r = with_sessions(
+        "  dynamic_authorization: true\n  request_timeout: 50ms\n  nas:\n"
+        "    - {name: a, address: 10.0.0.2, secret_file: @DIR@/nas-secret, identify: [Foo]}\n"
+        "    - {name: a, address: 10.0.0.2, secret_file: @DIR@/nas-secret}\n");
+    ASSERT_FALSE(r.config.has_value());
+    const auto m = messages(r.problems);
+    ASSERT_EQ(m.size(), 4U) << ::testing::PrintToString(m);
+    EXPECT_NE(m[0].find("sessions.request_timeout: "), std::string::npos) << m[0];
+    EXPECT_NE(m[1].find("sessions.nas[0].identify[0]: "), std::string::npos) << m[1];
+    EXPECT_NE(m[2].find("sessions.nas[1].name: NAS name listed twice"), std::string::npos) << m[2];
+    EXPECT_NE(m[3].find("sessions.nas[1].address: NAS address listed twice"), std::string::npos)
+        << m[3];
+
+    r = load_texts(
+        "radius_database: /x/r.db\naccounting_database: /x/r.db\n"
+        "mapping_files: [mapping.yaml]\n",
+        {{"mapping.yaml", ""}});
+    ASSERT_FALSE(r.config.has_value());
+    EXPECT_NE(messages(r.problems).at(0).find("accounting_database: must be a file of its own"),
+              std::string::npos)
+        << messages(r.problems).at(0);
+}
+
 TEST_F(ConfigTest, MinimalConfigTakesEveryDefault) {
     const auto r = load_texts("mapping_files: [mapping.yaml]\n", {{"mapping.yaml", ""}});
     ASSERT_EQ(messages(r.problems), std::vector<std::string>{});
@@ -469,7 +526,8 @@ const BadCase kBadCases[] = {
        "groups:\n  - name: basic\n    colour: blue\n"
        "plans:\n  - {match: {name: Basic}, group: basic}\n"}},
      {"mapping.yaml:3:5: groups[0].colour: unknown key (expected one of name, rank, access, "
-      "bandwidth, session_timeout, simultaneous_use, ip_pool, static_ip, reply)"}},
+      "bandwidth, session_timeout, simultaneous_use, accounting_interval, ip_pool, static_ip, "
+      "reply)"}},
     {"WrongType",
      kMinimalMain,
      {{"mapping.yaml",

@@ -198,6 +198,7 @@ TEST(ConfigAttributes, WrittenFollowsTheSettingsThatCauseThem) {
                          "Reply-Message@radsync.yaml:0",
                          "Fall-Through@radsync.yaml:0",
                          "WISPr-Bandwidth-Max-Up@b.yaml:2",
+                         "Acct-Interim-Interval@b.yaml:2",
                          "Framed-IP-Address@b.yaml:2",
                          "Class@b.yaml:6",
                          "Called-Station-Id@b.yaml:10",
@@ -222,7 +223,8 @@ TEST(ConfigAttributes, CheckReportsEachUnknownNameWithItsPath) {
     const Config c = load_ok(kTwoFilesMain, {{"a.yaml", file_a}, {"b.yaml", kFileB}});
     const auto d = Dictionary::from_names(
         {"Expiration", "Auth-Type", "Reply-Message", "Fall-Through", "Framed-IP-Address", "Class",
-         "Called-Station-Id", "Tunnel-Medium-Type", "Tunnel-Private-Group-Id", "NAS-IP-Address"});
+         "Called-Station-Id", "Tunnel-Medium-Type", "Tunnel-Private-Group-Id", "NAS-IP-Address",
+         "Acct-Interim-Interval"});
     const std::string suffix =
         " is not in the FreeRADIUS dictionary "
         "(/usr/share/freeradius/dictionary)";

@@ -45,6 +45,8 @@ struct AccessGroup {
     std::optional<std::uint64_t> bandwidth_up_bps;
     std::optional<std::chrono::seconds> session_timeout;
     std::optional<int> simultaneous_use;
+    /// Acct-Interim-Interval for the group's sessions; Sessions::interim_interval when unset.
+    std::optional<std::chrono::seconds> accounting_interval;
     /// Network (CIDR) each member of the group gets a stable Framed-IP-Address from; a
     /// company's own pool takes precedence.
     std::optional<std::string> ip_pool;
@@ -324,6 +326,45 @@ struct Notify {
     }
 };
 
+/// Session attributes a NAS can be told to identify a session by in a Disconnect or CoA
+/// request (RFC 5176 §3).
+enum class SessionKey {
+    kUserName,
+    kAcctSessionId,
+    kCallingStationId,
+    kFramedIpAddress,
+    kNasIpAddress,
+};
+[[nodiscard]] const char* to_string(SessionKey k);
+
+/// An access point or controller radsync tells about ended or changed access (RFC 5176).
+struct Nas {
+    std::string name;
+    std::string address;  ///< IPv4: where requests go, and the radacct nasipaddress it matches
+    unsigned coa_port = 3799;
+    std::string secret_file;
+    /// What the NAS wants to identify a session by, in request order.
+    std::vector<SessionKey> identify = {SessionKey::kUserName, SessionKey::kAcctSessionId,
+                                        SessionKey::kNasIpAddress};
+    /// false: the NAS cannot change a session's limits, so a plan change disconnects instead.
+    bool coa = true;
+    Origin origin;
+};
+
+/// `sessions`: accounting in its own database, stale sessions, Disconnect and CoA.
+struct Sessions {
+    /// Acct-Interim-Interval every access group sends unless it sets its own.
+    std::chrono::seconds interim_interval{600};
+    /// A session with no accounting update for this many of the longest interim interval is
+    /// closed by radsync (the NAS rebooted without a Stop).
+    int stale_after_intervals = 3;
+    /// Disconnect/CoA on access changes; on by default when `nas` lists anything.
+    bool dynamic_authorization = true;
+    std::chrono::milliseconds request_timeout{2000};  ///< first wait for a reply; doubles
+    int attempts = 4;                                 ///< sends per request before "timeout"
+    std::vector<Nas> nas;
+};
+
 struct Config {
     std::string source_file;  ///< the main file as given
     /// The database FreeRADIUS reads (group radsync, 0660). Earlier releases called it
@@ -331,6 +372,9 @@ struct Config {
     std::string radius_database = "/var/lib/radsync/radsync.db";
     /// radsync's private state (0600); next to the RADIUS database unless set.
     std::string state_database = "/var/lib/radsync/state.db";
+    /// FreeRADIUS's accounting (radacct, 0660, written by FreeRADIUS); next to the RADIUS
+    /// database unless set.
+    std::string accounting_database = "/var/lib/radsync/accounting.db";
     /// Zone for dates when neither the mapping nor OfficeRnD gives the location's zone.
     std::string default_timezone = "UTC";
     std::string log_level = "info";
@@ -344,11 +388,18 @@ struct Config {
     Sync sync;
     Accounts accounts;
     Radius radius;
+    Sessions sessions;
     std::vector<std::string> mapping_files;  ///< as resolved (absolute or relative to cwd)
     Mapping mapping;
     std::optional<Notify> notify;  ///< absent: no e-mail; reset-password prints
 };
 
 [[nodiscard]] const char* to_string(Roaming r);
+
+/// The Acct-Interim-Interval a group's sessions get: its accounting_interval, else one its own
+/// `reply` rows set, else sessions.interim_interval.
+[[nodiscard]] std::chrono::seconds interim_interval_of(const AccessGroup& g, const Sessions& s);
+/// Whether the group's own `reply` rows set Acct-Interim-Interval (then radsync adds none).
+[[nodiscard]] bool replies_set_interim_interval(const AccessGroup& g);
 
 }  // namespace radsync::config

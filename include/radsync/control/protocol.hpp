@@ -16,11 +16,12 @@ inline constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
 inline constexpr std::size_t kMaxAnswerBytes = 64ULL * 1024 * 1024;
 
 enum class Command {
-    kStatus,         ///< the daemon's own view: polling, next run, failures (JSON)
-    kReconcile,      ///< a full run: against OfficeRnD, or the snapshot in the payload
-    kInboxRequeue,   ///< parked webhooks pending again
-    kResetPassword,  ///< a new generated password for one member, e-mailed or printed once
-    kOutboxRequeue,  ///< parked e-mails pending again
+    kStatus,              ///< the daemon's own view: polling, next run, failures (JSON)
+    kReconcile,           ///< a full run: against OfficeRnD, or the snapshot in the payload
+    kInboxRequeue,        ///< parked webhooks pending again
+    kResetPassword,       ///< a new generated password for one member, e-mailed or printed once
+    kOutboxRequeue,       ///< parked e-mails pending again
+    kSessionsDisconnect,  ///< Disconnect-Request for every open session of one user
 };
 
 [[nodiscard]] const char* to_string(Command c);
@@ -36,7 +37,7 @@ struct Request {
     /// number in `outbox list`), or every parked one.
     std::string event_id;
     bool all = false;
-    /// kResetPassword: a member id, e-mail or username.
+    /// kResetPassword: a member id, e-mail or username; kSessionsDisconnect: the username.
     std::string member;
     /// kResetPassword: show the new password once instead of e-mailing it.
     bool print = false;

@@ -11,7 +11,7 @@ namespace radsync::log {
 /// The fixed list of module loggers (style.md c.6). One per module; lines carry "[name]".
 inline constexpr const char* kModules[] = {
     "cli",       "config", "mapping", "store",   "reconcile",  "webhook", "http",
-    "officernd", "sched",  "metrics", "service", "migrations", "notify"};
+    "officernd", "sched",  "metrics", "service", "migrations", "notify",  "session"};
 
 /// (Re)configures every module logger writing to stderr: `level` (an spdlog level name) for
 /// all, `modules` over it for some (config log_modules). Called again on reload. Under systemd

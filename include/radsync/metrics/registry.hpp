@@ -69,6 +69,16 @@ inline constexpr Info kCatalog[] = {
     {"radsync_outbox_record_seconds", Type::kHistogram,
      "Time from the relay's 250 to its record in the state database: a crash inside it sends "
      "that e-mail once more."},
+    {"radsync_sessions_open", Type::kGauge,
+     "Sessions open in FreeRADIUS's accounting database (a Start, no Stop yet)."},
+    {"radsync_sessions_stale_closed_total", Type::kCounter,
+     "Open sessions radsync closed because no accounting update came for "
+     "sessions.stale_after_intervals interim intervals (a NAS that rebooted without a Stop)."},
+    {"radsync_dynauth_requests_total", Type::kCounter,
+     "RFC 5176 requests to access points, by request (disconnect, coa) and result (ack, nak, "
+     "timeout, error; no_nas: the session's NAS is not in sessions.nas)."},
+    {"radsync_dynauth_ack_seconds", Type::kHistogram,
+     "Time from the change of access being applied to the access point's ACK."},
     {"radsync_members_refused", Type::kGauge,
      "Members entitled to access who get no working account, by reason, as of the last full "
      "run."},

@@ -104,6 +104,12 @@ public:
     /// Called on the worker thread after a run that queued messages (the mailer wakes). Set
     /// before start().
     void on_messages_queued(std::function<void()> wake) { messages_queued_ = std::move(wake); }
+    /// Called on the worker thread after every applied run with the row changes it made and
+    /// the configuration it ran with (the session worker tells the access points). Set
+    /// before start().
+    using RowsApplied = std::function<void(const std::vector<reconcile::RowChange>& changes,
+                                           const config::Config& config)>;
+    void on_rows_applied(RowsApplied f) { rows_applied_ = std::move(f); }
 
     /// Thread-safe: makes parked events pending again (one, or all with nullopt) and processes
     /// them; `done` runs on the worker thread with how many.
@@ -250,6 +256,7 @@ private:
     sched::Heartbeat heartbeat_;
     std::thread thread_;
 
+    RowsApplied rows_applied_;
     std::function<void()> messages_queued_;
     std::atomic<bool> healthy_{true};
     std::atomic<std::size_t> depth_{0};

@@ -17,5 +17,7 @@ struct Migration {
 [[nodiscard]] const std::vector<Migration>& radius_migrations();
 /// The state database's migrations (migrations/state), in ascending version order.
 [[nodiscard]] const std::vector<Migration>& state_migrations();
+/// FreeRADIUS's accounting database's migrations (migrations/accounting).
+[[nodiscard]] const std::vector<Migration>& accounting_migrations();
 
 }  // namespace radsync::store

@@ -1,0 +1,472 @@
+// The session worker: FreeRADIUS's accounting database and RFC 5176 requests to the access
+// points, on a thread and io_context of its own so that neither a slow NAS nor a busy
+// accounting file holds up webhooks or the store worker.
+
+#include "radsync/service/session_worker.hpp"
+
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/post.hpp>
+
+#include "radsync/config/loader.hpp"
+#include "radsync/core/asio.hpp"
+#include "radsync/log/log.hpp"
+
+namespace radsync::service {
+
+namespace {
+
+using UdpSocket = net::ip::udp::socket::rebind_executor<DefaultTokenExecutor>::other;
+using SteadyClock = std::chrono::steady_clock;
+
+// Per run: a member with more open sessions than this has a problem a Disconnect storm will
+// not solve; the rest are logged.
+constexpr std::size_t kMaxSessionsPerUser = 64;
+constexpr std::size_t kStaleBatch = 1000;
+
+const char* request_name(radius::Code code) {
+    return code == radius::Code::kCoaRequest ? "coa" : "disconnect";
+}
+
+Result<std::map<std::string, std::string>> read_secrets(const config::Sessions& sessions) {
+    std::map<std::string, std::string> out;
+    for (const auto& nas : sessions.nas) {
+        auto secret = config::read_secret_file(nas.secret_file);
+        if (!secret) {
+            return Error(Errc::kConfigInvalid,
+                         "sessions.nas " + nas.name + ": " + secret.error().message);
+        }
+        if (secret->empty()) {
+            return Error(Errc::kConfigInvalid, "sessions.nas " + nas.name + ": secret file " +
+                                                   nas.secret_file + " is empty");
+        }
+        out.emplace(nas.name, std::move(*secret));
+    }
+    return out;
+}
+
+// One request as it goes out: where to, what, and for which change.
+struct Job {
+    store::Session session;
+    config::Nas nas;
+    std::string secret;
+    session::PlannedRequest planned;
+    std::string why;
+    SteadyClock::time_point applied_at;
+    std::chrono::milliseconds timeout{};
+    int attempts = 1;
+};
+
+}  // namespace
+
+struct SessionWorker::Impl {
+    Impl(std::shared_ptr<const config::Config> cfg, const core::Clock& c, metrics::Registry& m,
+         Options o)
+        : config(std::move(cfg)), clock(c), metrics(m), options(o) {}
+
+    std::shared_ptr<spdlog::logger> log = log::get("session");
+    std::shared_ptr<const config::Config> config;  // guarded by mu
+    std::map<std::string, std::string> secrets;    // NAS name → secret; guarded by mu
+    const core::Clock& clock;
+    metrics::Registry& metrics;
+    Options options;
+
+    net::io_context ioc{1};
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+    std::unique_ptr<store::AccountingStore> db;  // worker thread only
+    std::thread thread;
+    std::mt19937 random{std::random_device{}()};  // worker thread only
+    SteadyTimer sweep_timer{ioc.get_executor()};
+
+    mutable std::mutex mu;
+    std::deque<DynauthOutcome> kept;  // newest first; guarded by mu
+
+    std::pair<std::shared_ptr<const config::Config>, std::map<std::string, std::string>> current()
+        const {
+        std::lock_guard lock(mu);
+        return {config, secrets};
+    }
+
+    void keep(const DynauthOutcome& o) {
+        std::lock_guard lock(mu);
+        kept.push_front(o);
+        if (kept.size() > kKeptOutcomes) {
+            kept.pop_back();
+        }
+    }
+
+    // --- stale sessions ---------------------------------------------------------------------
+
+    void sweep() {
+        const auto cfg = current().first;
+        const core::Instant now = clock.now();
+        auto closed = db->close_stale(session::stale_cutoff(now, *cfg), now, kStaleBatch);
+        if (!closed) {
+            log->warn("stale-session sweep failed: {}", closed.error().message);
+        } else {
+            for (const auto& s : *closed) {
+                log->info(
+                    "closed stale session user={} session={} nas={} last_heard={}s ago (no "
+                    "accounting update for {} interim intervals)",
+                    s.username, s.session_id, s.nas_ip,
+                    std::chrono::duration_cast<std::chrono::seconds>(now - s.last_heard).count(),
+                    cfg->sessions.stale_after_intervals);
+            }
+            metrics.add("radsync_sessions_stale_closed_total", {},
+                        static_cast<double>(closed->size()));
+        }
+        if (auto open = db->open_session_count()) {
+            metrics.set("radsync_sessions_open", {}, static_cast<double>(*open));
+        }
+    }
+
+    void schedule_sweep() {
+        sweep_timer.expires_after(options.sweep_period);
+        sweep_timer.async_wait([this](boost::system::error_code ec) {
+            if (!ec) {
+                sweep();
+                schedule_sweep();
+            }
+        });
+    }
+
+    // --- Disconnect / CoA -------------------------------------------------------------------
+
+    // Sends `job`'s request and waits for a reply that decodes against it, resending the same
+    // bytes (RFC 5176 §2.3: same Identifier and authenticator) after each wait.
+    Task<DynauthOutcome> exchange(Job job, std::uint8_t identifier) {
+        DynauthOutcome out;
+        out.username = job.session.username;
+        out.session_id = job.session.session_id;
+        out.nas = job.nas.name;
+        out.request = request_name(job.planned.code);
+        out.why = job.why;
+        const auto finish = [&](const char* result, std::string detail) {
+            out.result = result;
+            out.detail = std::move(detail);
+            out.at = clock.now();
+            out.seconds =
+                std::chrono::duration<double>(SteadyClock::now() - job.applied_at).count();
+            return out;
+        };
+        auto request = radius::encode_request(job.planned.code, identifier, job.planned.attributes,
+                                              job.secret);
+        if (!request) {
+            co_return finish("error", request.error().message);
+        }
+        const auto executor = co_await net::this_coro::executor;
+        UdpSocket socket(executor);
+        boost::system::error_code ec;
+        const net::ip::udp::endpoint to(net::ip::make_address_v4(job.nas.address, ec),
+                                        static_cast<unsigned short>(job.nas.coa_port));
+        if (!ec) {
+            socket.open(net::ip::udp::v4(), ec);
+        }
+        if (!ec) {
+            socket.connect(to, ec);
+        }
+        if (ec) {
+            co_return finish("error", "cannot reach " + job.nas.address + ": " + ec.message());
+        }
+        std::array<char, 4096> buffer{};
+        for (int attempt = 1; attempt <= job.attempts; ++attempt) {
+            out.attempts = attempt;
+            if (attempt > 1) {
+                log->info("resending {} to nas={} user={} attempt={}", out.request, job.nas.name,
+                          out.username, attempt);
+            }
+            co_await socket.async_send(net::buffer(request->bytes));
+            const auto deadline = SteadyClock::now() + session::resend_wait(job.timeout, attempt);
+            while (SteadyClock::now() < deadline) {
+                SteadyTimer timer(executor);
+                timer.expires_at(deadline);
+                timer.async_wait([&socket](boost::system::error_code e) {
+                    if (!e) {
+                        socket.cancel();
+                    }
+                });
+                auto [rec, n] = co_await socket.async_receive(net::buffer(buffer));
+                timer.cancel();
+                if (rec == net::error::operation_aborted) {
+                    break;
+                }
+                if (rec) {
+                    // ICMP port unreachable and the like: nothing listens yet; wait the rest
+                    // of this round out, as for silence.
+                    SteadyTimer rest(executor);
+                    rest.expires_at(deadline);
+                    co_await rest.async_wait();
+                    break;
+                }
+                auto reply =
+                    radius::decode_reply(std::string_view(buffer.data(), n), *request, job.secret);
+                if (!reply) {
+                    log->warn("dropped a reply from nas={} that does not match its request: {}",
+                              job.nas.name, reply.error().message);
+                    continue;
+                }
+                const bool ack = reply->code == radius::Code::kDisconnectAck ||
+                                 reply->code == radius::Code::kCoaAck;
+                co_return finish(ack ? "ack" : "nak",
+                                 reply->error_cause
+                                     ? radius::describe_error_cause(*reply->error_cause)
+                                     : std::string());
+            }
+        }
+        co_return finish("timeout",
+                         "no valid answer after " + std::to_string(job.attempts) + " sends");
+    }
+
+    void record(const DynauthOutcome& o) {
+        metrics.add("radsync_dynauth_requests_total",
+                    {{"request", o.request}, {"result", o.result}});
+        if (o.result == "ack") {
+            metrics.observe("radsync_dynauth_ack_seconds", o.seconds);
+            log->info("{} acknowledged nas={} user={} session={} attempts={} after {:.3f}s ({})",
+                      o.request, o.nas, o.username, o.session_id, o.attempts, o.seconds, o.why);
+        } else {
+            log->warn("{} {} nas={} user={} session={} attempts={} {} ({})", o.request, o.result,
+                      o.nas, o.username, o.session_id, o.attempts, o.detail, o.why);
+        }
+        keep(o);
+    }
+
+    // The jobs for `change`: one per open session of its user at a known NAS.
+    std::vector<Job> jobs_for(const session::AccessChange& change, SteadyClock::time_point at) {
+        std::vector<Job> jobs;
+        const auto [cfg, nas_secrets] = current();
+        auto sessions = db->open_sessions(change.username, kMaxSessionsPerUser);
+        if (!sessions) {
+            log->warn("cannot read the open sessions of user={}: {}", change.username,
+                      sessions.error().message);
+            return jobs;
+        }
+        for (const auto& s : *sessions) {
+            const config::Nas* nas = session::nas_for(s, cfg->sessions);
+            if (nas == nullptr) {
+                log->warn(
+                    "user={} session={} is at nas_ip={}, which sessions.nas does not list: it "
+                    "keeps running until its Session-Timeout ({})",
+                    s.username, s.session_id, s.nas_ip, change.why);
+                metrics.add(
+                    "radsync_dynauth_requests_total",
+                    {{"request",
+                      change.kind == session::AccessChange::Kind::kEnd ? "disconnect" : "coa"},
+                     {"result", "no_nas"}});
+                continue;
+            }
+            Job job;
+            job.session = s;
+            job.nas = *nas;
+            job.secret = nas_secrets.at(nas->name);
+            job.planned = session::plan_request(change, s, *nas);
+            job.why = change.why;
+            job.applied_at = at;
+            job.timeout = cfg->sessions.request_timeout;
+            job.attempts = cfg->sessions.attempts;
+            jobs.push_back(std::move(job));
+        }
+        return jobs;
+    }
+
+    std::uint8_t next_identifier() {
+        return static_cast<std::uint8_t>(std::uniform_int_distribution<int>(0, 255)(random));
+    }
+
+    void send(Job job, std::function<void(DynauthOutcome)> then) {
+        net::co_spawn(ioc, exchange(std::move(job), next_identifier()),
+                      [this, then = std::move(then)](std::exception_ptr e, DynauthOutcome o) {
+                          if (e) {
+                              metrics.add("radsync_unhandled_exceptions_total");
+                              log->error("a Disconnect/CoA exchange failed unexpectedly");
+                              return;
+                          }
+                          record(o);
+                          if (then) {
+                              then(std::move(o));
+                          }
+                      });
+    }
+
+    template <class Fn>
+    auto on_thread(Fn fn) -> decltype(fn()) {
+        std::packaged_task<decltype(fn())()> task(std::move(fn));
+        auto result = task.get_future();
+        net::post(ioc, [&task] { task(); });
+        return result.get();
+    }
+};
+
+SessionWorker::SessionWorker(std::shared_ptr<const config::Config> config, const core::Clock& clock,
+                             metrics::Registry& metrics, Options options)
+    : impl_(std::make_unique<Impl>(std::move(config), clock, metrics, options)) {}
+
+SessionWorker::~SessionWorker() {
+    stop();
+}
+
+Status SessionWorker::start() {
+    auto& m = *impl_;
+    auto secrets = read_secrets(m.config->sessions);
+    if (!secrets) {
+        return secrets.error();
+    }
+    m.secrets = std::move(*secrets);
+    auto db = store::open_accounting_store(m.config->accounting_database);
+    if (!db) {
+        return db.error();
+    }
+    m.db = std::move(*db);
+    m.work.emplace(m.ioc.get_executor());
+    m.thread = std::thread([&m] {
+        m.sweep();
+        m.schedule_sweep();
+        m.ioc.run();
+    });
+    m.log->info("accounting database {} open; {} NAS(es) for Disconnect/CoA{}",
+                m.config->accounting_database, m.config->sessions.nas.size(),
+                m.config->sessions.dynamic_authorization ? "" : " (dynamic_authorization off)");
+    return {};
+}
+
+void SessionWorker::stop() {
+    auto& m = *impl_;
+    if (!m.thread.joinable()) {
+        return;
+    }
+    net::post(m.ioc, [&m] {
+        m.sweep_timer.cancel();
+        m.work.reset();
+        m.ioc.stop();
+    });
+    m.thread.join();
+    m.db.reset();
+}
+
+Status SessionWorker::set_config(std::shared_ptr<const config::Config> config) {
+    auto secrets = read_secrets(config->sessions);
+    if (!secrets) {
+        return secrets.error();
+    }
+    std::lock_guard lock(impl_->mu);
+    impl_->config = std::move(config);
+    impl_->secrets = std::move(*secrets);
+    return {};
+}
+
+void SessionWorker::submit(std::vector<session::AccessChange> changes,
+                           SteadyClock::time_point applied_at) {
+    auto& m = *impl_;
+    if (changes.empty() || !m.thread.joinable()) {
+        return;
+    }
+    net::post(m.ioc, [&m, changes = std::move(changes), applied_at] {
+        const bool on = m.current().first->sessions.dynamic_authorization;
+        for (const auto& change : changes) {
+            if (!on) {
+                m.log->debug("user={} {}: dynamic_authorization is off", change.username,
+                             change.why);
+                continue;
+            }
+            for (auto& job : m.jobs_for(change, applied_at)) {
+                m.send(std::move(job), nullptr);
+            }
+        }
+    });
+}
+
+void SessionWorker::disconnect(std::string username, DisconnectDone done) {
+    auto& m = *impl_;
+    auto shared = std::make_shared<DisconnectDone>(std::move(done));
+    if (!m.thread.joinable()) {
+        (*shared)(Error(Errc::kIoFailed, "the session worker is not running"));
+        return;
+    }
+    net::post(m.ioc, [&m, username = std::move(username), shared] {
+        const session::AccessChange change{
+            username, session::AccessChange::Kind::kEnd, "sessions disconnect", {}};
+        auto jobs = m.jobs_for(change, SteadyClock::now());
+        if (jobs.empty()) {
+            (*shared)(std::vector<DynauthOutcome>{});
+            return;
+        }
+        struct Gather {
+            std::vector<DynauthOutcome> outcomes;
+            std::size_t expected = 0;
+        };
+        auto gather = std::make_shared<Gather>();
+        gather->expected = jobs.size();
+        for (auto& job : jobs) {
+            m.send(std::move(job), [gather, shared](DynauthOutcome o) {
+                gather->outcomes.push_back(std::move(o));
+                if (gather->outcomes.size() == gather->expected) {
+                    (*shared)(std::move(gather->outcomes));
+                }
+            });
+        }
+    });
+}
+
+Result<std::vector<store::Session>> SessionWorker::open_sessions(
+    const std::optional<std::string>& username) {
+    auto& m = *impl_;
+    if (!m.thread.joinable()) {
+        return Error(Errc::kIoFailed, "the session worker is not running");
+    }
+    return m.on_thread([&m, &username] { return m.db->open_sessions(username, 1000); });
+}
+
+std::vector<DynauthOutcome> SessionWorker::outcomes(const std::optional<std::string>& username,
+                                                    std::size_t limit) const {
+    std::lock_guard lock(impl_->mu);
+    std::vector<DynauthOutcome> out;
+    for (const auto& o : impl_->kept) {
+        if (out.size() >= limit) {
+            break;
+        }
+        if (!username || o.username == *username) {
+            out.push_back(o);
+        }
+    }
+    return out;
+}
+
+control::Answer sessions_disconnect_answer(SessionWorker& worker, const std::string& username) {
+    std::promise<Result<std::vector<DynauthOutcome>>> done;
+    auto result = done.get_future();
+    worker.disconnect(
+        username, [&done](Result<std::vector<DynauthOutcome>> r) { done.set_value(std::move(r)); });
+    auto outcomes = result.get();
+    if (!outcomes) {
+        return {1, "", "radsync: " + outcomes.error().message + "\n"};
+    }
+    if (outcomes->empty()) {
+        return {1, "",
+                "radsync: no open session of " + username +
+                    " at a NAS in sessions.nas (see `radsync sessions list`)\n"};
+    }
+    std::string out;
+    bool all_acked = true;
+    for (const auto& o : *outcomes) {
+        all_acked = all_acked && o.result == "ack";
+        out += "session " + o.session_id + " at " + o.nas + ": " + o.result +
+               (o.detail.empty() ? "" : " (" + o.detail + ")") + " after " +
+               std::to_string(o.attempts) + " send(s)\n";
+    }
+    return {all_acked ? 0 : 1, out, ""};
+}
+
+}  // namespace radsync::service

@@ -1,0 +1,118 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "radsync/core/timezone.hpp"
+#include "radsync/store/accounting.hpp"
+#include "support/sql_probe.hpp"
+#include "support/temp_dir.hpp"
+
+namespace radsync::store {
+namespace {
+
+using test::sql;
+
+// A row as FreeRADIUS's stock sqlite accounting queries write it: epoch seconds.
+std::string start(const std::string& unique, const std::string& user, long started,
+                  const std::string& updated = "NULL") {
+    return "INSERT INTO radacct (acctsessionid, acctuniqueid, username, nasipaddress, "
+           "acctstarttime, acctupdatetime, callingstationid) VALUES ('s-" +
+           unique + "', '" + unique + "', '" + user + "', '127.0.0.1', " + std::to_string(started) +
+           ", " + updated + ", 'AA-BB');";
+}
+
+struct Accounting {
+    test::TempDir dir;
+    std::string path = (dir.path() / "accounting.db").string();
+    std::unique_ptr<AccountingStore> db;
+    Accounting() {
+        auto opened = open_accounting_store(path);
+        EXPECT_TRUE(opened) << opened.error().message;
+        db = std::move(*opened);
+    }
+};
+
+TEST(AccountingStore, CreatesTheStockTablesGroupWritable) {
+    Accounting a;
+    EXPECT_EQ(sql(a.path, "PRAGMA user_version"), "1\n");
+    EXPECT_EQ(sql(a.path, "PRAGMA journal_mode"), "wal\n");
+    EXPECT_EQ(sql(a.path,
+                  "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+                  "('radacct', 'nasreload') ORDER BY name"),
+              "nasreload\nradacct\n");
+    const auto perms = std::filesystem::status(a.path).permissions();
+    EXPECT_EQ(perms & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                  std::filesystem::perms::group_read | std::filesystem::perms::group_write);
+    const auto status = accounting_schema_status(a.path);
+    ASSERT_TRUE(status);
+    EXPECT_EQ(*status, std::make_pair(1, 1));
+}
+
+TEST(AccountingStore, OpenSessionsOfOneUserOrAll) {
+    Accounting a;
+    sql(a.path, start("u1", "carol", 1000) + start("u2", "dave", 1100, "1200") +
+                    start("u3", "carol", 1300) +
+                    "UPDATE radacct SET acctstoptime = 1400 WHERE acctuniqueid = 'u3';");
+    auto all = a.db->open_sessions(std::nullopt, 10);
+    ASSERT_TRUE(all) << all.error().message;
+    ASSERT_EQ(all->size(), 2U);
+    EXPECT_EQ((*all)[0].username, "carol");
+    EXPECT_EQ((*all)[0].session_id, "s-u1");
+    EXPECT_EQ((*all)[0].calling_station_id, "AA-BB");
+    EXPECT_EQ((*all)[0].last_heard, (*all)[0].started);  // no interim yet
+    EXPECT_EQ((*all)[1].last_heard, core::Instant{std::chrono::seconds{1200}});
+    auto carol = a.db->open_sessions(std::string("carol"), 10);
+    ASSERT_TRUE(carol);
+    EXPECT_EQ(carol->size(), 1U);
+    EXPECT_EQ(a.db->open_session_count().value(), 2U);
+    auto recent = a.db->recent_sessions("carol", 10);
+    ASSERT_TRUE(recent);
+    ASSERT_EQ(recent->size(), 2U);
+    EXPECT_EQ((*recent)[0].unique_id, "u3");
+    EXPECT_EQ((*recent)[0].stopped, core::Instant{std::chrono::seconds{1400}});
+}
+
+TEST(AccountingStore, DateTextReadsAsEpochSeconds) {
+    Accounting a;
+    sql(a.path, start("u1", "carol", 0) +
+                    "UPDATE radacct SET acctstarttime = '2026-12-01 10:00:00', "
+                    "acctupdatetime = '2026-12-01 10:05:00';");
+    auto open = a.db->open_sessions(std::nullopt, 10);
+    ASSERT_TRUE(open);
+    ASSERT_EQ(open->size(), 1U);
+    EXPECT_EQ(core::format_instant((*open)[0].started), "2026-12-01T10:00:00Z");
+    EXPECT_EQ(core::format_instant((*open)[0].last_heard), "2026-12-01T10:05:00Z");
+}
+
+TEST(AccountingStore, ClosesOnlySessionsNotHeardOfSinceTheCutoff) {
+    Accounting a;
+    // u1: started long ago, never updated; u2: started long ago, interim recently; u3: new.
+    sql(a.path,
+        start("u1", "carol", 1000) + start("u2", "dave", 1000, "5000") + start("u3", "erin", 4900));
+    const core::Instant cutoff{std::chrono::seconds{4000}};
+    const core::Instant now{std::chrono::seconds{6000}};
+    auto closed = a.db->close_stale(cutoff, now, 100);
+    ASSERT_TRUE(closed) << closed.error().message;
+    ASSERT_EQ(closed->size(), 1U);
+    EXPECT_EQ((*closed)[0].username, "carol");
+    EXPECT_EQ((*closed)[0].stopped, now);
+    EXPECT_EQ(sql(a.path,
+                  "SELECT acctuniqueid, acctstoptime, acctterminatecause, acctsessiontime FROM "
+                  "radacct WHERE acctstoptime IS NOT NULL"),
+              "u1|6000|Stale-Session|5000\n");
+    EXPECT_EQ(a.db->open_session_count().value(), 2U);
+    // Idempotent: nothing more is stale.
+    EXPECT_TRUE(a.db->close_stale(cutoff, now, 100).value().empty());
+}
+
+TEST(AccountingStore, ReadOnlyRefusesAMissingFile) {
+    test::TempDir dir;
+    auto db = open_accounting_store_read_only((dir.path() / "none.db").string());
+    ASSERT_FALSE(db);
+    EXPECT_EQ(db.error().code, Errc::kNotFound);
+    EXPECT_EQ(accounting_schema_status((dir.path() / "none.db").string()).value().first, 0);
+}
+
+}  // namespace
+}  // namespace radsync::store
