@@ -126,8 +126,7 @@ int sessions_disconnect(const Options& opt) {
     w.run_here = [&]() -> int {
         const core::SystemClock clock;
         metrics::Registry metrics;
-        service::SessionWorker worker(std::make_shared<const config::Config>(*cfg), clock, metrics,
-                                      {});
+        service::SessionWorker worker(std::make_shared<const config::Config>(*cfg), clock, metrics);
         if (auto s = worker.start(); !s) {
             return fail(s.error());
         }

@@ -432,10 +432,11 @@ private:
 
     void read_sessions(const Field& f, Sessions& out) {
         const Section s(r_, f,
-                        {"interim_interval", "stale_after_intervals", "dynamic_authorization",
-                         "request_timeout", "attempts", "nas"});
+                        {"interim_interval", "stale_after_intervals", "sweep_interval",
+                         "dynamic_authorization", "request_timeout", "attempts", "nas"});
         set_if(r_.duration(s["interim_interval"], seconds(60)), out.interim_interval);
         set_if(r_.small_integer(s["stale_after_intervals"], 2, 100), out.stale_after_intervals);
+        set_if(r_.duration(s["sweep_interval"], seconds(1)), out.sweep_interval);
         set_if(r_.short_duration(s["request_timeout"], std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(30000)),
                out.request_timeout);

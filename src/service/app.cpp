@@ -179,7 +179,7 @@ public:
             worker_->on_messages_queued([this] { mailer_->wake(); });
         }
         sessions_ =
-            std::make_unique<SessionWorker>(config_, clock_, metrics_, SessionWorker::Options{});
+            std::make_unique<SessionWorker>(config_, clock_, metrics_);
         if (auto s = sessions_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);
             return s.error().code == Errc::kConfigInvalid ? kExitConfigError : 1;

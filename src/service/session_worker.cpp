@@ -73,16 +73,14 @@ struct Job {
 }  // namespace
 
 struct SessionWorker::Impl {
-    Impl(std::shared_ptr<const config::Config> cfg, const core::Clock& c, metrics::Registry& m,
-         Options o)
-        : config(std::move(cfg)), clock(c), metrics(m), options(o) {}
+    Impl(std::shared_ptr<const config::Config> cfg, const core::Clock& c, metrics::Registry& m)
+        : config(std::move(cfg)), clock(c), metrics(m) {}
 
     std::shared_ptr<spdlog::logger> log = log::get("session");
     std::shared_ptr<const config::Config> config;  // guarded by mu
     std::map<std::string, std::string> secrets;    // NAS name → secret; guarded by mu
     const core::Clock& clock;
     metrics::Registry& metrics;
-    Options options;
 
     net::io_context ioc{1};
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
@@ -134,7 +132,7 @@ struct SessionWorker::Impl {
     }
 
     void schedule_sweep() {
-        sweep_timer.expires_after(options.sweep_period);
+        sweep_timer.expires_after(current().first->sessions.sweep_interval);
         sweep_timer.async_wait([this](boost::system::error_code ec) {
             if (!ec) {
                 sweep();
@@ -230,18 +228,19 @@ struct SessionWorker::Impl {
                          "no valid answer after " + std::to_string(job.attempts) + " sends");
     }
 
+    // Logged before it is counted, so whoever sees the count finds the line.
     void record(const DynauthOutcome& o) {
-        metrics.add("radsync_dynauth_requests_total",
-                    {{"request", o.request}, {"result", o.result}});
         if (o.result == "ack") {
-            metrics.observe("radsync_dynauth_ack_seconds", o.seconds);
             log->info("{} acknowledged nas={} user={} session={} attempts={} after {:.3f}s ({})",
                       o.request, o.nas, o.username, o.session_id, o.attempts, o.seconds, o.why);
+            metrics.observe("radsync_dynauth_ack_seconds", o.seconds);
         } else {
             log->warn("{} {} nas={} user={} session={} attempts={} {} ({})", o.request, o.result,
                       o.nas, o.username, o.session_id, o.attempts, o.detail, o.why);
         }
         keep(o);
+        metrics.add("radsync_dynauth_requests_total",
+                    {{"request", o.request}, {"result", o.result}});
     }
 
     // The jobs for `change`: one per open session of its user at a known NAS.
@@ -311,8 +310,8 @@ struct SessionWorker::Impl {
 };
 
 SessionWorker::SessionWorker(std::shared_ptr<const config::Config> config, const core::Clock& clock,
-                             metrics::Registry& metrics, Options options)
-    : impl_(std::make_unique<Impl>(std::move(config), clock, metrics, options)) {}
+                             metrics::Registry& metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), clock, metrics)) {}
 
 SessionWorker::~SessionWorker() {
     stop();

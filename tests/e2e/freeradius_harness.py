@@ -411,7 +411,12 @@ class FreeRadius:
 
     def __init__(self, db_path: os.PathLike | str, workdir: os.PathLike | str,
                  source_dir: os.PathLike | str | None = None, start_timeout: float = 20.0,
-                 debug: bool = True, accounting_db: os.PathLike | str | None = None):
+                 debug: bool = True, accounting_db: os.PathLike | str | None = None,
+                 nas: bool = False, nak_user: str = "nosession"):
+        """``nas``: also act as an access point that takes RFC 5176 Disconnect- and
+        CoA-Requests on ``coa_port`` (freeradius.md §8), from 127.0.0.1 with SECRET: each is
+        logged and ACKed, except for ``nak_user``, whose requests get a NAK with Error-Cause
+        Session-Context-Not-Found. ``coa_requests()`` lists what arrived."""
         self.db_path = Path(db_path).resolve()
         self.workdir = Path(workdir).resolve()
         self.accounting_db = (Path(accounting_db).resolve() if accounting_db
@@ -426,6 +431,9 @@ class FreeRadius:
         self.debug = debug
         self.auth_port = 0
         self.acct_port = 0
+        self.nas = nas
+        self.nak_user = nak_user
+        self.coa_port = 0
         self.proc: subprocess.Popen | None = None
         self._prepared = False
         self._checked = False
@@ -528,6 +536,17 @@ class FreeRadius:
             "-days", "2", "-extfile", str(c / "server.ext"))
 
     def _write_listen(self) -> None:
+        if self.nas:
+            self.coa_port = free_udp_ports(1)[0]
+            (self.raddb / "sites-enabled/fake-nas").write_text(
+                "# test instance: a stand-in access point for Disconnect/CoA (freeradius.md §8)\n"
+                f"listen {{\n\ttype = coa\n\tipaddr = 127.0.0.1\n\tport = {self.coa_port}\n"
+                "\tvirtual_server = fake-nas\n}\n"
+                "server fake-nas {\n\trecv-coa {\n"
+                f"\t\tif (&User-Name == {_radius_quote(self.nak_user)}) {{\n"
+                "\t\t\tupdate reply {\n\t\t\t\t&Error-Cause := Session-Context-Not-Found\n\t\t\t}\n"
+                "\t\t\treject\n\t\t}\n\t\tok\n\t}\n"
+                "\tsend-coa {\n\t\tok\n\t}\n}\n")
         (self.raddb / "test-listen.conf").write_text(
             "# test instance: loopback only, ports chosen at run time\n"
             f"listen {{\n\ttype = auth\n\tipaddr = 127.0.0.1\n\tport = {self.auth_port}\n}}\n"
@@ -658,6 +677,39 @@ class FreeRadius:
 
     def log_tail(self, lines: int = 40) -> str:
         return self._tail(self.log_since_start(), lines)
+
+    _COA_RECEIVED = re.compile(r"^\((\d+)\) Received (Disconnect-Request|CoA-Request) Id (\d+) ")
+
+    def coa_requests(self, mark: int = 0) -> list[dict]:
+        """Disconnect- and CoA-Requests the stand-in access point accepted as authentic since
+        ``mark``: [{"code", "id", "attrs": {name: value}}] (values as the server logs them,
+        without quotes). A request with a wrong secret is dropped before it is logged so."""
+        out: list[dict] = []
+        current: dict | None = None
+        number = ""
+        for line in self.log_from(mark).splitlines():
+            m = self._COA_RECEIVED.match(line)
+            if m:
+                number = m.group(1)
+                current = {"code": m.group(2), "id": int(m.group(3)), "attrs": {}}
+                out.append(current)
+                continue
+            if current is not None:
+                a = re.match(rf"^\({number}\)   ([A-Za-z0-9-]+) = (.*)$", line)
+                if a:
+                    _add(current["attrs"], a.group(1), a.group(2).strip().strip('"'))
+                else:
+                    if line.startswith("Dropping packet"):
+                        out.pop()  # not authentic (a wrong secret): logged, then dropped
+                    current = None
+        return out
+
+    def coa_arrivals(self, mark: int = 0) -> int:
+        """Datagrams that reached the stand-in access point since ``mark``: authentic or not,
+        resends that it took for duplicates included."""
+        text = self.log_from(mark)
+        return (len(re.findall(r"^\(\d+\) Received (?:Disconnect|CoA)-Request Id ", text, re.M)) +
+                len(re.findall(r"^\(\d+\) Ignoring duplicate packet ", text, re.M)))
 
     def log_mark(self) -> int:
         """The current end of the log; pass it to log_from() to see what came after."""

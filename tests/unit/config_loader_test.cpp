@@ -351,7 +351,8 @@ TEST_F(ConfigTest, SessionsListTheNasesAndTurnDynamicAuthorizationOnWithThem) {
                           {{"mapping.yaml", ""}});
     };
     auto r = with_sessions(
-        "  interim_interval: 5m\n  stale_after_intervals: 4\n  request_timeout: 500ms\n"
+        "  interim_interval: 5m\n  stale_after_intervals: 4\n  sweep_interval: 10s\n"
+        "  request_timeout: 500ms\n"
         "  attempts: 3\n  nas:\n"
         "    - {name: downtown, address: 10.0.0.2, secret_file: @DIR@/nas-secret}\n"
         "    - name: uptown\n      address: 10.0.0.3\n      coa_port: 1700\n"
@@ -361,6 +362,7 @@ TEST_F(ConfigTest, SessionsListTheNasesAndTurnDynamicAuthorizationOnWithThem) {
     const auto& s = r.config->sessions;
     EXPECT_EQ(s.interim_interval, std::chrono::seconds{300});
     EXPECT_EQ(s.stale_after_intervals, 4);
+    EXPECT_EQ(s.sweep_interval, std::chrono::seconds{10});
     EXPECT_EQ(s.request_timeout, std::chrono::milliseconds{500});
     EXPECT_EQ(s.attempts, 3);
     EXPECT_TRUE(s.dynamic_authorization);

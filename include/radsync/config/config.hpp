@@ -358,6 +358,7 @@ struct Sessions {
     /// A session with no accounting update for this many of the longest interim interval is
     /// closed by radsync (the NAS rebooted without a Stop).
     int stale_after_intervals = 3;
+    std::chrono::seconds sweep_interval{60};  ///< how often stale sessions are looked for
     /// Disconnect/CoA on access changes; on by default when `nas` lists anything.
     bool dynamic_authorization = true;
     std::chrono::milliseconds request_timeout{2000};  ///< first wait for a reply; doubles

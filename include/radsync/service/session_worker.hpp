@@ -40,13 +40,10 @@ struct DynauthOutcome {
 class SessionWorker {
 public:
     static constexpr std::size_t kKeptOutcomes = 1000;
-    struct Options {
-        std::chrono::milliseconds sweep_period{std::chrono::seconds{60}};
-    };
     using DisconnectDone = std::function<void(Result<std::vector<DynauthOutcome>>)>;
 
     SessionWorker(std::shared_ptr<const config::Config> config, const core::Clock& clock,
-                  metrics::Registry& metrics, Options options);
+                  metrics::Registry& metrics);
     ~SessionWorker();
     SessionWorker(const SessionWorker&) = delete;
     SessionWorker& operator=(const SessionWorker&) = delete;
