@@ -185,9 +185,11 @@ public:
             return s.error().code == Errc::kConfigInvalid ? kExitConfigError : 1;
         }
         worker_->on_rows_applied(
-            [this](const std::vector<reconcile::RowChange>& changes, const config::Config& cfg) {
-                sessions_->submit(session::access_changes(changes, mapping::group_rows(cfg)),
-                                  std::chrono::steady_clock::now());
+            [this](const std::vector<reconcile::RowChange>& changes,
+                   const std::vector<store::RadRow>& memberships, const config::Config& cfg) {
+                sessions_->submit(
+                    session::access_changes(changes, mapping::group_rows(cfg), memberships),
+                    std::chrono::steady_clock::now());
             });
         if (auto s = worker_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);

@@ -1,5 +1,7 @@
 #include "radsync/service/store_worker.hpp"
 
+#include "radsync/session/plan.hpp"
+
 #include <algorithm>
 #include <future>
 #include <set>
@@ -8,6 +10,7 @@
 #include "radsync/log/log.hpp"
 #include "radsync/officernd/booking_window.hpp"
 #include "radsync/reconcile/reconciler.hpp"
+#include "radsync/session/plan.hpp"
 #include "radsync/webhook/envelope.hpp"
 
 namespace radsync::service {
@@ -857,7 +860,22 @@ void StoreWorker::record_success(const std::string& mode, const reconcile::RunRe
         messages_queued_();
     }
     if (rows_applied_ && !report.row_changes.empty()) {
-        rows_applied_(report.row_changes, *current_config());
+        // A plan's own limits changed (a reload): its members' sessions need them too, so
+        // the memberships are read, which only then costs a scan of the owned rows.
+        std::vector<store::RadRow> memberships;
+        if (session::plan_limits_changed(report.row_changes)) {
+            if (auto owned = env_.radius.load_owned_rows()) {
+                for (auto& o : *owned) {
+                    if (o.row.table == store::Table::kRadusergroup) {
+                        memberships.push_back(std::move(o.row));
+                    }
+                }
+            } else {
+                log_->warn("cannot read group memberships for the new plan limits: {}",
+                           owned.error().message);
+            }
+        }
+        rows_applied_(report.row_changes, memberships, *current_config());
     }
     // Per mode: a webhook applied a second ago says nothing about whether polling works.
     metrics_.set("radsync_reconcile_last_success_timestamp_seconds", {{"mode", mode}},

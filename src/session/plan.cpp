@@ -78,10 +78,30 @@ void note_row(const RadRow& row, bool added, UserChanges& u) {
     }
 }
 
+// The plan groups whose limit rows `changes` insert, update or delete.
+std::set<std::string> plans_with_new_limits(const std::vector<RowChange>& changes) {
+    std::set<std::string> out;
+    const std::string plans = plan_prefix();
+    for (const auto& c : changes) {
+        for (const auto* row : {c.before ? &*c.before : nullptr, c.after ? &*c.after : nullptr}) {
+            if (row != nullptr && row->table == Table::kRadgroupreply &&
+                starts_with(row->name, plans) && limit_attribute(row->attribute, row->value)) {
+                out.insert(row->name);
+            }
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
+bool plan_limits_changed(const std::vector<RowChange>& changes) {
+    return !plans_with_new_limits(changes).empty();
+}
+
 std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
-                                         const std::vector<RadRow>& group_rows) {
+                                         const std::vector<RadRow>& group_rows,
+                                         const std::vector<RadRow>& memberships) {
     std::map<std::string, UserChanges> users;
     for (const auto& c : changes) {
         const RadRow* row = c.after ? &*c.after : c.before ? &*c.before : nullptr;
@@ -148,6 +168,17 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
             out.push_back({username, AccessChange::Kind::kChangeLimits,
                            "plan " + *old_plan + " -> " + *new_plan, std::move(after)});
         }
+    }
+    // The members of a plan whose own limits changed, unless already decided above.
+    const auto changed_plans = plans_with_new_limits(changes);
+    for (const auto& m : memberships) {
+        if (m.table != Table::kRadusergroup || !changed_plans.contains(m.attribute) ||
+            users.contains(m.name)) {
+            continue;
+        }
+        users[m.name];  // once per user
+        out.push_back({m.name, AccessChange::Kind::kChangeLimits,
+                       "plan " + m.attribute + " has new limits", limits_of(m.attribute, group_rows)});
     }
     return out;
 }

@@ -203,6 +203,22 @@ def main() -> int:
         c("carl moves up to Dedicated Desk: CoA-Request with the new Session-Timeout, bandwidth and "
           "interim interval, ACKed", plan_change_coa)
 
+        def plan_limits_reloaded():
+            mapping = work / "mapping.yaml"
+            mapping.write_text(mapping.read_text().replace("bandwidth: {down: 50M, up: 10M}",
+                                                           "bandwidth: {down: 100M, up: 10M}", 1))
+            mark, fr_mark = d.log_mark(), fr.log_mark()
+            os.kill(d.pid, signal.SIGHUP)
+            wait_until(lambda: "configuration reloaded" in d.log_from(mark) or None, WAIT, "reload")
+            requests = wait_until(lambda: fr.coa_requests(fr_mark) or None, WAIT, "a CoA-Request")
+            expect_eq([(r["code"], r["attrs"].get("User-Name")) for r in requests],
+                      [("CoA-Request", CARL.user)], "requests")
+            expect_eq(requests[0]["attrs"].get("WISPr-Bandwidth-Max-Down"), "100000000", "new bandwidth")
+            expect_eq(requests[0]["attrs"].get("Mikrotik-Rate-Limit"), "10M/100M", "new rate limit")
+
+        c("the pro plan gets 100M in the mapping and radsync reloads: its member carl's session gets "
+          "a CoA-Request with the new bandwidth", plan_limits_reloaded)
+
         def stale_closed():
             old = int(time.time()) - 1000
             expect_eq(fr.acct(ERIN.user, "Start", "s-Erin-old", "downtown", {**device(40), "Event-Timestamp": old}),

@@ -91,6 +91,35 @@ TEST(AccessChanges, APlanWithOtherLimitsChangesThemAnEqualOneChangesNothing) {
     EXPECT_EQ(changes[0].limits[1].attribute, "WISPr-Bandwidth-Max-Down");
 }
 
+TEST(AccessChanges, APlanWithNewLimitsChangesThemForItsMembers) {
+    const std::vector<RowChange> changes = {
+        updated(group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "20000000"),
+                group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "50000000")),
+        // A site group's rows are no limit.
+        inserted(group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "7"))};
+    EXPECT_TRUE(plan_limits_changed(changes));
+    const std::vector<RadRow> memberships = {member_of("ann", "radsync:plan:pro", 10),
+                                             member_of("ann", "radsync:site:downtown:1", 100),
+                                             member_of("bob", "radsync:plan:basic", 10),
+                                             member_of("cy", "radsync:plan:pro", 10)};
+    auto with_cy_revoked = changes;
+    with_cy_revoked.push_back(inserted(check("cy", "Auth-Type", "Reject")));
+    const auto out = access_changes(with_cy_revoked, kGroups, memberships);
+    ASSERT_EQ(out.size(), 2U);
+    EXPECT_EQ(out[0].username, "cy");
+    EXPECT_EQ(out[0].kind, AccessChange::Kind::kEnd);
+    EXPECT_EQ(out[1].username, "ann");
+    EXPECT_EQ(out[1].kind, AccessChange::Kind::kChangeLimits);
+    EXPECT_EQ(out[1].why, "plan radsync:plan:pro has new limits");
+    EXPECT_EQ(out[1].limits.size(), 2U);
+
+    EXPECT_FALSE(plan_limits_changed(
+        {inserted(group_reply("radsync:plan:pro", "Fall-Through", "Yes")),
+         inserted(group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "7"))}));
+    // Without the memberships nobody's sessions can be named.
+    EXPECT_TRUE(access_changes(changes, kGroups).empty());
+}
+
 TEST(AccessChanges, GroupRowsAloneChangeNoSession) {
     EXPECT_TRUE(
         access_changes({inserted(group_reply("radsync:plan:pro", "Session-Timeout", "1"))}, kGroups)

@@ -104,10 +104,11 @@ public:
     /// Called on the worker thread after a run that queued messages (the mailer wakes). Set
     /// before start().
     void on_messages_queued(std::function<void()> wake) { messages_queued_ = std::move(wake); }
-    /// Called on the worker thread after every applied run with the row changes it made and
-    /// the configuration it ran with (the session worker tells the access points). Set
-    /// before start().
+    /// Called on the worker thread after every applied run with the row changes it made, the
+    /// radusergroup rows when a plan's own limits changed (else none), and the configuration
+    /// it ran with: the session worker tells the access points. Set before start().
     using RowsApplied = std::function<void(const std::vector<reconcile::RowChange>& changes,
+                                           const std::vector<store::RadRow>& memberships,
                                            const config::Config& config)>;
     void on_rows_applied(RowsApplied f) { rows_applied_ = std::move(f); }
 
