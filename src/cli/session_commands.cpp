@@ -22,6 +22,19 @@ namespace {
 
 constexpr std::size_t kMaxListed = 1000;
 
+// The name as FreeRADIUS records it: lower-cased (ASCII, as configure-freeradius makes
+// FreeRADIUS do) when accounts.username.case is lower.
+std::string recorded_username(const config::Config& cfg, std::string name) {
+    if (cfg.accounts.username_case == config::UsernameCase::kLower) {
+        for (char& ch : name) {
+            if (ch >= 'A' && ch <= 'Z') {
+                ch = static_cast<char>(ch - 'A' + 'a');
+            }
+        }
+    }
+    return name;
+}
+
 nlohmann::json session_json(const store::Session& s) {
     return {{"username", s.username},
             {"session_id", s.session_id},
@@ -84,7 +97,8 @@ int sessions_list(const Options& opt) {
         return kExitFailure;
     }
     const std::optional<std::string> user =
-        opt.account_key.empty() ? std::nullopt : std::optional<std::string>(opt.account_key);
+        opt.account_key.empty() ? std::nullopt
+                                : std::optional<std::string>(recorded_username(*cfg, opt.account_key));
     auto sessions = read_open_sessions(*cfg, user);
     if (!sessions) {
         return fail(sessions.error());
@@ -122,7 +136,8 @@ int sessions_disconnect(const Options& opt) {
     }
     Write w;
     w.request.command = control::Command::kSessionsDisconnect;
-    w.request.member = opt.account_key;
+    const std::string user = recorded_username(*cfg, opt.account_key);
+    w.request.member = user;
     w.run_here = [&]() -> int {
         const core::SystemClock clock;
         metrics::Registry metrics;
@@ -130,7 +145,7 @@ int sessions_disconnect(const Options& opt) {
         if (auto s = worker.start(); !s) {
             return fail(s.error());
         }
-        const auto answer = service::sessions_disconnect_answer(worker, opt.account_key);
+        const auto answer = service::sessions_disconnect_answer(worker, user);
         worker.stop();
         std::cout << answer.out;
         std::cerr << answer.err;

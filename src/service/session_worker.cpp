@@ -36,6 +36,7 @@ using SteadyClock = std::chrono::steady_clock;
 // not solve; the rest are logged.
 constexpr std::size_t kMaxSessionsPerUser = 64;
 constexpr std::size_t kStaleBatch = 1000;
+constexpr std::size_t kMaxInFlight = 64;
 
 const char* request_name(radius::Code code) {
     return code == radius::Code::kCoaRequest ? "coa" : "disconnect";
@@ -88,6 +89,8 @@ struct SessionWorker::Impl {
     std::thread thread;
     std::mt19937 random{std::random_device{}()};  // worker thread only
     SteadyTimer sweep_timer{ioc.get_executor()};
+    std::deque<std::pair<Job, std::function<void(DynauthOutcome)>>> waiting;  // worker thread
+    std::size_t in_flight = 0;                                                // worker thread
 
     mutable std::mutex mu;
     std::deque<DynauthOutcome> kept;  // newest first; guarded by mu
@@ -285,19 +288,41 @@ struct SessionWorker::Impl {
         return static_cast<std::uint8_t>(std::uniform_int_distribution<int>(0, 255)(random));
     }
 
+    // At most kMaxInFlight exchanges at once (a socket each); the rest wait their turn.
     void send(Job job, std::function<void(DynauthOutcome)> then) {
-        net::co_spawn(ioc, exchange(std::move(job), next_identifier()),
-                      [this, then = std::move(then)](std::exception_ptr e, DynauthOutcome o) {
-                          if (e) {
-                              metrics.add("radsync_unhandled_exceptions_total");
-                              log->error("a Disconnect/CoA exchange failed unexpectedly");
-                              return;
-                          }
-                          record(o);
-                          if (then) {
-                              then(std::move(o));
-                          }
-                      });
+        waiting.emplace_back(std::move(job), std::move(then));
+        pump();
+    }
+
+    void pump() {
+        while (in_flight < kMaxInFlight && !waiting.empty()) {
+            auto [job, then] = std::move(waiting.front());
+            waiting.pop_front();
+            ++in_flight;
+            DynauthOutcome failed;
+            failed.username = job.session.username;
+            failed.session_id = job.session.session_id;
+            failed.nas = job.nas.name;
+            failed.request = request_name(job.planned.code);
+            failed.why = job.why;
+            net::co_spawn(ioc, exchange(std::move(job), next_identifier()),
+                          [this, then = std::move(then), failed = std::move(failed)](
+                              std::exception_ptr e, DynauthOutcome o) mutable {
+                              --in_flight;
+                              if (e) {
+                                  metrics.add("radsync_unhandled_exceptions_total");
+                                  o = std::move(failed);
+                                  o.result = "error";
+                                  o.detail = "the exchange failed unexpectedly";
+                                  o.at = clock.now();
+                              }
+                              record(o);
+                              if (then) {
+                                  then(std::move(o));
+                              }
+                              pump();
+                          });
+        }
     }
 
     template <class Fn>

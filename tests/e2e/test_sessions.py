@@ -262,7 +262,7 @@ def main() -> int:
             mark = d.log_mark()
             os.kill(d.pid, signal.SIGHUP)
             wait_until(lambda: "configuration reloaded" in d.log_from(mark) or None, WAIT, "reload")
-            proc = rs.run("sessions", "disconnect", FRANK.user, check=False, timeout=30)
+            proc = rs.run("sessions", "disconnect", FRANK.user.capitalize(), check=False, timeout=30)
             expect_eq(proc.returncode, 0, f"exit status ({proc.stdout}{proc.stderr})")
             expect_true("session s-Frank at stand-in: ack after 1 send(s)" in proc.stdout, proc.stdout)
             proc = rs.run("sessions", "disconnect", f"nobody@{DOMAIN}", check=False)
