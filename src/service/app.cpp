@@ -749,14 +749,6 @@ private:
             }
             access = std::move(*made);
         }
-        if (access) {
-            poller_->replace_source({std::move(access->fetch), std::move(access->confirm),
-                                     static_cast<std::size_t>(next.sync.confirm_vanished)});
-        }
-        if (verifier) {
-            verifier_ = verifier;
-            log_->info("webhook secrets reloaded count={}", next.webhook->secret_files.size());
-        }
         if (next.notify.has_value() != config_->notify.has_value()) {
             log_->error("reload rejected: adding or removing the notify section needs a restart");
             return;
@@ -765,9 +757,12 @@ private:
             log_->error("reload rejected: a new accounting_database needs a restart");
             return;
         }
-        auto next_config = std::make_shared<const config::Config>(std::move(*loaded.config));
-        if (auto s = sessions_->set_config(next_config); !s) {
-            log_->error("reload rejected: {}", s.error().message);
+        // Everything that can refuse the reload comes before anything switches to it (the
+        // mailer switches only when it accepts).
+        auto next_config = std::make_shared<const config::Config>(next);
+        auto sessions = SessionWorker::prepare(next_config);
+        if (!sessions) {
+            log_->error("reload rejected: {}", sessions.error().message);
             return;
         }
         if (mailer_) {
@@ -776,6 +771,15 @@ private:
                 return;
             }
         }
+        if (access) {
+            poller_->replace_source({std::move(access->fetch), std::move(access->confirm),
+                                     static_cast<std::size_t>(next.sync.confirm_vanished)});
+        }
+        if (verifier) {
+            verifier_ = verifier;
+            log_->info("webhook secrets reloaded count={}", next.webhook->secret_files.size());
+        }
+        sessions_->apply(std::move(*sessions));
         config_ = std::move(next_config);
         worker_->set_config(config_);
         log::setup(config_->log_level, config_->log_modules);

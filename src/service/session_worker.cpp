@@ -18,6 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/post.hpp>
 
@@ -32,11 +33,12 @@ namespace {
 using UdpSocket = net::ip::udp::socket::rebind_executor<DefaultTokenExecutor>::other;
 using SteadyClock = std::chrono::steady_clock;
 
-// Per run: a member with more open sessions than this has a problem a Disconnect storm will
-// not solve; the rest are logged.
+// Per change: a member with more open sessions than this has a problem a Disconnect storm will
+// not solve; it is logged.
 constexpr std::size_t kMaxSessionsPerUser = 64;
 constexpr std::size_t kStaleBatch = 1000;
-constexpr std::size_t kMaxInFlight = 64;
+constexpr std::size_t kMaxInFlight = SessionWorker::kMaxInFlight;
+constexpr std::size_t kMaxQueued = SessionWorker::kMaxQueued;
 
 const char* request_name(radius::Code code) {
     return code == radius::Code::kCoaRequest ? "coa" : "disconnect";
@@ -77,23 +79,37 @@ struct SessionWorker::Impl {
     Impl(std::shared_ptr<const config::Config> cfg, const core::Clock& c, metrics::Registry& m)
         : config(std::move(cfg)), clock(c), metrics(m) {}
 
+    // A request waiting for its turn, and who hears of its outcome.
+    struct Pending {
+        Job job;
+        std::function<void(DynauthOutcome)> then;
+    };
+
     std::shared_ptr<spdlog::logger> log = log::get("session");
     std::shared_ptr<const config::Config> config;  // guarded by mu
     std::map<std::string, std::string> secrets;    // NAS name → secret; guarded by mu
     const core::Clock& clock;
     metrics::Registry& metrics;
+    mutable std::mutex mu;
 
     net::io_context ioc{1};
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-    std::unique_ptr<store::AccountingStore> db;  // worker thread only
-    std::thread thread;
-    std::mt19937 random{std::random_device{}()};  // worker thread only
-    SteadyTimer sweep_timer{ioc.get_executor()};
-    std::deque<std::pair<Job, std::function<void(DynauthOutcome)>>> waiting;  // worker thread
-    std::size_t in_flight = 0;                                                // worker thread
+    std::thread thread;  // started and joined by the owner's thread only
+    // Whether work may still be posted; set under post_mu, so nothing is posted after the
+    // stop handler (which answers everything still pending).
+    std::mutex post_mu;
+    bool accepting = false;
 
-    mutable std::mutex mu;
-    std::deque<DynauthOutcome> kept;  // newest first; guarded by mu
+    // Worker thread only, from here on.
+    std::unique_ptr<store::AccountingStore> db;
+    std::mt19937 random{std::random_device{}()};
+    SteadyTimer sweep_timer{ioc.get_executor()};
+    bool stopping = false;
+    std::deque<Pending> urgent;  // Disconnects: access ended
+    std::deque<Pending> later;   // CoAs: new limits
+    std::size_t in_flight = 0;
+    std::map<std::uint64_t, std::shared_ptr<UdpSocket>> sockets;  // of the exchanges in flight
+    std::uint64_t exchanges = 0;
 
     std::pair<std::shared_ptr<const config::Config>, std::map<std::string, std::string>> current()
         const {
@@ -101,12 +117,15 @@ struct SessionWorker::Impl {
         return {config, secrets};
     }
 
-    void keep(const DynauthOutcome& o) {
-        std::lock_guard lock(mu);
-        kept.push_front(o);
-        if (kept.size() > kKeptOutcomes) {
-            kept.pop_back();
+    // Runs `fn` on the worker thread; false (and nothing runs) once stopping began.
+    template <class Fn>
+    bool post(Fn fn) {
+        std::lock_guard lock(post_mu);
+        if (!accepting) {
+            return false;
         }
+        net::post(ioc, std::move(fn));
+        return true;
     }
 
     // --- stale sessions ---------------------------------------------------------------------
@@ -137,7 +156,7 @@ struct SessionWorker::Impl {
     void schedule_sweep() {
         sweep_timer.expires_after(current().first->sessions.sweep_interval);
         sweep_timer.async_wait([this](boost::system::error_code ec) {
-            if (!ec) {
+            if (!ec && !stopping) {
                 sweep();
                 schedule_sweep();
             }
@@ -146,15 +165,23 @@ struct SessionWorker::Impl {
 
     // --- Disconnect / CoA -------------------------------------------------------------------
 
-    // Sends `job`'s request and waits for a reply that decodes against it, resending the same
-    // bytes (RFC 5176 §2.3: same Identifier and authenticator) after each wait.
-    Task<DynauthOutcome> exchange(Job job, std::uint8_t identifier) {
+    static DynauthOutcome outcome_of(const Job& job) {
         DynauthOutcome out;
         out.username = job.session.username;
         out.session_id = job.session.session_id;
         out.nas = job.nas.name;
         out.request = request_name(job.planned.code);
         out.why = job.why;
+        return out;
+    }
+
+    // Sends `job`'s request and waits for a reply that decodes against it, resending the same
+    // bytes (RFC 5176 §2.3: same Identifier and authenticator) after each wait. The socket is
+    // closed by stop(), which ends the exchange as "shutting down".
+    Task<DynauthOutcome> exchange(Job job, std::uint8_t identifier,
+                                  std::shared_ptr<UdpSocket> socket) {
+        using namespace net::experimental::awaitable_operators;
+        DynauthOutcome out = outcome_of(job);
         const auto finish = [&](const char* result, std::string detail) {
             out.result = result;
             out.detail = std::move(detail);
@@ -169,15 +196,14 @@ struct SessionWorker::Impl {
             co_return finish("error", request.error().message);
         }
         const auto executor = co_await net::this_coro::executor;
-        UdpSocket socket(executor);
         boost::system::error_code ec;
         const net::ip::udp::endpoint to(net::ip::make_address_v4(job.nas.address, ec),
                                         static_cast<unsigned short>(job.nas.coa_port));
         if (!ec) {
-            socket.open(net::ip::udp::v4(), ec);
+            socket->open(net::ip::udp::v4(), ec);
         }
         if (!ec) {
-            socket.connect(to, ec);
+            socket->connect(to, ec);
         }
         if (ec) {
             co_return finish("error", "cannot reach " + job.nas.address + ": " + ec.message());
@@ -189,31 +215,26 @@ struct SessionWorker::Impl {
                 log->info("resending {} to nas={} user={} attempt={}", out.request, job.nas.name,
                           out.username, attempt);
             }
-            co_await socket.async_send(net::buffer(request->bytes));
+            co_await socket->async_send(net::buffer(request->bytes));
             const auto deadline = SteadyClock::now() + session::resend_wait(job.timeout, attempt);
-            while (SteadyClock::now() < deadline) {
+            while (!stopping && SteadyClock::now() < deadline) {
                 SteadyTimer timer(executor);
                 timer.expires_at(deadline);
-                timer.async_wait([&socket](boost::system::error_code e) {
-                    if (!e) {
-                        socket.cancel();
-                    }
-                });
-                auto [rec, n] = co_await socket.async_receive(net::buffer(buffer));
-                timer.cancel();
-                if (rec == net::error::operation_aborted) {
+                // Whichever comes first; the other is cancelled and waited for, so neither
+                // outlives this frame.
+                auto first = co_await (socket->async_receive(net::buffer(buffer)) ||
+                                       timer.async_wait());
+                if (stopping || first.index() == 1) {
                     break;
                 }
+                const auto [rec, n] = std::get<0>(first);
                 if (rec) {
-                    // ICMP port unreachable and the like: nothing listens yet; wait the rest
-                    // of this round out, as for silence.
-                    SteadyTimer rest(executor);
-                    rest.expires_at(deadline);
-                    co_await rest.async_wait();
-                    break;
+                    // ICMP port unreachable and the like (reported once per send): nothing
+                    // listens yet; the next receive waits the rest of this round out.
+                    continue;
                 }
-                auto reply =
-                    radius::decode_reply(std::string_view(buffer.data(), n), *request, job.secret);
+                auto reply = radius::decode_reply(std::string_view(buffer.data(), n), *request,
+                                                  job.secret);
                 if (!reply) {
                     log->warn("dropped a reply from nas={} that does not match its request: {}",
                               job.nas.name, reply.error().message);
@@ -225,6 +246,9 @@ struct SessionWorker::Impl {
                                  reply->error_cause
                                      ? radius::describe_error_cause(*reply->error_cause)
                                      : std::string());
+            }
+            if (stopping) {
+                co_return finish("error", "shutting down");
             }
         }
         co_return finish("timeout",
@@ -241,7 +265,6 @@ struct SessionWorker::Impl {
             log->warn("{} {} nas={} user={} session={} attempts={} {} ({})", o.request, o.result,
                       o.nas, o.username, o.session_id, o.attempts, o.detail, o.why);
         }
-        keep(o);
         metrics.add("radsync_dynauth_requests_total",
                     {{"request", o.request}, {"result", o.result}});
     }
@@ -256,6 +279,10 @@ struct SessionWorker::Impl {
                       sessions.error().message);
             return jobs;
         }
+        if (sessions->size() == kMaxSessionsPerUser) {
+            log->warn("user={} has {} or more open sessions; only the oldest {} are told ({})",
+                      change.username, kMaxSessionsPerUser, kMaxSessionsPerUser, change.why);
+        }
         for (const auto& s : *sessions) {
             const config::Nas* nas = session::nas_for(s, cfg->sessions);
             if (nas == nullptr) {
@@ -263,11 +290,11 @@ struct SessionWorker::Impl {
                     "user={} session={} is at nas_ip={}, which sessions.nas does not list: it "
                     "keeps running until its Session-Timeout ({})",
                     s.username, s.session_id, s.nas_ip, change.why);
-                metrics.add(
-                    "radsync_dynauth_requests_total",
-                    {{"request",
-                      change.kind == session::AccessChange::Kind::kEnd ? "disconnect" : "coa"},
-                     {"result", "no_nas"}});
+                metrics.add("radsync_dynauth_requests_total",
+                            {{"request", change.kind == session::AccessChange::Kind::kEnd
+                                             ? "disconnect"
+                                             : "coa"},
+                             {"result", "no_nas"}});
                 continue;
             }
             Job job;
@@ -288,32 +315,50 @@ struct SessionWorker::Impl {
         return static_cast<std::uint8_t>(std::uniform_int_distribution<int>(0, 255)(random));
     }
 
-    // At most kMaxInFlight exchanges at once (a socket each); the rest wait their turn.
+    static DynauthOutcome failed(const Job& job, const char* result, std::string detail,
+                                 core::Instant at) {
+        DynauthOutcome o = outcome_of(job);
+        o.result = result;
+        o.detail = std::move(detail);
+        o.at = at;
+        return o;
+    }
+
+    // Queues a request: Disconnects before CoAs, at most kMaxQueued waiting.
     void send(Job job, std::function<void(DynauthOutcome)> then) {
-        waiting.emplace_back(std::move(job), std::move(then));
+        if (stopping || urgent.size() + later.size() >= kMaxQueued) {
+            auto o = failed(job, "error", stopping ? "shutting down" : "too many requests waiting",
+                            clock.now());
+            record(o);
+            if (then) {
+                then(std::move(o));
+            }
+            return;
+        }
+        auto& queue = job.planned.code == radius::Code::kCoaRequest ? later : urgent;
+        queue.push_back({std::move(job), std::move(then)});
         pump();
     }
 
     void pump() {
-        while (in_flight < kMaxInFlight && !waiting.empty()) {
-            auto [job, then] = std::move(waiting.front());
-            waiting.pop_front();
+        while (!stopping && in_flight < kMaxInFlight && (!urgent.empty() || !later.empty())) {
+            auto& queue = urgent.empty() ? later : urgent;
+            Pending next = std::move(queue.front());
+            queue.pop_front();
             ++in_flight;
-            DynauthOutcome failed;
-            failed.username = job.session.username;
-            failed.session_id = job.session.session_id;
-            failed.nas = job.nas.name;
-            failed.request = request_name(job.planned.code);
-            failed.why = job.why;
-            net::co_spawn(ioc, exchange(std::move(job), next_identifier()),
-                          [this, then = std::move(then), failed = std::move(failed)](
+            const std::uint64_t id = ++exchanges;
+            auto socket = std::make_shared<UdpSocket>(ioc.get_executor());
+            sockets.emplace(id, socket);
+            DynauthOutcome if_thrown = failed(next.job, "error", "the exchange failed unexpectedly",
+                                              {});
+            net::co_spawn(ioc, exchange(std::move(next.job), next_identifier(), socket),
+                          [this, id, then = std::move(next.then), if_thrown = std::move(if_thrown)](
                               std::exception_ptr e, DynauthOutcome o) mutable {
                               --in_flight;
+                              sockets.erase(id);
                               if (e) {
                                   metrics.add("radsync_unhandled_exceptions_total");
-                                  o = std::move(failed);
-                                  o.result = "error";
-                                  o.detail = "the exchange failed unexpectedly";
+                                  o = std::move(if_thrown);
                                   o.at = clock.now();
                               }
                               record(o);
@@ -325,12 +370,27 @@ struct SessionWorker::Impl {
         }
     }
 
-    template <class Fn>
-    auto on_thread(Fn fn) -> decltype(fn()) {
-        std::packaged_task<decltype(fn())()> task(std::move(fn));
-        auto result = task.get_future();
-        net::post(ioc, [&task] { task(); });
-        return result.get();
+    // The stop handler: answers everything still pending, lets the exchanges in flight end
+    // (their sockets closed), and lets run() return once they have.
+    void shut_down() {
+        stopping = true;
+        sweep_timer.cancel();
+        for (auto* queue : {&urgent, &later}) {
+            while (!queue->empty()) {
+                Pending p = std::move(queue->front());
+                queue->pop_front();
+                auto o = failed(p.job, "error", "shutting down", clock.now());
+                record(o);
+                if (p.then) {
+                    p.then(std::move(o));
+                }
+            }
+        }
+        for (auto& [id, socket] : sockets) {
+            boost::system::error_code ignored;
+            socket->close(ignored);
+        }
+        work.reset();
     }
 };
 
@@ -355,6 +415,10 @@ Status SessionWorker::start() {
     }
     m.db = std::move(*db);
     m.work.emplace(m.ioc.get_executor());
+    {
+        std::lock_guard lock(m.post_mu);
+        m.accepting = true;
+    }
     m.thread = std::thread([&m] {
         m.sweep();
         m.schedule_sweep();
@@ -368,36 +432,40 @@ Status SessionWorker::start() {
 
 void SessionWorker::stop() {
     auto& m = *impl_;
-    if (!m.thread.joinable()) {
-        return;
+    {
+        std::lock_guard lock(m.post_mu);
+        if (!m.accepting) {
+            return;
+        }
+        m.accepting = false;
+        net::post(m.ioc, [&m] { m.shut_down(); });
     }
-    net::post(m.ioc, [&m] {
-        m.sweep_timer.cancel();
-        m.work.reset();
-        m.ioc.stop();
-    });
     m.thread.join();
     m.db.reset();
 }
 
-Status SessionWorker::set_config(std::shared_ptr<const config::Config> config) {
+Result<SessionWorker::Prepared> SessionWorker::prepare(
+    std::shared_ptr<const config::Config> config) {
     auto secrets = read_secrets(config->sessions);
     if (!secrets) {
         return secrets.error();
     }
+    return Prepared{std::move(config), std::move(*secrets)};
+}
+
+void SessionWorker::apply(Prepared prepared) {
     std::lock_guard lock(impl_->mu);
-    impl_->config = std::move(config);
-    impl_->secrets = std::move(*secrets);
-    return {};
+    impl_->config = std::move(prepared.config);
+    impl_->secrets = std::move(prepared.secrets);
 }
 
 void SessionWorker::submit(std::vector<session::AccessChange> changes,
                            SteadyClock::time_point applied_at) {
     auto& m = *impl_;
-    if (changes.empty() || !m.thread.joinable()) {
+    if (changes.empty()) {
         return;
     }
-    net::post(m.ioc, [&m, changes = std::move(changes), applied_at] {
+    m.post([&m, changes = std::move(changes), applied_at] {
         const bool on = m.current().first->sessions.dynamic_authorization;
         for (const auto& change : changes) {
             if (!on) {
@@ -415,13 +483,9 @@ void SessionWorker::submit(std::vector<session::AccessChange> changes,
 void SessionWorker::disconnect(std::string username, DisconnectDone done) {
     auto& m = *impl_;
     auto shared = std::make_shared<DisconnectDone>(std::move(done));
-    if (!m.thread.joinable()) {
-        (*shared)(Error(Errc::kIoFailed, "the session worker is not running"));
-        return;
-    }
-    net::post(m.ioc, [&m, username = std::move(username), shared] {
-        const session::AccessChange change{
-            username, session::AccessChange::Kind::kEnd, "sessions disconnect", {}};
+    const bool posted = m.post([&m, username = std::move(username), shared] {
+        const session::AccessChange change{username, session::AccessChange::Kind::kEnd,
+                                           "sessions disconnect", {}};
         auto jobs = m.jobs_for(change, SteadyClock::now());
         if (jobs.empty()) {
             (*shared)(std::vector<DynauthOutcome>{});
@@ -442,33 +506,15 @@ void SessionWorker::disconnect(std::string username, DisconnectDone done) {
             });
         }
     });
-}
-
-Result<std::vector<store::Session>> SessionWorker::open_sessions(
-    const std::optional<std::string>& username) {
-    auto& m = *impl_;
-    if (!m.thread.joinable()) {
-        return Error(Errc::kIoFailed, "the session worker is not running");
+    if (!posted) {
+        (*shared)(Error(Errc::kIoFailed, "the session worker is not running"));
     }
-    return m.on_thread([&m, &username] { return m.db->open_sessions(username, 1000); });
-}
-
-std::vector<DynauthOutcome> SessionWorker::outcomes(const std::optional<std::string>& username,
-                                                    std::size_t limit) const {
-    std::lock_guard lock(impl_->mu);
-    std::vector<DynauthOutcome> out;
-    for (const auto& o : impl_->kept) {
-        if (out.size() >= limit) {
-            break;
-        }
-        if (!username || o.username == *username) {
-            out.push_back(o);
-        }
-    }
-    return out;
 }
 
 control::Answer sessions_disconnect_answer(SessionWorker& worker, const std::string& username) {
+    if (username.empty()) {
+        return {1, "", "radsync: name the user whose sessions to end\n"};
+    }
     std::promise<Result<std::vector<DynauthOutcome>>> done;
     auto result = done.get_future();
     worker.disconnect(

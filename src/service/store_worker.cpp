@@ -860,10 +860,10 @@ void StoreWorker::record_success(const std::string& mode, const reconcile::RunRe
         messages_queued_();
     }
     if (rows_applied_ && !report.row_changes.empty()) {
-        // A plan's own limits changed (a reload): its members' sessions need them too, so
-        // the memberships are read, which only then costs a scan of the owned rows.
+        // A group's own rows changed (a reload): its members' sessions need to hear, so the
+        // memberships are read, which only then costs a scan of the owned rows.
         std::vector<store::RadRow> memberships;
-        if (session::plan_limits_changed(report.row_changes)) {
+        if (session::group_rows_changed(report.row_changes)) {
             if (auto owned = env_.radius.load_owned_rows()) {
                 for (auto& o : *owned) {
                     if (o.row.table == store::Table::kRadusergroup) {

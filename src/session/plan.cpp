@@ -78,14 +78,26 @@ void note_row(const RadRow& row, bool added, UserChanges& u) {
     }
 }
 
-// The plan groups whose limit rows `changes` insert, update or delete.
-std::set<std::string> plans_with_new_limits(const std::vector<RowChange>& changes) {
+// "downtown" of "radsync:site:downtown:2".
+std::string location_of(const std::string& site_group) {
+    const std::string rest = site_group.substr(std::min(site_group.size(), site_prefix().size()));
+    const auto colon = rest.rfind(':');
+    return colon == std::string::npos ? rest : rest.substr(0, colon);
+}
+
+// The groups whose rows `changes` alter in a way running sessions must hear of: a plan's
+// limits, a location's reply (its VLAN). Insert, update or delete.
+std::set<std::string> groups_with_new_rows(const std::vector<RowChange>& changes) {
     std::set<std::string> out;
     const std::string plans = plan_prefix();
+    const std::string sites = site_prefix();
     for (const auto& c : changes) {
         for (const auto* row : {c.before ? &*c.before : nullptr, c.after ? &*c.after : nullptr}) {
-            if (row != nullptr && row->table == Table::kRadgroupreply &&
-                starts_with(row->name, plans) && limit_attribute(row->attribute, row->value)) {
+            if (row == nullptr || row->table != Table::kRadgroupreply) {
+                continue;
+            }
+            if ((starts_with(row->name, plans) && limit_attribute(row->attribute, row->value)) ||
+                starts_with(row->name, sites)) {
                 out.insert(row->name);
             }
         }
@@ -95,8 +107,8 @@ std::set<std::string> plans_with_new_limits(const std::vector<RowChange>& change
 
 }  // namespace
 
-bool plan_limits_changed(const std::vector<RowChange>& changes) {
-    return !plans_with_new_limits(changes).empty();
+bool group_rows_changed(const std::vector<RowChange>& changes) {
+    return !groups_with_new_rows(changes).empty();
 }
 
 std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
@@ -126,16 +138,40 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
     std::vector<AccessChange> out;
     const std::string sites = site_prefix();
     const std::string plans = plan_prefix();
+    std::set<std::string> configured_sites;  // the site groups the configuration still has
+    std::set<std::string> configured_keys;   // and their locations
+    for (const auto& r : group_rows) {
+        if (starts_with(r.name, sites)) {
+            configured_sites.insert(r.name);
+            configured_keys.insert(location_of(r.name));
+        }
+    }
     for (auto& [username, u] : users) {
-        std::optional<std::string> lost_site;
+        std::set<std::string> kept_keys;
+        for (const auto& g : u.groups_added) {
+            if (starts_with(g, sites)) {
+                kept_keys.insert(location_of(g));
+            }
+        }
+        std::optional<std::string> lost;
         for (const auto& g : u.groups_removed) {
-            if (starts_with(g, sites) && !u.groups_added.contains(g)) {
-                lost_site = g;
+            if (!starts_with(g, sites) || u.groups_added.contains(g) ||
+                kept_keys.contains(location_of(g))) {
+                continue;  // renumbered, or the location still matched another way
+            }
+            // The member lost the location, or the mapping lost it; a matcher the mapping
+            // dropped (other site groups of the location remain) ends nobody's session.
+            if (configured_sites.contains(g)) {
+                lost = "location " + location_of(g) + " no longer allowed";
+            } else if (!configured_keys.contains(location_of(g))) {
+                lost = "location " + location_of(g) + " removed from the mapping";
+            }
+            if (lost) {
                 break;
             }
         }
-        if (!u.end_why && lost_site) {
-            u.end_why = "location group " + *lost_site + " removed";
+        if (!u.end_why && lost) {
+            u.end_why = *lost;
         }
         if (u.end_why) {
             out.push_back({username, AccessChange::Kind::kEnd, *u.end_why, {}});
@@ -169,14 +205,30 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
                            "plan " + *old_plan + " -> " + *new_plan, std::move(after)});
         }
     }
-    // The members of a plan whose own limits changed, unless already decided above.
-    const auto changed_plans = plans_with_new_limits(changes);
+    // The members of a group whose own rows changed, unless decided above: a location's new
+    // VLAN ends their sessions (it cannot change in one), a plan's new limits change them.
+    const auto changed = groups_with_new_rows(changes);
+    std::set<std::string> decided;
+    for (const auto& c : out) {
+        decided.insert(c.username);
+    }
     for (const auto& m : memberships) {
-        if (m.table != Table::kRadusergroup || !changed_plans.contains(m.attribute) ||
-            users.contains(m.name)) {
+        if (m.table != Table::kRadusergroup || !changed.contains(m.attribute) ||
+            decided.contains(m.name)) {
             continue;
         }
-        users[m.name];  // once per user
+        if (starts_with(m.attribute, sites)) {
+            decided.insert(m.name);
+            out.push_back({m.name, AccessChange::Kind::kEnd,
+                           "location group " + m.attribute + " has a new VLAN", {}});
+        }
+    }
+    for (const auto& m : memberships) {
+        if (m.table != Table::kRadusergroup || !changed.contains(m.attribute) ||
+            !starts_with(m.attribute, plans) || decided.contains(m.name)) {
+            continue;
+        }
+        decided.insert(m.name);
         out.push_back({m.name, AccessChange::Kind::kChangeLimits,
                        "plan " + m.attribute + " has new limits", limits_of(m.attribute, group_rows)});
     }

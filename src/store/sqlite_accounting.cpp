@@ -21,8 +21,9 @@ using sqlite::Statement;
 // FreeRADIUS's stock sqlite queries store epoch seconds; other setups may store date text.
 // Either reads as epoch seconds here.
 std::string epoch(const std::string& column) {
-    return "CASE typeof(" + column + ") WHEN 'integer' THEN " + column +
-           " WHEN 'null' THEN NULL ELSE CAST(strftime('%s', " + column + ") AS INTEGER) END";
+    return "CASE typeof(" + column + ") WHEN 'integer' THEN " + column + " WHEN 'real' THEN CAST(" +
+           column + " AS INTEGER) WHEN 'null' THEN NULL ELSE CAST(strftime('%s', " + column +
+           ") AS INTEGER) END";
 }
 
 const std::string& session_columns() {
@@ -72,7 +73,7 @@ public:
         auto st = db_.prepare("SELECT " + session_columns() +
                               " FROM radacct WHERE acctstoptime IS NULL"
                               " AND (?1 IS NULL OR username = ?1)"
-                              " ORDER BY acctstarttime, radacctid LIMIT ?2");
+                              " ORDER BY radacctid LIMIT ?2");
         if (!st) {
             return st.error();
         }
@@ -116,8 +117,8 @@ public:
         // cutoff keeps its session open (the WHERE is evaluated on the row as it is then).
         auto st = db_.prepare(
             "UPDATE radacct SET acctstoptime = ?2, acctterminatecause = ?3, "
-            "acctsessiontime = MAX(0, ?2 - " +
-            epoch("acctstarttime") +
+            "acctsessiontime = MAX(0, " +
+            epoch("COALESCE(acctupdatetime, acctstarttime)") + " - " + epoch("acctstarttime") +
             ") WHERE radacctid IN (SELECT radacctid FROM radacct WHERE acctstoptime IS NULL "
             "AND " +
             epoch("COALESCE(acctupdatetime, acctstarttime)") +

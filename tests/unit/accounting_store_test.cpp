@@ -75,14 +75,16 @@ TEST(AccountingStore, OpenSessionsOfOneUserOrAll) {
 
 TEST(AccountingStore, DateTextReadsAsEpochSeconds) {
     Accounting a;
-    sql(a.path, start("u1", "carol", 0) +
+    sql(a.path, start("u1", "carol", 0) + start("u2", "dave", 0) +
                     "UPDATE radacct SET acctstarttime = '2026-12-01 10:00:00', "
-                    "acctupdatetime = '2026-12-01 10:05:00';");
+                    "acctupdatetime = '2026-12-01 10:05:00' WHERE acctuniqueid = 'u1';"
+                    "UPDATE radacct SET acctstarttime = 1796000000.7 WHERE acctuniqueid = 'u2';");
     auto open = a.db->open_sessions(std::nullopt, 10);
     ASSERT_TRUE(open);
-    ASSERT_EQ(open->size(), 1U);
+    ASSERT_EQ(open->size(), 2U);
     EXPECT_EQ(core::format_instant((*open)[0].started), "2026-12-01T10:00:00Z");
     EXPECT_EQ(core::format_instant((*open)[0].last_heard), "2026-12-01T10:05:00Z");
+    EXPECT_EQ((*open)[1].started, core::Instant{std::chrono::seconds{1796000000}});  // a real
 }
 
 TEST(AccountingStore, ClosesOnlySessionsNotHeardOfSinceTheCutoff) {
@@ -100,7 +102,7 @@ TEST(AccountingStore, ClosesOnlySessionsNotHeardOfSinceTheCutoff) {
     EXPECT_EQ(sql(a.path,
                   "SELECT acctuniqueid, acctstoptime, acctterminatecause, acctsessiontime FROM "
                   "radacct WHERE acctstoptime IS NOT NULL"),
-              "u1|6000|Stale-Session|5000\n");
+              "u1|6000|Stale-Session|0\n");
     EXPECT_EQ(a.db->open_session_count().value(), 2U);
     // Idempotent: nothing more is stale.
     EXPECT_TRUE(a.db->close_stale(cutoff, now, 100).value().empty());

@@ -38,6 +38,8 @@ const std::vector<RadRow> kGroups = {
     group_reply("radsync:plan:pro", "Fall-Through", "Yes"),
     group_reply("radsync:plan:pro-twin", "Session-Timeout", "28800"),
     group_reply("radsync:plan:pro-twin", "WISPr-Bandwidth-Max-Down", "50000000"),
+    group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "100"),
+    group_reply("radsync:site:uptown:1", "Tunnel-Private-Group-Id", "200"),
 };
 
 TEST(AccessChanges, RevokedRemovedAndNewPasswordEndTheSessions) {
@@ -65,11 +67,17 @@ TEST(AccessChanges, ALostLocationOrAddressEndsTheSessionAGainedOneDoesNot) {
                  {Table::kRadreply, "cy", "Framed-IP-Address", ":=", "10.0.0.6", 0}),
          // Priorities renumbered: the same site group deleted and inserted is no loss.
          deleted(member_of("dee", "radsync:site:downtown:1", 100)),
-         inserted(member_of("dee", "radsync:site:downtown:1", 101))},
+         inserted(member_of("dee", "radsync:site:downtown:1", 101)),
+         // A matcher the mapping dropped (uptown:2 is gone, uptown:1 stays): no loss.
+         deleted(member_of("eve", "radsync:site:uptown:2", 102)),
+         // A location the mapping dropped altogether: its members lose it.
+         deleted(member_of("fay", "radsync:site:midtown:1", 100))},
         kGroups);
-    ASSERT_EQ(changes.size(), 2U);
+    ASSERT_EQ(changes.size(), 3U);
     EXPECT_EQ(changes[0].username, "ann");
-    EXPECT_EQ(changes[0].why, "location group radsync:site:uptown:1 removed");
+    EXPECT_EQ(changes[0].why, "location uptown no longer allowed");
+    EXPECT_EQ(changes[2].username, "fay");
+    EXPECT_EQ(changes[2].why, "location midtown removed from the mapping");
     EXPECT_EQ(changes[1].username, "cy");
     EXPECT_EQ(changes[1].why, "Framed-IP-Address changed");
 }
@@ -94,10 +102,8 @@ TEST(AccessChanges, APlanWithOtherLimitsChangesThemAnEqualOneChangesNothing) {
 TEST(AccessChanges, APlanWithNewLimitsChangesThemForItsMembers) {
     const std::vector<RowChange> changes = {
         updated(group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "20000000"),
-                group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "50000000")),
-        // A site group's rows are no limit.
-        inserted(group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "7"))};
-    EXPECT_TRUE(plan_limits_changed(changes));
+                group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "50000000"))};
+    EXPECT_TRUE(group_rows_changed(changes));
     const std::vector<RadRow> memberships = {member_of("ann", "radsync:plan:pro", 10),
                                              member_of("ann", "radsync:site:downtown:1", 100),
                                              member_of("bob", "radsync:plan:basic", 10),
@@ -113,11 +119,32 @@ TEST(AccessChanges, APlanWithNewLimitsChangesThemForItsMembers) {
     EXPECT_EQ(out[1].why, "plan radsync:plan:pro has new limits");
     EXPECT_EQ(out[1].limits.size(), 2U);
 
-    EXPECT_FALSE(plan_limits_changed(
-        {inserted(group_reply("radsync:plan:pro", "Fall-Through", "Yes")),
-         inserted(group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "7"))}));
+    EXPECT_FALSE(group_rows_changed({inserted(group_reply("radsync:plan:pro", "Fall-Through", "Yes")),
+                                     inserted(check("ann", "Expiration", "1"))}));
     // Without the memberships nobody's sessions can be named.
     EXPECT_TRUE(access_changes(changes, kGroups).empty());
+    // A member whose own rows changed too (a new expiry) still gets the new limits.
+    auto with_ann_expiring = changes;
+    with_ann_expiring.push_back(inserted(check("ann", "Expiration", "1796000000")));
+    const auto again = access_changes(with_ann_expiring, kGroups, memberships);
+    ASSERT_EQ(again.size(), 2U);
+    EXPECT_EQ(again[0].username, "ann");
+    EXPECT_EQ(again[0].kind, AccessChange::Kind::kChangeLimits);
+}
+
+TEST(AccessChanges, ALocationsNewVlanEndsItsMembersSessions) {
+    const std::vector<RowChange> changes = {
+        updated(group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "100"),
+                group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "110"))};
+    EXPECT_TRUE(group_rows_changed(changes));
+    const auto out = access_changes(changes, kGroups,
+                                    {member_of("ann", "radsync:plan:pro", 10),
+                                     member_of("ann", "radsync:site:downtown:1", 100),
+                                     member_of("bob", "radsync:site:uptown:1", 100)});
+    ASSERT_EQ(out.size(), 1U);
+    EXPECT_EQ(out[0].username, "ann");
+    EXPECT_EQ(out[0].kind, AccessChange::Kind::kEnd);
+    EXPECT_EQ(out[0].why, "location group radsync:site:downtown:1 has a new VLAN");
 }
 
 TEST(AccessChanges, GroupRowsAloneChangeNoSession) {

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,13 +34,15 @@ struct DynauthOutcome {
 };
 
 /// Owns FreeRADIUS's accounting database on its own thread (design.md "Sessions"): closes stale
-/// sessions every sweep, and for each access change a run applied finds the user's open
-/// sessions and sends their NAS a Disconnect- or CoA-Request (RFC 5176, radius::dynauth),
-/// resending with back-off until an answer that matches or sessions.attempts sends. Outcomes
-/// are logged, counted and kept (the latest kKeptOutcomes) for `sessions` and `accounts show`.
+/// sessions every sessions.sweep_interval, and for each access change a run applied finds the
+/// user's open sessions and sends their NAS a Disconnect- or CoA-Request (RFC 5176,
+/// radius::dynauth), resending with back-off until an answer that matches or sessions.attempts
+/// sends. Outcomes are logged (module "session") and counted. At most kMaxInFlight exchanges
+/// run at once; Disconnects go before CoAs, and at most kMaxQueued wait.
 class SessionWorker {
 public:
-    static constexpr std::size_t kKeptOutcomes = 1000;
+    static constexpr std::size_t kMaxInFlight = 64;
+    static constexpr std::size_t kMaxQueued = 10000;
     using DisconnectDone = std::function<void(Result<std::vector<DynauthOutcome>>)>;
 
     SessionWorker(std::shared_ptr<const config::Config> config, const core::Clock& clock,
@@ -51,23 +54,27 @@ public:
     /// Opens and migrates the accounting database, reads the NAS secrets, starts the thread.
     /// Errc::kConfigInvalid for a secret file that cannot be read.
     [[nodiscard]] Status start();
-    /// Stops the thread; requests still waiting for an answer end as they are (not recorded).
+    /// Stops the thread. Requests waiting or in flight end as "error: shutting down", and every
+    /// caller of disconnect() gets its answer; nothing is accepted afterwards.
     void stop();
-    /// A reload: new NAS list and secrets (kept as they were if a secret cannot be read).
-    [[nodiscard]] Status set_config(std::shared_ptr<const config::Config> config);
+
+    /// A reload in two steps, so a reload that another part refuses changes nothing here:
+    /// prepare() reads the new NAS secrets (Errc::kConfigInvalid if one cannot be read),
+    /// apply() switches to them.
+    struct Prepared {
+        std::shared_ptr<const config::Config> config;
+        std::map<std::string, std::string> secrets;
+    };
+    [[nodiscard]] static Result<Prepared> prepare(std::shared_ptr<const config::Config> config);
+    void apply(Prepared prepared);
 
     /// The access changes of a run applied at `applied_at` (steady clock, for the latency).
     void submit(std::vector<session::AccessChange> changes,
                 std::chrono::steady_clock::time_point applied_at);
     /// Ends every open session of `username` (sessions disconnect); `done` gets one outcome per
-    /// session, once all have answered or timed out. Called on the worker's thread.
+    /// session once all have answered or timed out, on the worker's thread (or at once with an
+    /// error when the worker is not running).
     void disconnect(std::string username, DisconnectDone done);
-    /// The open sessions (of one user), from the worker's own connection.
-    [[nodiscard]] Result<std::vector<store::Session>> open_sessions(
-        const std::optional<std::string>& username);
-    /// The latest outcomes, newest first (of one user).
-    [[nodiscard]] std::vector<DynauthOutcome> outcomes(const std::optional<std::string>& username,
-                                                       std::size_t limit) const;
 
 private:
     struct Impl;
@@ -76,7 +83,7 @@ private:
 
 /// `sessions disconnect USER`, in the daemon or here: Disconnect-Request for each of the
 /// user's open sessions, and one line per answer. Exit 0 only if every NAS acknowledged; 1 with
-/// no open session.
+/// no open session or an empty name.
 [[nodiscard]] control::Answer sessions_disconnect_answer(SessionWorker& worker,
                                                          const std::string& username);
 

@@ -105,7 +105,7 @@ public:
     /// before start().
     void on_messages_queued(std::function<void()> wake) { messages_queued_ = std::move(wake); }
     /// Called on the worker thread after every applied run with the row changes it made, the
-    /// radusergroup rows when a plan's own limits changed (else none), and the configuration
+    /// radusergroup rows when a group's own rows changed (else none), and the configuration
     /// it ran with: the session worker tells the access points. Set before start().
     using RowsApplied = std::function<void(const std::vector<reconcile::RowChange>& changes,
                                            const std::vector<store::RadRow>& memberships,

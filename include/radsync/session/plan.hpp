@@ -38,14 +38,18 @@ struct AccessChange {
 /// * a location group lost, or the member's own address or VLAN changed: end (neither can be
 ///   changed in a running session);
 /// * a plan group exchanged for one with other limits: change limits;
-/// * a plan group's own limits changed (a reload with new bandwidth): change limits for each of
-///   its members in `memberships` (radusergroup rows; see plan_limits_changed).
+/// * a location lost: end. A location group removed while another of the same location stays
+///   (the mapping dropped one of its matchers) ends nothing;
+/// * a group's own rows changed (a reload), for its members in `memberships` (radusergroup
+///   rows; see group_rows_changed): a location's new VLAN ends their sessions, a plan's new
+///   limits change them.
 [[nodiscard]] std::vector<AccessChange> access_changes(
     const std::vector<reconcile::RowChange>& changes, const std::vector<store::RadRow>& group_rows,
     const std::vector<store::RadRow>& memberships = {});
 
-/// Whether `changes` alter the limits of a plan group (then access_changes needs its members).
-[[nodiscard]] bool plan_limits_changed(const std::vector<reconcile::RowChange>& changes);
+/// Whether `changes` alter a plan's limits or a location's reply rows (then access_changes needs
+/// the memberships).
+[[nodiscard]] bool group_rows_changed(const std::vector<reconcile::RowChange>& changes);
 
 /// The reply attributes radsync can send in a CoA-Request, by name, with their encoding:
 /// Session-Timeout, Acct-Interim-Interval, WISPr-Bandwidth-Max-Down/-Up, Mikrotik-Rate-Limit.

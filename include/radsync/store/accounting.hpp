@@ -41,7 +41,7 @@ class AccountingStore {
 public:
     virtual ~AccountingStore() = default;
 
-    /// Open sessions (no Stop yet), oldest first; of one user when `username` is set. At most
+    /// Open sessions (no Stop yet) in the order FreeRADIUS recorded them; of one user when `username` is set. At most
     /// `limit`.
     [[nodiscard]] virtual Result<std::vector<Session>> open_sessions(
         const std::optional<std::string>& username, std::size_t limit) = 0;
@@ -50,7 +50,8 @@ public:
                                                                        std::size_t limit) = 0;
     [[nodiscard]] virtual Result<std::size_t> open_session_count() = 0;
     /// Closes open sessions last heard of before `cutoff` (Acct-Stop-Time = `now`,
-    /// Acct-Terminate-Cause = kStaleTerminateCause), at most `limit` per call, and returns them
+    /// Acct-Terminate-Cause = kStaleTerminateCause, the session time up to when it was last
+    /// heard of), at most `limit` per call, and returns them
     /// closed.
     [[nodiscard]] virtual Result<std::vector<Session>> close_stale(core::Instant cutoff,
                                                                    core::Instant now,
