@@ -37,8 +37,6 @@ using SteadyClock = std::chrono::steady_clock;
 // not solve; it is logged.
 constexpr std::size_t kMaxSessionsPerUser = 64;
 constexpr std::size_t kStaleBatch = 1000;
-constexpr std::size_t kMaxInFlight = SessionWorker::kMaxInFlight;
-constexpr std::size_t kMaxQueued = SessionWorker::kMaxQueued;
 
 const char* request_name(radius::Code code) {
     return code == radius::Code::kCoaRequest ? "coa" : "disconnect";
