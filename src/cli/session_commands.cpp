@@ -97,8 +97,9 @@ int sessions_list(const Options& opt) {
         return kExitFailure;
     }
     const std::optional<std::string> user =
-        opt.account_key.empty() ? std::nullopt
-                                : std::optional<std::string>(recorded_username(*cfg, opt.account_key));
+        opt.account_key.empty()
+            ? std::nullopt
+            : std::optional<std::string>(recorded_username(*cfg, opt.account_key));
     auto sessions = read_open_sessions(*cfg, user);
     if (!sessions) {
         return fail(sessions.error());

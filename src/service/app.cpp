@@ -178,19 +178,18 @@ public:
                                                std::move(mail_options));
             worker_->on_messages_queued([this] { mailer_->wake(); });
         }
-        sessions_ =
-            std::make_unique<SessionWorker>(config_, clock_, metrics_);
+        sessions_ = std::make_unique<SessionWorker>(config_, clock_, metrics_);
         if (auto s = sessions_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);
             return s.error().code == Errc::kConfigInvalid ? kExitConfigError : 1;
         }
-        worker_->on_rows_applied(
-            [this](const std::vector<reconcile::RowChange>& changes,
-                   const std::vector<store::RadRow>& memberships, const config::Config& cfg) {
-                sessions_->submit(
-                    session::access_changes(changes, mapping::group_rows(cfg), memberships),
-                    std::chrono::steady_clock::now());
-            });
+        worker_->on_rows_applied([this](const std::vector<reconcile::RowChange>& changes,
+                                        const std::vector<store::RadRow>& memberships,
+                                        const config::Config& cfg) {
+            sessions_->submit(
+                session::access_changes(changes, mapping::group_rows(cfg), memberships),
+                std::chrono::steady_clock::now());
+        });
         if (auto s = worker_->start(); !s) {
             log_->error("start-up failed: {}", s.error().message);
             return 1;
@@ -417,7 +416,8 @@ private:
                               ? std::max(std::chrono::duration_cast<milliseconds>(watchdog_),
                                          milliseconds{kMinStepLimit})
                               : milliseconds{kDefaultStepLimit};
-        std::vector<sched::Pulse> out{{"store worker", worker_->heartbeat().last(), base}};
+        std::vector<sched::Pulse> out{{"store worker", worker_->heartbeat().last(), base},
+                                      {"session worker", sessions_->heartbeat().last(), base}};
         if (poller_started_) {
             const auto exchange = std::chrono::duration_cast<milliseconds>(
                 config_->officernd.request_timeout + std::chrono::seconds{5});

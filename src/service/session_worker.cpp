@@ -102,6 +102,8 @@ struct SessionWorker::Impl {
     std::unique_ptr<store::AccountingStore> db;
     std::mt19937 random{std::random_device{}()};
     SteadyTimer sweep_timer{ioc.get_executor()};
+    SteadyTimer beat_timer{ioc.get_executor()};
+    sched::Heartbeat heartbeat;  // beaten here, read by the watchdog tick
     bool stopping = false;
     std::deque<Pending> urgent;  // Disconnects: access ended
     std::deque<Pending> later;   // CoAs: new limits
@@ -157,6 +159,16 @@ struct SessionWorker::Impl {
             if (!ec && !stopping) {
                 sweep();
                 schedule_sweep();
+            }
+        });
+    }
+
+    void schedule_beat() {
+        heartbeat.beat();
+        beat_timer.expires_after(std::chrono::seconds{1});
+        beat_timer.async_wait([this](boost::system::error_code ec) {
+            if (!ec && !stopping) {
+                schedule_beat();
             }
         });
     }
@@ -220,8 +232,8 @@ struct SessionWorker::Impl {
                 timer.expires_at(deadline);
                 // Whichever comes first; the other is cancelled and waited for, so neither
                 // outlives this frame.
-                auto first = co_await (socket->async_receive(net::buffer(buffer)) ||
-                                       timer.async_wait());
+                auto first =
+                    co_await (socket->async_receive(net::buffer(buffer)) || timer.async_wait());
                 if (stopping || first.index() == 1) {
                     break;
                 }
@@ -231,8 +243,8 @@ struct SessionWorker::Impl {
                     // listens yet; the next receive waits the rest of this round out.
                     continue;
                 }
-                auto reply = radius::decode_reply(std::string_view(buffer.data(), n), *request,
-                                                  job.secret);
+                auto reply =
+                    radius::decode_reply(std::string_view(buffer.data(), n), *request, job.secret);
                 if (!reply) {
                     log->warn("dropped a reply from nas={} that does not match its request: {}",
                               job.nas.name, reply.error().message);
@@ -288,11 +300,11 @@ struct SessionWorker::Impl {
                     "user={} session={} is at nas_ip={}, which sessions.nas does not list: it "
                     "keeps running until its Session-Timeout ({})",
                     s.username, s.session_id, s.nas_ip, change.why);
-                metrics.add("radsync_dynauth_requests_total",
-                            {{"request", change.kind == session::AccessChange::Kind::kEnd
-                                             ? "disconnect"
-                                             : "coa"},
-                             {"result", "no_nas"}});
+                metrics.add(
+                    "radsync_dynauth_requests_total",
+                    {{"request",
+                      change.kind == session::AccessChange::Kind::kEnd ? "disconnect" : "coa"},
+                     {"result", "no_nas"}});
                 continue;
             }
             Job job;
@@ -347,8 +359,8 @@ struct SessionWorker::Impl {
             const std::uint64_t id = ++exchanges;
             auto socket = std::make_shared<UdpSocket>(ioc.get_executor());
             sockets.emplace(id, socket);
-            DynauthOutcome if_thrown = failed(next.job, "error", "the exchange failed unexpectedly",
-                                              {});
+            DynauthOutcome if_thrown =
+                failed(next.job, "error", "the exchange failed unexpectedly", {});
             net::co_spawn(ioc, exchange(std::move(next.job), next_identifier(), socket),
                           [this, id, then = std::move(next.then), if_thrown = std::move(if_thrown)](
                               std::exception_ptr e, DynauthOutcome o) mutable {
@@ -373,6 +385,7 @@ struct SessionWorker::Impl {
     void shut_down() {
         stopping = true;
         sweep_timer.cancel();
+        beat_timer.cancel();
         for (auto* queue : {&urgent, &later}) {
             while (!queue->empty()) {
                 Pending p = std::move(queue->front());
@@ -420,6 +433,7 @@ Status SessionWorker::start() {
     m.thread = std::thread([&m] {
         m.sweep();
         m.schedule_sweep();
+        m.schedule_beat();
         m.ioc.run();
     });
     m.log->info("accounting database {} open; {} NAS(es) for Disconnect/CoA{}",
@@ -482,8 +496,8 @@ void SessionWorker::disconnect(std::string username, DisconnectDone done) {
     auto& m = *impl_;
     auto shared = std::make_shared<DisconnectDone>(std::move(done));
     const bool posted = m.post([&m, username = std::move(username), shared] {
-        const session::AccessChange change{username, session::AccessChange::Kind::kEnd,
-                                           "sessions disconnect", {}};
+        const session::AccessChange change{
+            username, session::AccessChange::Kind::kEnd, "sessions disconnect", {}};
         auto jobs = m.jobs_for(change, SteadyClock::now());
         if (jobs.empty()) {
             (*shared)(std::vector<DynauthOutcome>{});
@@ -507,6 +521,10 @@ void SessionWorker::disconnect(std::string username, DisconnectDone done) {
     if (!posted) {
         (*shared)(Error(Errc::kIoFailed, "the session worker is not running"));
     }
+}
+
+const sched::Heartbeat& SessionWorker::heartbeat() const {
+    return impl_->heartbeat;
 }
 
 control::Answer sessions_disconnect_answer(SessionWorker& worker, const std::string& username) {

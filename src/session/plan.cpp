@@ -219,8 +219,10 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
         }
         if (starts_with(m.attribute, sites)) {
             decided.insert(m.name);
-            out.push_back({m.name, AccessChange::Kind::kEnd,
-                           "location group " + m.attribute + " has a new VLAN", {}});
+            out.push_back({m.name,
+                           AccessChange::Kind::kEnd,
+                           "location group " + m.attribute + " has a new VLAN",
+                           {}});
         }
     }
     for (const auto& m : memberships) {
@@ -230,7 +232,8 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
         }
         decided.insert(m.name);
         out.push_back({m.name, AccessChange::Kind::kChangeLimits,
-                       "plan " + m.attribute + " has new limits", limits_of(m.attribute, group_rows)});
+                       "plan " + m.attribute + " has new limits",
+                       limits_of(m.attribute, group_rows)});
     }
     return out;
 }

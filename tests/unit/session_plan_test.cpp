@@ -104,10 +104,9 @@ TEST(AccessChanges, APlanWithNewLimitsChangesThemForItsMembers) {
         updated(group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "20000000"),
                 group_reply("radsync:plan:pro", "WISPr-Bandwidth-Max-Down", "50000000"))};
     EXPECT_TRUE(group_rows_changed(changes));
-    const std::vector<RadRow> memberships = {member_of("ann", "radsync:plan:pro", 10),
-                                             member_of("ann", "radsync:site:downtown:1", 100),
-                                             member_of("bob", "radsync:plan:basic", 10),
-                                             member_of("cy", "radsync:plan:pro", 10)};
+    const std::vector<RadRow> memberships = {
+        member_of("ann", "radsync:plan:pro", 10), member_of("ann", "radsync:site:downtown:1", 100),
+        member_of("bob", "radsync:plan:basic", 10), member_of("cy", "radsync:plan:pro", 10)};
     auto with_cy_revoked = changes;
     with_cy_revoked.push_back(inserted(check("cy", "Auth-Type", "Reject")));
     const auto out = access_changes(with_cy_revoked, kGroups, memberships);
@@ -119,8 +118,9 @@ TEST(AccessChanges, APlanWithNewLimitsChangesThemForItsMembers) {
     EXPECT_EQ(out[1].why, "plan radsync:plan:pro has new limits");
     EXPECT_EQ(out[1].limits.size(), 2U);
 
-    EXPECT_FALSE(group_rows_changed({inserted(group_reply("radsync:plan:pro", "Fall-Through", "Yes")),
-                                     inserted(check("ann", "Expiration", "1"))}));
+    EXPECT_FALSE(
+        group_rows_changed({inserted(group_reply("radsync:plan:pro", "Fall-Through", "Yes")),
+                            inserted(check("ann", "Expiration", "1"))}));
     // Without the memberships nobody's sessions can be named.
     EXPECT_TRUE(access_changes(changes, kGroups).empty());
     // A member whose own rows changed too (a new expiry) still gets the new limits.
@@ -137,10 +137,10 @@ TEST(AccessChanges, ALocationsNewVlanEndsItsMembersSessions) {
         updated(group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "100"),
                 group_reply("radsync:site:downtown:1", "Tunnel-Private-Group-Id", "110"))};
     EXPECT_TRUE(group_rows_changed(changes));
-    const auto out = access_changes(changes, kGroups,
-                                    {member_of("ann", "radsync:plan:pro", 10),
-                                     member_of("ann", "radsync:site:downtown:1", 100),
-                                     member_of("bob", "radsync:site:uptown:1", 100)});
+    const auto out = access_changes(
+        changes, kGroups,
+        {member_of("ann", "radsync:plan:pro", 10), member_of("ann", "radsync:site:downtown:1", 100),
+         member_of("bob", "radsync:site:uptown:1", 100)});
     ASSERT_EQ(out.size(), 1U);
     EXPECT_EQ(out[0].username, "ann");
     EXPECT_EQ(out[0].kind, AccessChange::Kind::kEnd);

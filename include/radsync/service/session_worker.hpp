@@ -14,6 +14,7 @@
 #include "radsync/core/clock.hpp"
 #include "radsync/core/error.hpp"
 #include "radsync/metrics/registry.hpp"
+#include "radsync/sched/watchdog.hpp"
 #include "radsync/session/plan.hpp"
 #include "radsync/store/accounting.hpp"
 
@@ -75,6 +76,10 @@ public:
     /// session once all have answered or timed out, on the worker's thread (or at once with an
     /// error when the worker is not running).
     void disconnect(std::string username, DisconnectDone done);
+
+    /// Beaten every second by the worker's own loop: a thread stuck in the accounting database
+    /// stops it (the systemd watchdog's view).
+    [[nodiscard]] const sched::Heartbeat& heartbeat() const;
 
 private:
     struct Impl;

@@ -41,8 +41,8 @@ class AccountingStore {
 public:
     virtual ~AccountingStore() = default;
 
-    /// Open sessions (no Stop yet) in the order FreeRADIUS recorded them; of one user when `username` is set. At most
-    /// `limit`.
+    /// Open sessions (no Stop yet) in the order FreeRADIUS recorded them; of one user when
+    /// `username` is set. At most `limit`.
     [[nodiscard]] virtual Result<std::vector<Session>> open_sessions(
         const std::optional<std::string>& username, std::size_t limit) = 0;
     /// The latest sessions of one user, open or closed, newest first.
