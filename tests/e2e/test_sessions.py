@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -272,7 +273,32 @@ def main() -> int:
         c("sessions disconnect through the daemon: ACK with the right secret; exit 1 for a user with "
           "no session", right_secret_again)
 
-        c("radsync serve: SIGTERM exits 0", lambda: expect_eq(d.stop(timeout=5), 0, "exit status"))
+        def stop_while_waiting():
+            # Frank again, at a NAS that drops everything (wrong secret): the request is still
+            # being resent when the daemon is told to stop.
+            expect_eq(fr.acct(FRANK.user, "Start", "s-Frank-2", "downtown", device(5)),
+                      "Accounting-Response", "accounting Start")
+            nas_secret.write_text("not-the-secret\n")
+            mark = d.log_mark()
+            os.kill(d.pid, signal.SIGHUP)
+            wait_until(lambda: "configuration reloaded" in d.log_from(mark) or None, WAIT, "reload")
+            waiting = subprocess.Popen([str(rs.binary), "-c", str(rs.main), "sessions", "disconnect", FRANK.user],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work)
+            try:
+                wait_until(lambda: "resending disconnect to nas=stand-in user=" + FRANK.user in d.log_from(mark)
+                           or None, WAIT, "the first resend")
+                t0 = time.monotonic()
+                expect_eq(d.stop(timeout=5), 0, "exit status")
+                expect_true(time.monotonic() - t0 < 3, f"stopping took {time.monotonic() - t0:.2f}s")
+                out, err = waiting.communicate(timeout=10)
+            finally:
+                if waiting.poll() is None:
+                    waiting.kill()
+            expect_eq(waiting.returncode, 1, f"sessions disconnect exit status ({out}{err})")
+            expect_true("session s-Frank-2 at stand-in: error (shutting down)" in out, f"output: {out}{err}")
+
+        c("SIGTERM while a Disconnect is still being resent: the daemon exits 0 within 3 s and the "
+          "waiting sessions disconnect is answered 'shutting down'", stop_while_waiting)
         checks.sources = []
         checks.server = None
     finally:
