@@ -12,6 +12,7 @@
 #include "common.hpp"
 #include "radsync/core/json.hpp"
 #include "radsync/core/timezone.hpp"
+#include "radsync/mapping/credentials.hpp"
 #include "radsync/metrics/registry.hpp"
 #include "radsync/service/session_worker.hpp"
 #include "radsync/store/accounting.hpp"
@@ -22,17 +23,16 @@ namespace {
 
 constexpr std::size_t kMaxListed = 1000;
 
-// The name as FreeRADIUS records it: lower-cased (ASCII, as configure-freeradius makes
-// FreeRADIUS do) when accounts.username.case is lower.
-std::string recorded_username(const config::Config& cfg, std::string name) {
-    if (cfg.accounts.username_case == config::UsernameCase::kLower) {
-        for (char& ch : name) {
-            if (ch >= 'A' && ch <= 'Z') {
-                ch = static_cast<char>(ch - 'A' + 'a');
-            }
-        }
+// The name as FreeRADIUS records it in radacct: normalised as radsync's own usernames are
+// (lower-cased with accounts.username.case: lower, as configure-freeradius makes FreeRADIUS
+// do), in its escaped form. Errc::kMalformedPayload for an empty or unusable name.
+Result<std::string> recorded_username(const config::Config& cfg, const std::string& name) {
+    auto login = mapping::normalise_login_name(
+        name, cfg.accounts.username_case == config::UsernameCase::kLower);
+    if (!login) {
+        return login.error();
     }
-    return name;
+    return mapping::radius_escape(*login);
 }
 
 nlohmann::json session_json(const store::Session& s) {
@@ -96,10 +96,14 @@ int sessions_list(const Options& opt) {
     if (!cfg) {
         return kExitFailure;
     }
-    const std::optional<std::string> user =
-        opt.account_key.empty()
-            ? std::nullopt
-            : std::optional<std::string>(recorded_username(*cfg, opt.account_key));
+    std::optional<std::string> user;
+    if (!opt.account_key.empty()) {
+        auto name = recorded_username(*cfg, opt.account_key);
+        if (!name) {
+            return fail(name.error());
+        }
+        user = std::move(*name);
+    }
     auto sessions = read_open_sessions(*cfg, user);
     if (!sessions) {
         return fail(sessions.error());
@@ -137,7 +141,11 @@ int sessions_disconnect(const Options& opt) {
     }
     Write w;
     w.request.command = control::Command::kSessionsDisconnect;
-    const std::string user = recorded_username(*cfg, opt.account_key);
+    auto name = recorded_username(*cfg, opt.account_key);
+    if (!name) {
+        return fail(name.error());
+    }
+    const std::string user = std::move(*name);
     w.request.member = user;
     w.run_here = [&]() -> int {
         const core::SystemClock clock;

@@ -107,6 +107,8 @@ constexpr Choice<PasswordStorage> kPasswordStorages[] = {
     {"nt_hash", PasswordStorage::kNtHash}, {"cleartext", PasswordStorage::kCleartext}};
 constexpr Choice<BandwidthAttributes> kBandwidthAttributes[] = {
     {"wispr", BandwidthAttributes::kWispr}, {"mikrotik", BandwidthAttributes::kMikrotik}};
+// Acct-Interim-Interval at most a day: the stale cutoff multiplies it.
+constexpr std::chrono::seconds kMaxInterimInterval{86400};
 constexpr Choice<SessionKey> kSessionKeys[] = {
     {"User-Name", SessionKey::kUserName},
     {"Acct-Session-Id", SessionKey::kAcctSessionId},
@@ -435,17 +437,10 @@ private:
                         {"interim_interval", "stale_after_intervals", "sweep_interval",
                          "dynamic_authorization", "request_timeout", "attempts", "nas"});
         // Upper bounds keep every product of them (a stale cutoff, a timer) far from overflow.
-        const auto bounded = [&](const Field& field, seconds min, seconds max) {
-            auto d = r_.duration(field, min);
-            if (d && *d > max) {
-                r_.error(field, "at most " + format_duration(max));
-                d.reset();
-            }
-            return d;
-        };
-        set_if(bounded(s["interim_interval"], seconds(60), seconds(86400)), out.interim_interval);
+        set_if(r_.duration(s["interim_interval"], seconds(60), kMaxInterimInterval),
+               out.interim_interval);
         set_if(r_.small_integer(s["stale_after_intervals"], 2, 100), out.stale_after_intervals);
-        set_if(bounded(s["sweep_interval"], seconds(1), seconds(3600)), out.sweep_interval);
+        set_if(r_.duration(s["sweep_interval"], seconds(1), seconds(3600)), out.sweep_interval);
         set_if(r_.short_duration(s["request_timeout"], std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(30000)),
                out.request_timeout);
@@ -767,11 +762,8 @@ private:
         }
         g.session_timeout = r.duration(s["session_timeout"], seconds(1));
         g.simultaneous_use = r.small_integer(s["simultaneous_use"], 1);
-        g.accounting_interval = r.duration(s["accounting_interval"], seconds(60));
-        if (g.accounting_interval && *g.accounting_interval > seconds(86400)) {
-            r.error(s["accounting_interval"], "at most 1d");
-            g.accounting_interval.reset();
-        }
+        g.accounting_interval =
+            r.duration(s["accounting_interval"], seconds(60), kMaxInterimInterval);
         if (const Field fixed = s["static_ip"]; fixed.present) {
             r.error(fixed.key_origin, fixed.path,
                     "static_ip gave every member of the group the same address; use ip_pool: "

@@ -475,7 +475,9 @@ public:
         return d;
     }
 
-    std::optional<seconds> duration(const Field& f, seconds min) {
+    /// A duration of at least `min` and, when given, at most `max`.
+    std::optional<seconds> duration(const Field& f, seconds min,
+                                    std::optional<seconds> max = std::nullopt) {
         const auto t = scalar(f, "a duration");
         if (!t) {
             return std::nullopt;
@@ -486,8 +488,8 @@ public:
             return std::nullopt;
         }
         const seconds d(static_cast<seconds::rep>(*v));
-        if (d < min) {
-            error(f, range_message(format_duration(min), "", *t));
+        if (d < min || (max && d > *max)) {
+            error(f, range_message(format_duration(min), max ? format_duration(*max) : "", *t));
             return std::nullopt;
         }
         return d;

@@ -150,6 +150,8 @@ struct SessionWorker::Impl {
         }
         if (auto open = db->open_session_count()) {
             metrics.set("radsync_sessions_open", {}, static_cast<double>(*open));
+        } else {
+            log->warn("cannot count the open sessions: {}", open.error().message);
         }
     }
 
@@ -415,11 +417,11 @@ SessionWorker::~SessionWorker() {
 
 Status SessionWorker::start() {
     auto& m = *impl_;
-    auto secrets = read_secrets(m.config->sessions);
-    if (!secrets) {
-        return secrets.error();
+    auto prepared = prepare(m.config);
+    if (!prepared) {
+        return prepared.error();
     }
-    m.secrets = std::move(*secrets);
+    apply(std::move(*prepared));
     auto db = store::open_accounting_store(m.config->accounting_database);
     if (!db) {
         return db.error();

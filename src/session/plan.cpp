@@ -22,10 +22,6 @@ constexpr std::uint8_t kWisprBandwidthMaxDown = 8;
 constexpr std::uint32_t kVendorMikrotik = 14988;
 constexpr std::uint8_t kMikrotikRateLimit = 8;
 
-bool starts_with(const std::string& s, std::string_view prefix) {
-    return s.compare(0, prefix.size(), prefix) == 0;
-}
-
 std::string site_prefix() {
     return std::string(mapping::kGroupPrefix) + "site:";
 }
@@ -96,8 +92,8 @@ std::set<std::string> groups_with_new_rows(const std::vector<RowChange>& changes
             if (row == nullptr || row->table != Table::kRadgroupreply) {
                 continue;
             }
-            if ((starts_with(row->name, plans) && limit_attribute(row->attribute, row->value)) ||
-                starts_with(row->name, sites)) {
+            if ((row->name.starts_with(plans) && limit_attribute(row->attribute, row->value)) ||
+                row->name.starts_with(sites)) {
                 out.insert(row->name);
             }
         }
@@ -141,7 +137,7 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
     std::set<std::string> configured_sites;  // the site groups the configuration still has
     std::set<std::string> configured_keys;   // and their locations
     for (const auto& r : group_rows) {
-        if (starts_with(r.name, sites)) {
+        if (r.name.starts_with(sites)) {
             configured_sites.insert(r.name);
             configured_keys.insert(location_of(r.name));
         }
@@ -149,13 +145,13 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
     for (auto& [username, u] : users) {
         std::set<std::string> kept_keys;
         for (const auto& g : u.groups_added) {
-            if (starts_with(g, sites)) {
+            if (g.starts_with(sites)) {
                 kept_keys.insert(location_of(g));
             }
         }
         std::optional<std::string> lost;
         for (const auto& g : u.groups_removed) {
-            if (!starts_with(g, sites) || u.groups_added.contains(g) ||
+            if (!g.starts_with(sites) || u.groups_added.contains(g) ||
                 kept_keys.contains(location_of(g))) {
                 continue;  // renumbered, or the location still matched another way
             }
@@ -180,12 +176,12 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
         std::optional<std::string> old_plan;
         std::optional<std::string> new_plan;
         for (const auto& g : u.groups_removed) {
-            if (starts_with(g, plans) && !u.groups_added.contains(g)) {
+            if (g.starts_with(plans) && !u.groups_added.contains(g)) {
                 old_plan = g;
             }
         }
         for (const auto& g : u.groups_added) {
-            if (starts_with(g, plans) && !u.groups_removed.contains(g)) {
+            if (g.starts_with(plans) && !u.groups_removed.contains(g)) {
                 new_plan = g;
             }
         }
@@ -217,7 +213,7 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
             decided.contains(m.name)) {
             continue;
         }
-        if (starts_with(m.attribute, sites)) {
+        if (m.attribute.starts_with(sites)) {
             decided.insert(m.name);
             out.push_back({m.name,
                            AccessChange::Kind::kEnd,
@@ -227,7 +223,7 @@ std::vector<AccessChange> access_changes(const std::vector<RowChange>& changes,
     }
     for (const auto& m : memberships) {
         if (m.table != Table::kRadusergroup || !changed.contains(m.attribute) ||
-            !starts_with(m.attribute, plans) || decided.contains(m.name)) {
+            !m.attribute.starts_with(plans) || decided.contains(m.name)) {
             continue;
         }
         decided.insert(m.name);

@@ -86,18 +86,6 @@ public:
         return collect(*st);
     }
 
-    Result<std::vector<Session>> recent_sessions(const std::string& username,
-                                                 std::size_t limit) override {
-        auto st = db_.prepare("SELECT " + session_columns() +
-                              " FROM radacct WHERE username = ?1"
-                              " ORDER BY radacctid DESC LIMIT ?2");
-        if (!st) {
-            return st.error();
-        }
-        st->bind(1, std::string_view(username)).bind(2, static_cast<std::int64_t>(limit));
-        return collect(*st);
-    }
-
     Result<std::size_t> open_session_count() override {
         auto st = db_.prepare("SELECT COUNT(*) FROM radacct WHERE acctstoptime IS NULL");
         if (!st) {

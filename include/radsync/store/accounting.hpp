@@ -45,9 +45,6 @@ public:
     /// `username` is set. At most `limit`.
     [[nodiscard]] virtual Result<std::vector<Session>> open_sessions(
         const std::optional<std::string>& username, std::size_t limit) = 0;
-    /// The latest sessions of one user, open or closed, newest first.
-    [[nodiscard]] virtual Result<std::vector<Session>> recent_sessions(const std::string& username,
-                                                                       std::size_t limit) = 0;
     [[nodiscard]] virtual Result<std::size_t> open_session_count() = 0;
     /// Closes open sessions last heard of before `cutoff` (Acct-Stop-Time = `now`,
     /// Acct-Terminate-Cause = kStaleTerminateCause, the session time up to when it was last
