@@ -1,42 +1,56 @@
 #!/usr/bin/env python3
 """Authentication under accounting load (issue 13: accounting in its own database).
 
-    python3 bench/accounting_bench.py [--users 500] [--auths 4000] [--peap 40]
-        [--acct-rate 200,1000] [--same-file]
+    python3 bench/accounting_bench.py [--users 500] [--auths 8000] [--peap 40] [--rounds 3]
+        [--acct-rate 100,300] [--tmpfs] [--same-file]
 
 A private, threaded FreeRADIUS (tests/e2e/freeradius_harness.py, built by
 deploy/freeradius/configure-freeradius) reads ``--users`` members shaped as radsync writes them
-(NT-Password, plan group with Fall-Through, site group, deny group) and writes accounting into
-the accounting database through the sql_accounting instance. In one run it measures:
+(NT-Password, plan group with Fall-Through and Simultaneous-Use, site group, deny group) and writes
+accounting into the accounting database through the sql_accounting instance. Each round measures,
+idle and then with accounting at each ``--acct-rate`` per second:
 
-1. idle: ``--auths`` PAP requests (radclient, 32 in flight) and ``--peap`` PEAP-MSCHAPv2 logins
-   (eapol_test, 4 at a time): requests per second, accepts, rejects;
-2. the same while radclient sends Accounting-Requests (Start, Interim-Update, Stop over
-   ``--users`` sessions) at each ``--acct-rate`` per second, 32 in flight: the auth rates again, the
-   ratio to idle, the accounting rate achieved and the radacct rows written;
-3. with ``--same-file``: step 2 again with accounting written into the RADIUS database itself
-   (the setup freeradius.md §7 warns about), for comparison.
+* PAP: ``--auths`` Access-Requests, 32 in flight (bench/radius_load.py pap): rate, accepts,
+  rejects, losses, latency p50/p95;
+* PEAP-MSCHAPv2: ``--peap`` logins, eapol_test 4 at a time: rate, accepts, rejects;
+* accounting (bench/radius_load.py acct, Start, Interim-Update, Stop over ``--users`` sessions,
+  running before and throughout the two): sent, answered.
 
-Everything shares this machine's cores, so the load generator's own CPU is in the figures. It
+It prints the median of the rounds per condition and its ratio to idle. Alternating the conditions
+in rounds is what makes the ratio mean something on a shared VM, where two runs of the same
+condition a minute apart differ by 20 %. ``--tmpfs`` adds rounds with the accounting database in
+/dev/shm, where an fsync costs nothing (FreeRADIUS's sqlite driver commits every accounting write
+with one, and cannot be told otherwise: its connect_query is prepared, never run), which separates
+the disk's share from the rest. ``--same-file`` adds rounds with accounting written into the RADIUS
+database itself (the setup freeradius.md §7 warns about), for comparison.
+
+The load generators share this machine's cores with FreeRADIUS; they are written to cost about a
+tenth of a millisecond of CPU per request (radclient cost more than FreeRADIUS itself). It
 measures; it never fails on a number. Exit status 1 only when something broke (a server did not
-start, a valid user was rejected is reported, not fatal).
+start, a load failed); a valid user rejected is reported, not fatal.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
+import json
+import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SOURCE_DIR = Path(__file__).resolve().parents[1]
+LOAD = Path(__file__).resolve().with_name("radius_load.py")
 sys.path.insert(0, str(SOURCE_DIR / "tests/e2e"))
+sys.path.insert(0, str(LOAD.parent))
 
 import freeradius_harness as h  # noqa: E402
+from radius_load import user  # noqa: E402 (the members the loads log in as)
 
 GROUPS = """
 INSERT INTO radgroupreply(groupname,attribute,op,value) VALUES
@@ -55,10 +69,6 @@ INSERT INTO radgroupcheck(groupname,attribute,op,value) VALUES
 """
 
 
-def user(i: int) -> tuple[str, str]:
-    return f"member{i:05d}@cowork.test", f"pw-{i:05d}-bench"
-
-
 def build_db(db: Path, users: int) -> None:
     h.create_stock_db(db)
     con = sqlite3.connect(db)
@@ -74,44 +84,13 @@ def build_db(db: Path, users: int) -> None:
     con.close()
 
 
-def packets(path: Path, blocks: list[list[str]]) -> None:
-    path.write_text("\n".join("\n".join(b) + "\n" for b in blocks))
-
-
-def pap_file(path: Path, users: int, count: int) -> None:
-    blocks = []
-    for n in range(count):
-        name, pw = user(n % users)
-        blocks.append([f'User-Name = "{name}"', f'User-Password = "{pw}"', "NAS-IP-Address = 127.0.0.1",
-                       'NAS-Identifier = "downtown"'])
-    packets(path, blocks)
-
-
-def acct_file(path: Path, users: int, count: int) -> None:
-    blocks = []
-    for n in range(count):
-        i = n % users
-        status = ("Start", "Interim-Update", "Interim-Update", "Stop")[(n // users) % 4]
-        name, _ = user(i)
-        blocks.append([f'User-Name = "{name}"', f"Acct-Status-Type = {status}",
-                       f'Acct-Session-Id = "bench-{i}-{n // (users * 4)}"', "NAS-IP-Address = 127.0.0.1",
-                       'NAS-Identifier = "downtown"', f'Calling-Station-Id = "AA-BB-CC-{i % 256:02X}-00-01"',
-                       f"Acct-Input-Octets = {n}"])
-    packets(path, blocks)
-
-
-SUMMARY = re.compile(r"Accepted\s*:\s*(\d+).*?Rejected\s*:\s*(\d+).*?Lost\s*:\s*(\d+)", re.S)
-
-
-def run_pap(fr: h.FreeRadius, file: Path) -> dict:
-    t0 = time.monotonic()
-    proc = subprocess.run([h.tool("radclient"), "-f", str(file), "-p", "32", "-s", "-q", "-r", "3", "-t", "5",
-                           f"127.0.0.1:{fr.auth_port}", "auth", h.SECRET],
+def run_pap(fr: h.FreeRadius, args) -> dict:
+    proc = subprocess.run([sys.executable, str(LOAD), "pap", str(fr.auth_port), h.SECRET, "--users",
+                           str(args.users), "--count", str(args.auths), "--in-flight", "32"],
                           capture_output=True, text=True, check=False, timeout=600)
-    seconds = time.monotonic() - t0
-    m = SUMMARY.search(proc.stdout + proc.stderr)
-    accepted, rejected, lost = (int(x) for x in m.groups()) if m else (0, 0, 0)
-    return {"rate": (accepted + rejected) / seconds, "accepted": accepted, "rejected": rejected, "lost": lost}
+    if proc.returncode != 0:
+        raise h.HarnessError(f"the PAP load failed (exit {proc.returncode}): {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
 
 
 def run_peap(fr: h.FreeRadius, count: int) -> dict:
@@ -134,88 +113,128 @@ def radacct_rows(path: Path) -> int:
         con.close()
 
 
-def measure(fr: h.FreeRadius, args, work: Path, label: str, idle: dict | None, rate: int) -> dict:
-    pap = work / "pap.txt"
-    load = None
-    if idle is not None:
-        # Enough accounting to outlast the measurement (radclient reads its whole file first,
-        # so the file is sized to the run, not made huge).
-        expected = args.auths / idle["pap"]["rate"] + args.peap / idle["peap"]["rate"]
-        count = int(rate * (expected * 3 + 3))
-        acct = work / "acct.txt"
-        acct_file(acct, args.users, count)
-        load = subprocess.Popen([h.tool("radclient"), "-f", str(acct), "-p", "32", "-n", str(rate),
-                                 "-s", "-r", "1", "-t", "5", f"127.0.0.1:{fr.acct_port}", "acct", h.SECRET],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        started = time.monotonic()
-        wait_for_rows(fr.accounting_db)  # the load is running before the measurement starts
-    pap_result = run_pap(fr, pap)
-    peap_result = run_peap(fr, args.peap)
-    out = {"pap": pap_result, "peap": peap_result}
-    if load is not None:
-        measured = time.monotonic() - started
-        text, _ = load.communicate(timeout=600)
-        m = SUMMARY.search(text)
-        answered, lost = (int(m.group(1)), int(m.group(3))) if m else (0, 0)
-        out["acct"] = {"answered": answered, "lost": lost, "rate": answered / (time.monotonic() - started),
-                       "overlap": measured}
-    print(f"{label}:", flush=True)
-    for kind in ("pap", "peap"):
-        r = out[kind]
-        ratio = f", {r['rate'] / idle[kind]['rate']:.2f} x idle" if idle else ""
-        print(f"  {kind.upper():4} {r['rate']:8.0f} auth/s{ratio}; accepted {r['accepted']}, "
-              f"rejected {r['rejected']}" + (f", lost {r['lost']}" if "lost" in r else ""), flush=True)
-    if load is not None:
-        a = out["acct"]
-        print(f"  accounting: {a['answered']} Accounting-Responses at {a['rate']:.0f}/s (offered "
-              f"{rate}/s, {a['lost']} lost), running through all {a['overlap']:.1f} s of "
-              f"the measurement; {radacct_rows(fr.accounting_db)} radacct rows", flush=True)
-    return out
-
-
-def wait_for_rows(path: Path, timeout: float = 30.0) -> None:
+def wait_for_rows(path: Path, before: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while radacct_rows(path) == 0:
+    while radacct_rows(path) <= before:
         if time.monotonic() > deadline:
             raise h.HarnessError("no accounting row appeared")
         time.sleep(0.05)
 
 
+def measure(fr: h.FreeRadius, args, rate: int) -> dict:
+    """One PAP run and one PEAP run, with accounting at ``rate`` per second running throughout (0:
+    idle)."""
+    load = None
+    if rate:
+        rows_before = radacct_rows(fr.accounting_db)
+        load = subprocess.Popen([sys.executable, str(LOAD), "acct", str(fr.acct_port), h.SECRET,
+                                 "--users", str(args.users), "--count", str(rate * 3600), "--rate",
+                                 str(rate), "--run", f"r{rows_before}"],
+                                stdout=subprocess.PIPE, text=True)
+        wait_for_rows(fr.accounting_db, rows_before)  # the load runs before the measurement starts
+    out = {"pap": run_pap(fr, args), "peap": run_peap(fr, args.peap)}
+    if load is not None:
+        load.terminate()  # it stops sending, collects what is outstanding and reports
+        text, _ = load.communicate(timeout=60)
+        if load.returncode != 0:
+            raise h.HarnessError(f"the accounting load failed (exit {load.returncode})")
+        out["acct"] = json.loads(text)
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def report(label: str, runs: list[dict], idle: dict | None) -> dict:
+    """Prints the medians over the rounds of one condition; returns them."""
+    summary = {
+        "pap": median([r["pap"]["rate"] for r in runs]),
+        "peap": median([r["peap"]["rate"] for r in runs]),
+        "pap_p50": median([r["pap"]["p50_ms"] for r in runs]),
+        "pap_p95": median([r["pap"]["p95_ms"] for r in runs]),
+        "rejected": sum(r["pap"]["rejected"] + r["pap"]["lost"] + r["peap"]["rejected"] for r in runs),
+        "auths": sum(r["pap"]["sent"] + r["peap"]["accepted"] + r["peap"]["rejected"] for r in runs),
+    }
+    ratio = (lambda k: f", {summary[k] / idle[k]:.2f} x idle") if idle else (lambda k: "")
+    print(f"{label} (median of {len(runs)} rounds):", flush=True)
+    print(f"  PAP  {summary['pap']:7.0f} auth/s{ratio('pap')}; latency p50 {summary['pap_p50']:.1f} ms, "
+          f"p95 {summary['pap_p95']:.1f} ms (32 in flight)", flush=True)
+    print(f"  PEAP {summary['peap']:7.1f} auth/s{ratio('peap')}", flush=True)
+    pap_rounds = ", ".join(f"{r['pap']['rate']:.0f}" for r in runs)
+    peap_rounds = ", ".join(f"{r['peap']['rate']:.1f}" for r in runs)
+    print(f"  per round: PAP {pap_rounds}; PEAP {peap_rounds}", flush=True)
+    if "acct" in runs[0]:
+        sent = sum(r["acct"]["sent"] for r in runs)
+        answered = sum(r["acct"]["answered"] for r in runs)
+        seconds = sum(r["acct"]["seconds"] for r in runs)
+        summary["acct_rate"] = answered / seconds
+        print(f"  accounting: {answered} of {sent} answered, {answered / seconds:.0f}/s over the "
+              f"{seconds:.1f} s of the measurements", flush=True)
+    print(f"  {summary['rejected']} of {summary['auths']} valid logins rejected or lost", flush=True)
+    return summary
+
+
+def layout_rounds(fr: h.FreeRadius, args, rates: list[int]) -> dict[int, list[dict]]:
+    runs: dict[int, list[dict]] = {0: [], **{rate: [] for rate in rates}}
+    with fr:
+        for _ in range(args.rounds):
+            for rate in runs:
+                runs[rate].append(measure(fr, args, rate))
+    return runs
+
+
+def move_accounting(fr: h.FreeRadius, path: Path) -> None:
+    """Points the sql_accounting instance at another file (FreeRADIUS reads it at its next start)."""
+    module = fr.raddb / "mods-available/sql_accounting"
+    text = module.read_text()
+    module.write_text(text.replace(f'filename = "{fr.accounting_db}"', f'filename = "{path}"'))
+    fr.accounting_db = path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=500)
-    ap.add_argument("--auths", type=int, default=4000)
-    ap.add_argument("--peap", type=int, default=40)
-    ap.add_argument("--acct-rate", default="200,1000",
+    ap.add_argument("--auths", type=int, default=8000, help="PAP requests per measurement")
+    ap.add_argument("--peap", type=int, default=40, help="PEAP logins per measurement")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of idle then each rate, so the medians see the same machine")
+    ap.add_argument("--acct-rate", default="100,300",
                     help="accounting requests per second, comma-separated for several runs")
+    ap.add_argument("--tmpfs", action="store_true",
+                    help="also measure with the accounting database in /dev/shm, where an fsync costs "
+                         "nothing: what is left is contention, not the disk")
     ap.add_argument("--same-file", action="store_true",
                     help="also measure accounting written into the RADIUS database itself")
     args = ap.parse_args()
     h.install_signal_handlers()
     work = h.temp_workdir("radsync-accounting-bench-")
+    shm = Path(tempfile.mkdtemp(prefix="radsync-accounting-bench-", dir="/dev/shm")) if args.tmpfs else None
     try:
         db = work / "radius.db"
         build_db(db, args.users)
-        pap_file(work / "pap.txt", args.users, args.auths)
         fr = h.FreeRadius(db, work / "fr", debug=False)
         rates = [int(r) for r in str(args.acct_rate).split(",")]
-        with fr:
-            idle = measure(fr, args, work, "idle", None, 0)
-            runs = [(rate, measure(fr, args, work, f"accounting at {rate}/s, own database", idle, rate))
-                    for rate in rates]
+        layouts = [("its own database", None)]
+        if shm:
+            layouts.append(("its own database in /dev/shm", shm / "accounting.db"))
         if args.same_file:
-            module = fr.raddb / "mods-available/sql_accounting"
-            text = module.read_text()
-            module.write_text(text.replace(f'filename = "{fr.accounting_db}"', f'filename = "{db}"'))
-            fr.accounting_db = db
-            with fr:
-                measure(fr, args, work, f"accounting at {rates[-1]}/s, in the RADIUS database", idle,
-                        rates[-1])
-        for rate, loaded in runs:
-            rejected = loaded["pap"]["rejected"] + loaded["peap"]["rejected"] + loaded["pap"]["lost"]
-            print(f"summary at {rate}/s: PAP {loaded['pap']['rate'] / idle['pap']['rate']:.2f} x idle, "
-                  f"PEAP {loaded['peap']['rate'] / idle['peap']['rate']:.2f} x idle; accounting answered at "
-                  f"{loaded['acct']['rate']:.0f}/s; {rejected} valid users rejected", flush=True)
+            layouts.append(("the RADIUS database", db))
+        summaries = []
+        for name, path in layouts:
+            if path is not None:
+                if path != db:
+                    h.create_accounting_db(path)
+                move_accounting(fr, path)
+            runs = layout_rounds(fr, args, rates)
+            idle = report(f"idle, accounting into {name}", runs[0], None)
+            for rate in rates:
+                loaded = report(f"accounting at {rate}/s into {name}", runs[rate], idle)
+                summaries.append((name, rate, idle, loaded))
+        for name, rate, idle, s in summaries:
+            print(f"summary at {rate}/s into {name}: PAP {s['pap'] / idle['pap']:.2f} x idle, PEAP "
+                  f"{s['peap'] / idle['peap']:.2f} x idle; accounting answered at {s['acct_rate']:.0f}/s; "
+                  f"{s['rejected']} valid logins rejected or lost", flush=True)
         return 0
     except h.HarnessError as e:
         print(f"setup failed: {e}", file=sys.stderr)
@@ -223,6 +242,8 @@ def main() -> int:
     finally:
         h._stop_all()
         h.remove_workdir(work)
+        if shm:
+            shutil.rmtree(shm, ignore_errors=True)
 
 
 if __name__ == "__main__":
