@@ -14,12 +14,16 @@ It serves, on exactly the one address given with --listen (plain HTTP, or HTTPS 
   minute, counted whether they succeed or fail (then 429 "Too many requests, ...").
 * ``GET /api/v2/organizations/{slug}/{kind}`` and ``.../{kind}/{id}`` for members, companies,
   memberships, plans, locations, passes, bookings (with visitors[], members[], recurrence),
-  resources, resource-types and visitors: bearer token required (401), a wrong
+  resources, resource-types, visitors and check-ins: bearer token required (401), a wrong
   slug answers 500 "Organization not found", strict query validation (400 for any parameter a
   list does not document, including v1's ``$populate`` and memberships' ``modifiedAt``),
   ``$limit`` at most 50, opaque base64url cursors (both at once: 504; garbage: 500), the
   list envelope ``{results, cursorNext, cursorPrev, rangeStart, rangeEnd}`` with absent
   cursors at either end, results ordered by ``_id`` (or by ``$sort`` on members).
+* ``POST /api/v2/organizations/{slug}/checkins/{member}`` ``{location, start?, end?}`` checks a
+  member in (201, the check-in; 404 for an unknown member, 400 for an unknown location) and
+  ``POST .../checkins/checkout/{member}`` ``{location?, end?}`` ends their open check-in (200;
+  400 when there is none), officernd-api.md 5.10. Faults apply to them like to any path.
 * ``/_sim/...``: an unauthenticated admin interface for tests and the demo: injected faults
   (429 with or without Retry-After, 5xx, slow, malformed or truncated bodies, 401), entity
   upserts/patches/removals that send signed webhooks (``officernd-signature: t=<unix>,
@@ -34,14 +38,14 @@ It serves, on exactly the one address given with --listen (plain HTTP, or HTTPS 
 
 Beyond the interface contract (additions only): --token-rate-limit (0 lifts OfficeRnD's 5 a
 minute, for harnesses that restart clients often), --verbose, ``GET /_sim/faults`` (pending
-faults), ``GET /_sim/entities/{kind}/{id}`` (no token needed), update webhooks carry
+faults), ``GET /_sim/entities/{kind}`` and ``.../{kind}/{id}`` (no token needed), update webhooks carry
 ``data.previousAttributes``, a failed delivery adds ``webhook_error`` to the admin answer,
 ``/_sim/stats`` also counts webhooks, faults and entities, request-log entries name the
 ``fault`` applied, and PATCH is an RFC 7386 merge (nested objects merge, null removes).
 
 The fixture is the snapshot radsync's ``reconcile --from-file`` reads: a JSON object whose
 "members", "companies", "memberships", "plans", "locations", "passes", "bookings",
-"resources", "resource-types" and "visitors" are arrays of v2-shaped objects with "_id" (or v2 list envelopes ``{"results": [...]}``).
+"resources", "resource-types", "visitors" and "checkins" are arrays of v2-shaped objects with "_id" (or v2 list envelopes ``{"results": [...]}``).
 
 Lists stay fast at benchmark sizes (tens of thousands of entities): each kind keeps its ids
 sorted once and every object pre-serialised; a page is a bisect plus a join of 50 ready-made
@@ -94,6 +98,7 @@ KINDS = {
     "resources": "resource",
     "resource-types": "resource-type",
     "visitors": "visitor",
+    "checkins": "checkin",
 }
 
 # v2 field name -> v1 field name, for webhooks sent in the v1 shape (officernd-api.md 7.6).
@@ -146,6 +151,7 @@ LIST_RULES = {
     "resources": ListRules(equal=("location", "type")),
     "resource-types": ListRules(equal=("type",)),
     "visitors": ListRules(equal=("member", "company")),
+    "checkins": ListRules(equal=("member", "location"), dates={"start": ("$gte", "$lt")}),
 }
 
 
@@ -770,6 +776,44 @@ class Simulator:
                 status, error = self.send_webhook(f"{KINDS[kind]}.updated", new, previous)
         return self.write_result(new, status, error)
 
+    def checkin_write(self, member: str, checkout: bool, body: bytes) -> Response:
+        """POST /checkins/{member} {location, start?, end?} creates a check-in (201);
+        POST /checkins/checkout/{member} {location?, end?} ends the member's open one (200), a
+        400 when there is none. No webhook: OfficeRnD's check-in events are unconfirmed."""
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError:
+            raise bad_request(["the body must be JSON"]) from None
+        if not isinstance(doc, dict):
+            raise bad_request(["the body must be a JSON object"])
+        location = doc.get("location")
+        for name in ("start", "end"):
+            if doc.get(name) is not None and parse_instant(doc[name]) is None:
+                raise bad_request([f"{name} must be a valid ISO 8601 date string"])
+        coll = self.collections["checkins"]
+        with self.write_lock, self.lock:
+            if member not in self.collections["members"].objs:
+                raise ApiError(404, {"statusCode": 404, "message": "Member not found"})
+            if location is not None and location not in self.collections["locations"].objs:
+                raise bad_request(["location must be an existing location"])
+            now = self.write_instant()
+            if checkout:
+                open_ones = [c for c in coll.objs.values() if c.get("member") == member
+                             and c.get("end") is None and location in (None, c.get("location"))]
+                if not open_ones:
+                    raise bad_request(["the member is not checked in"])
+                checkin = {**max(open_ones, key=lambda c: c["start"]), "end": doc.get("end") or now,
+                           "modifiedAt": now}
+                coll.put(checkin)
+                return json_response(200, checkin)
+            if location is None:
+                raise bad_request(["location should not be empty"])
+            checkin = {"_id": object_id(), "member": member, "location": location,
+                       "start": doc.get("start") or now, "end": doc.get("end"), "source": "api",
+                       "createdAt": now, "modifiedAt": now}
+            coll.put(checkin)
+            return json_response(201, checkin)
+
     def occupancy_slot(self, slot: dict, verb: str) -> dict:
         """An occurrence of a (recurring) booking, as OfficeRnD announces it: occupancyslot.*."""
         if verb not in ("created", "removed"):
@@ -1036,6 +1080,16 @@ class Handler(BaseHTTPRequestHandler):
                 form = {}
             return self.sim.issue_token(form)
         parts = [urllib.parse.unquote(p) for p in path.rstrip("/").split("/")]
+        # POST /checkins/{member} and /checkins/checkout/{member} (officernd-api.md 5.10)
+        if (len(parts) in (7, 8) and parts[1:4] == ["api", "v2", "organizations"]
+                and parts[5] == "checkins" and self.command == "POST"):
+            if not authorized:
+                raise ApiError(401, UNAUTHORIZED)
+            if parts[4] != self.sim.org:
+                raise ApiError(500, ORG_NOT_FOUND)
+            if len(parts) == 8 and parts[6] != "checkout":
+                raise not_found_route(self.command, path)
+            return self.sim.checkin_write(parts[-1], len(parts) == 8, body)
         # ["", "api", "v2", "organizations", slug, kind(, id)]
         if (len(parts) not in (6, 7) or parts[1:4] != ["api", "v2", "organizations"]
                 or parts[5] not in KINDS or self.command != "GET"):
@@ -1082,6 +1136,9 @@ class Handler(BaseHTTPRequestHandler):
                     return json_response(200, [f.describe() for f in sim.faults])
         elif parts and parts[0] == "entities" and len(parts) in (2, 3):
             kind = kind_of(parts[1])
+            if len(parts) == 2 and method == "GET":
+                with sim.lock:
+                    return json_response(200, [sim.collections[kind].objs[i] for i in sim.collections[kind].ids])
             if len(parts) == 2 and method == "PUT":
                 obj = payload()
                 if not isinstance(obj, dict):

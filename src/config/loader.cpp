@@ -433,9 +433,10 @@ private:
     }
 
     void read_sessions(const Field& f, Sessions& out) {
-        const Section s(r_, f,
-                        {"interim_interval", "stale_after_intervals", "sweep_interval",
-                         "dynamic_authorization", "request_timeout", "attempts", "nas"});
+        const Section s(
+            r_, f,
+            {"interim_interval", "stale_after_intervals", "sweep_interval", "dynamic_authorization",
+             "request_timeout", "attempts", "nas", "checkins"});
         // Upper bounds keep every product of them (a stale cutoff, a timer) far from overflow.
         set_if(r_.duration(s["interim_interval"], seconds(60), kMaxInterimInterval),
                out.interim_interval);
@@ -501,6 +502,13 @@ private:
                 r_.error(s["dynamic_authorization"], "needs at least one entry in sessions.nas");
             }
             out.dynamic_authorization = *on && !out.nas.empty();
+        }
+        if (const Field checkins = s["checkins"]; checkins.present) {
+            const Section c(r_, checkins, {"enabled", "checkout_after"});
+            out.checkins.origin = checkins.origin;
+            set_if(r_.boolean(c["enabled"]), out.checkins.enabled);
+            set_if(r_.duration(c["checkout_after"], seconds(1), seconds(86400)),
+                   out.checkins.checkout_after);
         }
     }
 
@@ -1162,6 +1170,20 @@ LoadResult load_text(const std::string& main_name, const Result<std::string>& ma
             }
         }
         collector.finish();
+        const auto& locations = config.mapping.locations;
+        if (config.sessions.checkins.enabled && config.officernd.org_slug.empty()) {
+            d.problems.push_back(Problem{config.sessions.checkins.origin, "sessions.checkins",
+                                         "check-ins need the officernd section"});
+        } else if (config.sessions.checkins.enabled &&
+                   std::none_of(locations.begin(), locations.end(), [](const LocationRule& l) {
+                       return !l.nas_ip_addresses.empty() || !l.ssids.empty();
+                   })) {
+            // radacct records the NAS's address and the SSID, not its NAS-Identifier.
+            d.problems.push_back(Problem{config.sessions.checkins.origin, "sessions.checkins",
+                                         "check-ins need a location rule with nas_ip_addresses "
+                                         "or ssids: accounting records those, not "
+                                         "NAS-Identifier"});
+        }
     }
 
     sort_by_position(d.problems, files);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -60,7 +61,27 @@ Error internal_error(const std::exception& e) {
                  std::string("OfficeRnD client internal error: ") + e.what());
 }
 
+struct CachedToken {
+    std::string value;  // never logged
+    core::Instant refresh_at;
+    // Minted because the API refused the previous token. Until this one is accepted once,
+    // another 401 is final: a missing scope is not cured by minting tokens (§7.11), and
+    // the token endpoint allows only 5 requests a minute.
+    bool minted_after_401 = false;
+};
+
 }  // namespace
+
+class TokenShare {
+public:
+    std::mutex mu;
+    std::optional<CachedToken> token;  // guarded by mu
+    TokenRateLimiter limiter;          // guarded by mu
+};
+
+std::shared_ptr<TokenShare> make_token_share() {
+    return std::make_shared<TokenShare>();
+}
 
 struct Client::Impl {
     Impl(ClientOptions o, const core::Clock& c, Sleeper s, Jitter j)
@@ -73,15 +94,6 @@ struct Client::Impl {
         }
     }
 
-    struct CachedToken {
-        std::string value;  // never logged
-        core::Instant refresh_at;
-        // Minted because the API refused the previous token. Until this one is accepted once,
-        // another 401 is final: a missing scope is not cured by minting tokens (§7.11), and
-        // the token endpoint allows only 5 requests a minute.
-        bool minted_after_401 = false;
-    };
-
     ClientOptions opts;
     const core::Clock& clock;
     Sleeper sleeper;
@@ -93,8 +105,7 @@ struct Client::Impl {
     Url api;        // base_url + "/" + slug
     Url token_url;  // token endpoint
     std::unique_ptr<detail::HttpsTransport> transport;
-    TokenRateLimiter limiter;
-    std::optional<CachedToken> token;
+    std::shared_ptr<TokenShare> tokens = opts.tokens ? opts.tokens : make_token_share();
 
     void exchanged() const {
         if (opts.on_exchange) {
@@ -189,25 +200,32 @@ struct Client::Impl {
         return delay(attempt, opts.base_backoff, opts.max_backoff, jitter());
     }
 
-    // A token that is valid for a while yet, minting one when needed (or when `force`).
-    Status ensure_token(FetchReport& report, bool force, bool after_401) {
-        if (!force && token && clock.now() < token->refresh_at) {
-            return {};
-        }
-        token.reset();
-        for (int attempt = 1;; ++attempt) {
-            for (int waits = 0; !limiter.can_request(clock.now()); ++waits) {
-                if (waits == kMaxLimiterWaits) {
+    // A token valid for a while yet, other than `refused` (one the API just refused with a
+    // 401), minted when needed. The share's lock is held while minting, so a client sharing
+    // it waits for that token instead of asking for its own; it is let go while waiting.
+    Result<std::string> current_token(FetchReport& report, const std::string& refused) {
+        std::unique_lock lock(tokens->mu);
+        int limiter_waits = 0;
+        for (int attempt = 1;;) {
+            if (const auto& t = tokens->token;
+                t && t->value != refused && clock.now() < t->refresh_at) {
+                return t->value;
+            }
+            if (!tokens->limiter.can_request(clock.now())) {
+                if (limiter_waits++ == kMaxLimiterWaits) {
                     return Error(Errc::kApiRateLimited,
                                  "OfficeRnD allows 5 token requests per minute and they are "
                                  "used up; not requesting another yet");
                 }
-                const auto wait = limiter.wait_needed(clock.now());
+                const auto wait = tokens->limiter.wait_needed(clock.now());
                 logger->warn("token requests used up (5 per minute); waiting {} s", wait.count());
+                lock.unlock();
                 sleeper(std::chrono::duration_cast<milliseconds>(wait));
+                lock.lock();
+                continue;  // a client sharing the token may have minted one meanwhile
             }
             // Counted before sending: OfficeRnD counts failed token requests too.
-            limiter.record(clock.now());
+            tokens->limiter.record(clock.now());
             ++report.token_requests;
             detail::HttpRequest req;
             req.method = "POST";
@@ -228,10 +246,11 @@ struct Client::Impl {
                     return Error(grant.error().code,
                                  "OfficeRnD token endpoint: " + grant.error().message);
                 }
-                token = CachedToken{std::move(grant->access_token),
-                                    token_refresh_at(clock.now(), grant->expires_in), after_401};
+                tokens->token =
+                    CachedToken{std::move(grant->access_token),
+                                token_refresh_at(clock.now(), grant->expires_in), !refused.empty()};
                 logger->debug("token obtained, expires_in={} s", grant->expires_in.count());
-                return {};
+                return tokens->token->value;
             }
             if (v.action != Action::kRetry) {
                 return Error(v.code, v.message);
@@ -247,7 +266,24 @@ struct Client::Impl {
             logger->warn("token request failed ({}); retry {}/{} in {} ms", v.message, attempt,
                          opts.max_attempts - 1, wait->count());
             ++report.retries;
+            lock.unlock();
             sleeper(*wait);
+            lock.lock();
+            ++attempt;
+        }
+    }
+
+    // Whether `value` was minted because the API refused the token before it: then another
+    // 401 is final (a missing scope is not cured by minting tokens, §7.11).
+    bool minted_after_401(const std::string& value) {
+        const std::lock_guard lock(tokens->mu);
+        return tokens->token && tokens->token->value == value && tokens->token->minted_after_401;
+    }
+
+    void token_accepted(const std::string& value) {
+        const std::lock_guard lock(tokens->mu);
+        if (tokens->token && tokens->token->value == value) {
+            tokens->token->minted_after_401 = false;
         }
     }
 
@@ -255,39 +291,60 @@ struct Client::Impl {
     // to the organisation ("/members"); the query never carries secrets but is not logged.
     Result<detail::HttpResponse> api_get(const std::string& path, const std::string& query,
                                          FetchReport& report) {
-        const std::string what = "GET " + path;
+        return api_request("GET", path, query, "", report);
+    }
+
+    // A request with auth and classification. A GET is retried like any read. A POST is
+    // retried only where OfficeRnD said it did nothing (429, or a 401 before the token
+    // refresh): after a timeout or a 5xx it may have acted, so the caller decides, by reading
+    // first, whether to send it again.
+    Result<detail::HttpResponse> api_request(std::string_view method, const std::string& path,
+                                             const std::string& query, const std::string& body,
+                                             FetchReport& report) {
+        const bool idempotent = method == "GET";
+        const std::string what = std::string(method) + " " + path;
         bool refreshed = false;
+        std::string refused;
         for (int attempt = 1;;) {
-            if (auto st = ensure_token(report, false, false); !st) {
-                return st.error();
+            auto bearer = current_token(report, refused);
+            if (!bearer) {
+                return bearer.error();
             }
             ++report.requests;
             detail::HttpRequest req;
+            req.method = std::string(method);
             req.target = api.path + path + query;
-            req.headers = {{"Authorization", "Bearer " + token->value}};
+            req.headers = {{"Authorization", "Bearer " + *bearer}};
+            if (!idempotent) {
+                req.headers.emplace_back("Content-Type", "application/json");
+                req.body = body;
+                req.reuse_connection = false;  // never silently re-sent on a fresh connection
+            }
             const auto started = std::chrono::steady_clock::now();
             const auto ex = transport->send(api, req, timeout());
             exchanged();
-            log_exchange("GET", path, ex, started);
-            const bool may_refresh = !refreshed && !token->minted_after_401;
+            log_exchange(method, path, ex, started);
+            const bool may_refresh = !refreshed && !minted_after_401(*bearer);
             const Verdict v = classify(Endpoint::kApi, ex, may_refresh);
             switch (v.action) {
                 case Action::kAccept:
-                    token->minted_after_401 = false;
+                    token_accepted(*bearer);
                     return ex.response;
-                case Action::kRefreshToken: {
+                case Action::kRefreshToken:
                     logger->warn("{}: OfficeRnD refused the token (401); requesting a new one",
                                  what);
                     refreshed = true;
-                    if (auto st = ensure_token(report, true, true); !st) {
-                        return st.error();
-                    }
+                    refused = *bearer;
                     continue;  // the replay does not count as an attempt
-                }
                 case Action::kFail:
                     return Error(v.code, v.message + " (" + what + ")");
                 case Action::kRetry:
                     break;
+            }
+            if (!idempotent && !(ex.ok && ex.response.status == 429)) {
+                return Error(v.code, v.message + " (" + what +
+                                         ", not re-sent: it may have "
+                                         "been carried out)");
             }
             if (attempt >= opts.max_attempts) {
                 return Error(v.code, v.message + " (" + what + ", gave up after " +
@@ -476,6 +533,117 @@ Result<std::string> Client::fetch_object(const std::string& kind, const std::str
                          "OfficeRnD " + kind + "/" + id + " is not a single JSON object");
         }
         return std::move(res->body);
+    } catch (const std::exception& e) {
+        return internal_error(e);
+    }
+}
+
+namespace {
+
+Result<Checkin> parse_checkin(const std::string& text) {
+    auto j = core::parse_json(text);
+    if (!j) {
+        return j.error();
+    }
+    auto field = [&](const char* name) -> std::string {
+        auto it = j->find(name);
+        return it != j->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    Checkin c;
+    c.id = field("_id");
+    c.member = field("member");
+    c.location = field("location");
+    auto start = core::parse_instant(field("start"));
+    if (c.id.empty() || !start) {
+        return Error(Errc::kMalformedPayload, "a check-in needs an _id and a start");
+    }
+    c.start = *start;
+    if (auto end = core::parse_instant(field("end"))) {
+        c.end = *end;
+    }
+    return c;
+}
+
+std::string checkin_body(const std::string& location, const char* when, core::Instant t) {
+    return nlohmann::json{{"location", location}, {when, format_iso_millis(t)}}.dump();
+}
+
+}  // namespace
+
+Result<std::vector<Checkin>> Client::checkins(const std::string& member,
+                                              const std::string& location, core::Instant from,
+                                              core::Instant to) {
+    try {
+        if (auto st = impl_->setup(); !st) {
+            return st.error();
+        }
+        auto query = build_page_query({{"member", member},
+                                       {"location", location},
+                                       {"start[$gte]", format_iso_millis(from)},
+                                       {"start[$lt]", format_iso_millis(to)}},
+                                      "");
+        if (!query) {
+            return query.error();
+        }
+        FetchReport report;
+        auto res = impl_->api_get("/checkins", *query, report);
+        if (!res) {
+            return res.error();
+        }
+        auto page = parse_page(res->body);
+        if (!page) {
+            return Error(Errc::kMalformedPayload, "OfficeRnD check-ins: " + page.error().message);
+        }
+        std::vector<Checkin> out;
+        for (const auto& text : page->results) {
+            auto c = parse_checkin(text);
+            if (!c) {
+                return Error(Errc::kMalformedPayload, "OfficeRnD check-in: " + c.error().message);
+            }
+            out.push_back(std::move(*c));
+        }
+        return out;
+    } catch (const std::exception& e) {
+        return internal_error(e);
+    }
+}
+
+Result<std::string> Client::check_in(const std::string& member, const std::string& location,
+                                     core::Instant start) {
+    try {
+        if (auto st = impl_->setup(); !st) {
+            return st.error();
+        }
+        FetchReport report;
+        auto res = impl_->api_request("POST", "/checkins/" + url_encode(member), "",
+                                      checkin_body(location, "start", start), report);
+        if (!res) {
+            return res.error();
+        }
+        auto c = parse_checkin(res->body);
+        if (!c) {
+            return Error(Errc::kMalformedPayload,
+                         "OfficeRnD's answer to a check-in: " + c.error().message);
+        }
+        return std::move(c->id);
+    } catch (const std::exception& e) {
+        return internal_error(e);
+    }
+}
+
+Status Client::check_out(const std::string& member, const std::string& location,
+                         core::Instant end) {
+    try {
+        if (auto st = impl_->setup(); !st) {
+            return st;
+        }
+        FetchReport report;
+        auto res = impl_->api_request("POST", "/checkins/checkout/" + url_encode(member), "",
+                                      checkin_body(location, "end", end), report);
+        if (!res) {
+            return res.error();
+        }
+        return {};
     } catch (const std::exception& e) {
         return internal_error(e);
     }

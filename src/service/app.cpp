@@ -32,6 +32,7 @@
 #include "radsync/mapping/credentials.hpp"
 #include "radsync/metrics/registry.hpp"
 #include "radsync/sched/watchdog.hpp"
+#include "radsync/service/checkin_worker.hpp"
 #include "radsync/service/mailer.hpp"
 #include "radsync/service/officernd_fetch.hpp"
 #include "radsync/service/poller.hpp"
@@ -44,6 +45,14 @@
 namespace radsync::service {
 
 namespace {
+
+// Whether a reload keeps the OfficeRnD application, so its token can stay shared.
+bool same_credentials(const config::Config& a, const config::Config& b) {
+    return a.officernd.org_slug == b.officernd.org_slug &&
+           a.officernd.client_id == b.officernd.client_id &&
+           a.officernd.token_url == b.officernd.token_url &&
+           a.officernd.base_url == b.officernd.base_url;
+}
 
 /// The route OfficeRnD is configured to POST to.
 constexpr std::string_view kWebhookPath = "/officernd/webhook";
@@ -194,6 +203,16 @@ public:
             log_->error("start-up failed: {}", s.error().message);
             return 1;
         }
+        if (config_->sessions.checkins.enabled) {
+            checkins_ = std::make_unique<CheckinWorker>(
+                config_, clock_, metrics_, [this] { return worker_->presence_directory(); },
+                token_share_);
+            if (auto s = checkins_->start(); !s) {
+                log_->error("start-up failed: {}", s.error().message);
+                worker_->stop();
+                return s.error().code == Errc::kConfigInvalid ? kExitConfigError : 1;
+            }
+        }
         if (mailer_) {
             if (auto s = mailer_->start(); !s) {
                 log_->error("start-up failed: {}", s.error().message);
@@ -248,7 +267,7 @@ public:
         if (!config_->officernd.org_slug.empty()) {
             auto access = make_officernd_access(
                 *config_, clock_, [this] { return stopping_.load(); }, &metrics_, std::nullopt,
-                poller_progress());
+                poller_progress(), token_share_);
             if (!access) {
                 log_->error("start-up failed: {}", access.error().message);
                 worker_->stop();
@@ -418,6 +437,13 @@ private:
                               : milliseconds{kDefaultStepLimit};
         std::vector<sched::Pulse> out{{"store worker", worker_->heartbeat().last(), base},
                                       {"session worker", sessions_->heartbeat().last(), base}};
+        if (checkins_) {
+            // Its OfficeRnD calls beat it after every exchange, like the poller's.
+            out.push_back({"check-in worker", checkins_->heartbeat().last(),
+                           std::max(base, std::chrono::duration_cast<milliseconds>(
+                                              config_->officernd.request_timeout +
+                                              std::chrono::seconds{5}))});
+        }
         if (poller_started_) {
             const auto exchange = std::chrono::duration_cast<milliseconds>(
                 config_->officernd.request_timeout + std::chrono::seconds{5});
@@ -459,7 +485,7 @@ private:
             [this, deadline] {
                 return stopping_.load() || std::chrono::steady_clock::now() > deadline;
             },
-            nullptr, kStartCheckAttempts);
+            nullptr, kStartCheckAttempts, {}, token_share_);
         if (!access) {
             log_->error("start-up failed: {}", access.error().message);
             return kExitConfigError;
@@ -643,6 +669,9 @@ private:
         if (mailer_) {
             mailer_->stop();  // finishes the e-mails being handed over, records them
         }
+        if (checkins_) {
+            checkins_->stop();  // before the store worker it asks for the directory
+        }
         worker_->stop();  // answers what control requests still wait for
         sessions_->stop();
         control_->join();
@@ -740,9 +769,11 @@ private:
         }
         std::optional<OfficeRndAccess> access;
         if (poller_) {
+            // New credentials mean a new token; the check-in worker keeps the ones it started
+            // with until the next start.
             auto made = make_officernd_access(
                 next, clock_, [this] { return stopping_.load(); }, &metrics_, std::nullopt,
-                poller_progress());
+                poller_progress(), same_credentials(*config_, next) ? token_share_ : nullptr);
             if (!made) {
                 log_->error("reload rejected: {}", made.error().message);
                 return;
@@ -780,6 +811,11 @@ private:
             log_->info("webhook secrets reloaded count={}", next.webhook->secret_files.size());
         }
         sessions_->apply(std::move(*sessions));
+        if (checkins_) {
+            checkins_->set_config(next_config);
+        } else if (next_config->sessions.checkins.enabled) {
+            log_->warn("sessions.checkins.enabled takes effect at the next start");
+        }
         config_ = std::move(next_config);
         worker_->set_config(config_);
         log::setup(config_->log_level, config_->log_modules);
@@ -941,6 +977,9 @@ private:
     std::unique_ptr<StoreWorker> worker_;
     std::unique_ptr<Mailer> mailer_;  // null without a notify section
     std::unique_ptr<SessionWorker> sessions_;
+    std::unique_ptr<CheckinWorker> checkins_;  // null unless sessions.checkins.enabled
+    // One OfficeRnD token for the organisation check, the poller and the check-in worker.
+    std::shared_ptr<officernd::TokenShare> token_share_ = officernd::make_token_share();
     std::unique_ptr<Poller> poller_;
     std::atomic<bool> stopping_{false};
     net::io_context ioc_{1};

@@ -17,7 +17,8 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
                                               std::function<bool()> cancelled,
                                               metrics::Registry* metrics,
                                               std::optional<int> max_attempts,
-                                              std::function<void()> progress) {
+                                              std::function<void()> progress,
+                                              std::shared_ptr<officernd::TokenShare> tokens) {
     const auto& o = cfg.officernd;
     if (o.org_slug.empty()) {
         return Error(Errc::kConfigInvalid, "no `officernd` section: nothing to poll");
@@ -38,10 +39,14 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
         options.fetch_guest_data = true;
         options.scope += std::string(" ") + officernd::kGuestScopes;
     }
+    if (cfg.sessions.checkins.enabled) {
+        options.scope += std::string(" ") + officernd::kCheckinScopes;
+    }
     if (max_attempts) {
         options.max_attempts = *max_attempts;
     }
     options.on_exchange = progress;
+    options.tokens = std::move(tokens);
     auto rng = std::make_shared<std::mt19937>(std::random_device{}());
     auto client = std::make_shared<officernd::Client>(
         std::move(options), clock,
@@ -94,6 +99,18 @@ Result<OfficeRndAccess> make_officernd_access(const config::Config& cfg, const c
     };
     access.check = [client] { return client->check_organization(); };
     access.get = [client](std::string_view target) { return client->get(target); };
+    access.checkins = [client](const std::string& member, const std::string& location,
+                               core::Instant from, core::Instant to) {
+        return client->checkins(member, location, from, to);
+    };
+    access.check_in = [client](const std::string& member, const std::string& location,
+                               core::Instant start) {
+        return client->check_in(member, location, start);
+    };
+    access.check_out = [client](const std::string& member, const std::string& location,
+                                core::Instant end) {
+        return client->check_out(member, location, end);
+    };
     return access;
 }
 

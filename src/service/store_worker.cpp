@@ -522,6 +522,30 @@ void StoreWorker::call_on_worker(std::function<void()> call) {
     future.wait();
 }
 
+Result<std::pair<std::map<std::string, std::string>, std::vector<session::PresenceSite>>>
+StoreWorker::presence_directory() {
+    using Directory =
+        std::pair<std::map<std::string, std::string>, std::vector<session::PresenceSite>>;
+    Result<Directory> out = Error(Errc::kStoreBusy, "shutting down");
+    call_on_worker([&] {
+        auto accounts = state_->load_accounts();
+        if (!accounts) {
+            out = accounts.error();
+            return;
+        }
+        Directory d;
+        for (const auto& [id, acc] : *accounts) {
+            // Members and day-pass holders; a guest is a visitor, not a member to check in.
+            if (acc.kind != store::AccountKind::kGuest) {
+                d.first.emplace(acc.username, id);
+            }
+        }
+        d.second = session::presence_sites(*current_config(), snapshot_);
+        out = std::move(d);
+    });
+    return out;
+}
+
 Result<std::vector<reconcile::Vanished>> StoreWorker::vanished(const snapshot::Snapshot& fetched,
                                                                std::uint64_t fetch_started) {
     Result<std::vector<reconcile::Vanished>> out = Error(Errc::kStoreBusy, "shutting down");

@@ -121,7 +121,95 @@ public:
         return collect(*st);
     }
 
+    Result<std::vector<Session>> sessions_since(core::Instant since, std::size_t limit) override {
+        // Both terms have an index (the partial one on open sessions, and acctstoptime's).
+        auto st = db_.prepare("SELECT " + session_columns() +
+                              " FROM radacct WHERE acctstoptime IS NULL OR acctstoptime >= ?1"
+                              " ORDER BY radacctid DESC LIMIT ?2");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, detail::seconds(since)).bind(2, static_cast<std::int64_t>(limit));
+        return collect(*st);
+    }
+
+    Result<std::vector<session::CheckinRecord>> checkins(const std::string& from_day) override {
+        auto st = db_.prepare(
+            "SELECT member_id, location_id, day, state, starts_at, ends_at, checkin_id, attempts, "
+            "error "
+            "FROM radsync_checkins WHERE day >= ?1 OR state IN ('pending', 'open') "
+            "ORDER BY day, member_id, location_id");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, std::string_view(from_day));
+        std::vector<session::CheckinRecord> out;
+        RADSYNC_TRY(st->each_row([&](const Statement& row) {
+            session::CheckinRecord r;
+            r.member_id = row.text(0);
+            r.location_id = row.text(1);
+            r.day = row.text(2);
+            r.state =
+                session::checkin_state_from(row.text(3)).value_or(session::CheckinState::kFailed);
+            r.start = detail::instant(row.integer(4));
+            if (!row.is_null(5)) {
+                r.end = detail::instant(row.integer(5));
+            }
+            r.checkin_id = row.text(6);
+            r.attempts = static_cast<int>(row.integer(7));
+            r.error = row.text(8);
+            out.push_back(std::move(r));
+        }));
+        return out;
+    }
+
+    Result<bool> checkin_insert(const session::CheckinRecord& r, core::Instant now) override {
+        RADSYNC_TRY(write_checkin("INSERT OR IGNORE INTO", r, now));
+        return db_.changes() > 0;
+    }
+
+    Status checkin_update(const session::CheckinRecord& r, core::Instant now) override {
+        return write_checkin("INSERT OR REPLACE INTO", r, now);
+    }
+
+    Result<std::size_t> checkin_prune(const std::string& before_day) override {
+        auto st = db_.prepare(
+            "DELETE FROM radsync_checkins WHERE day < ?1 AND state NOT IN ('pending', 'open')");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, std::string_view(before_day));
+        RADSYNC_TRY(st->run());
+        return static_cast<std::size_t>(db_.changes());
+    }
+
 private:
+    Status write_checkin(const char* verb, const session::CheckinRecord& r, core::Instant now) {
+        auto st = db_.prepare(
+            std::string(verb) +
+            " radsync_checkins (member_id, location_id, day, state, starts_at, ends_at, "
+            "checkin_id, attempts, error, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        if (!st) {
+            return st.error();
+        }
+        st->bind(1, std::string_view(r.member_id))
+            .bind(2, std::string_view(r.location_id))
+            .bind(3, std::string_view(r.day))
+            .bind(4, std::string_view(session::to_string(r.state)))
+            .bind(5, detail::seconds(r.start))
+            .bind(7, std::string_view(r.checkin_id))
+            .bind(8, static_cast<std::int64_t>(r.attempts))
+            .bind(9, std::string_view(r.error))
+            .bind(10, detail::seconds(now));
+        if (r.end) {
+            st->bind(6, detail::seconds(*r.end));
+        } else {
+            st->bind_null(6);
+        }
+        return st->run();
+    }
+
     Database db_;
 };
 

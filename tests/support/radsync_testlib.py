@@ -871,7 +871,7 @@ class Simulator:
     """``scripts/officernd_sim.py`` on a free loopback port (plain HTTP), serving ``fixture``.
 
     stderr goes to ``<work>/<name>.log``; ready once it has written its port file (bounded).
-    A log source for ``Checks``. The /_sim admin interface: ``set_fixture``, ``put_entity``,
+    A log source for ``Checks``. The /_sim admin interface: ``set_fixture``, ``entities``, ``put_entity``,
     ``patch_entity``, ``delete_entity``, ``fault``, ``clear_faults``, ``requests``,
     ``clear_requests``, ``stats``, ``set_webhook_url``.
     """
@@ -1006,6 +1006,9 @@ class Simulator:
 
     def set_fixture(self, fixture: dict) -> None:
         self.admin("POST", "/fixture", fixture)
+
+    def entities(self, kind: str) -> list[dict]:
+        return self.admin("GET", f"/entities/{kind}")
 
     def put_entity(self, kind: str, obj: dict) -> dict:
         return self.admin("PUT", f"/entities/{kind}", obj)

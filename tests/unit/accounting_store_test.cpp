@@ -34,7 +34,7 @@ struct Accounting {
 
 TEST(AccountingStore, CreatesTheStockTablesGroupWritable) {
     Accounting a;
-    EXPECT_EQ(sql(a.path, "PRAGMA user_version"), "1\n");
+    EXPECT_EQ(sql(a.path, "PRAGMA user_version"), "2\n");
     EXPECT_EQ(sql(a.path, "PRAGMA journal_mode"), "wal\n");
     EXPECT_EQ(sql(a.path,
                   "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
@@ -46,7 +46,7 @@ TEST(AccountingStore, CreatesTheStockTablesGroupWritable) {
                   std::filesystem::perms::group_read | std::filesystem::perms::group_write);
     const auto status = accounting_schema_status(a.path);
     ASSERT_TRUE(status);
-    EXPECT_EQ(*status, std::make_pair(1, 1));
+    EXPECT_EQ(*status, std::make_pair(2, 2));
 }
 
 TEST(AccountingStore, OpenSessionsOfOneUserOrAll) {
@@ -101,6 +101,48 @@ TEST(AccountingStore, ClosesOnlySessionsNotHeardOfSinceTheCutoff) {
     EXPECT_EQ(a.db->open_session_count().value(), 2U);
     // Idempotent: nothing more is stale.
     EXPECT_TRUE(a.db->close_stale(cutoff, now, 100).value().empty());
+}
+
+TEST(AccountingStore, SessionsSinceAreTheOpenOnesAndTheRecentlyStopped) {
+    Accounting a;
+    sql(a.path, start("u1", "carol", 1000) + start("u2", "dave", 1000) + start("u3", "erin", 1000) +
+                    "UPDATE radacct SET acctstoptime = 1500 WHERE acctuniqueid = 'u2';"
+                    "UPDATE radacct SET acctstoptime = 3000 WHERE acctuniqueid = 'u3';");
+    auto found = a.db->sessions_since(core::Instant{std::chrono::seconds{2000}}, 10);
+    ASSERT_TRUE(found) << found.error().message;
+    ASSERT_EQ(found->size(), 2U);
+    EXPECT_EQ((*found)[0].username, "erin");  // newest first
+    EXPECT_EQ((*found)[0].stopped, core::Instant{std::chrono::seconds{3000}});
+    EXPECT_EQ((*found)[1].username, "carol");
+    EXPECT_FALSE((*found)[1].stopped);
+}
+
+TEST(AccountingStore, CheckinRecordsAreInsertedOnceUpdatedAndPruned) {
+    using session::CheckinRecord;
+    using session::CheckinState;
+    Accounting a;
+    const core::Instant t{std::chrono::seconds{1800000000}};
+    CheckinRecord r{"m1", "loc1", "2027-01-15", CheckinState::kPending, t, std::nullopt, "", 0, ""};
+    EXPECT_TRUE(a.db->checkin_insert(r, t).value());
+    CheckinRecord other = r;
+    other.start = t + std::chrono::hours{1};
+    EXPECT_FALSE(a.db->checkin_insert(other, t).value());  // the day already has one
+    r.state = CheckinState::kOpen;
+    r.checkin_id = "c1";
+    ASSERT_TRUE(a.db->checkin_update(r, t));
+    CheckinRecord old{"m2", "loc1", "2026-11-01", CheckinState::kClosed, t, t, "c0", 0, ""};
+    CheckinRecord stuck{"m3", "loc1", "2026-11-01", CheckinState::kOpen, t, std::nullopt,
+                        "c9", 2,      "503"};
+    ASSERT_TRUE(a.db->checkin_insert(old, t));
+    ASSERT_TRUE(a.db->checkin_insert(stuck, t));
+    auto recent = a.db->checkins("2027-01-01");
+    ASSERT_TRUE(recent) << recent.error().message;
+    // The day's record as updated, and the old one still open; not the old settled one.
+    ASSERT_EQ(recent->size(), 2U);
+    EXPECT_EQ((*recent)[0], stuck);
+    EXPECT_EQ((*recent)[1], r);
+    EXPECT_EQ(a.db->checkin_prune("2027-01-01").value(), 1U);  // the settled old one only
+    EXPECT_EQ(sql(a.path, "SELECT member_id FROM radsync_checkins ORDER BY member_id"), "m1\nm3\n");
 }
 
 TEST(AccountingStore, ReadOnlyRefusesAMissingFile) {

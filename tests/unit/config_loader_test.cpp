@@ -403,6 +403,43 @@ TEST_F(ConfigTest, SessionsListTheNasesAndTurnDynamicAuthorizationOnWithThem) {
         << messages(r.problems).at(0);
 }
 
+TEST_F(ConfigTest, CheckinsNeedOfficerndAndALocationRuleRadacctCanMatch) {
+    dir_.write("client-secret", "s3cret\n");
+    const std::string officernd =
+        "officernd:\n  org_slug: acme\n  client_id: abc\n"
+        "  client_secret_file: @DIR@/client-secret\n";
+    const std::string checkins =
+        "sessions:\n  checkins:\n    enabled: true\n    checkout_after: 45m\n";
+    const std::string by_address =
+        "locations:\n  - {match: {name: Downtown}, key: downtown, nas_ip_addresses: [10.0.0.2]}\n";
+    auto r = load_texts(officernd + checkins + "mapping_files: [mapping.yaml]\n",
+                        {{"mapping.yaml", by_address}});
+    ASSERT_TRUE(r.config.has_value()) << messages(r.problems).at(0);
+    EXPECT_TRUE(r.config->sessions.checkins.enabled);
+    EXPECT_EQ(r.config->sessions.checkins.checkout_after, std::chrono::minutes{45});
+
+    r = load_texts(officernd + "sessions:\n  interim_interval: 5m\nmapping_files: [mapping.yaml]\n",
+                   {{"mapping.yaml", ""}});
+    ASSERT_TRUE(r.config.has_value());
+    EXPECT_FALSE(r.config->sessions.checkins.enabled);  // off by default
+
+    r = load_texts(checkins + "mapping_files: [mapping.yaml]\n", {{"mapping.yaml", by_address}});
+    ASSERT_FALSE(r.config.has_value());
+    EXPECT_EQ(messages(r.problems),
+              std::vector<std::string>{
+                  "radsync.yaml:3:5: sessions.checkins: check-ins need the officernd section"});
+
+    r = load_texts(officernd + checkins + "mapping_files: [mapping.yaml]\n",
+                   {{"mapping.yaml",
+                     "locations:\n  - {match: {name: Annex}, key: annex, nas_identifiers: [annex]}\n"}});
+    ASSERT_FALSE(r.config.has_value());
+    ASSERT_EQ(r.problems.size(), 1U);
+    EXPECT_NE(messages(r.problems)[0].find("radsync.yaml:7:5: sessions.checkins: check-ins need a "
+                                           "location rule with nas_ip_addresses or ssids"),
+              std::string::npos)
+        << messages(r.problems)[0];
+}
+
 TEST_F(ConfigTest, MinimalConfigTakesEveryDefault) {
     const auto r = load_texts("mapping_files: [mapping.yaml]\n", {{"mapping.yaml", ""}});
     ASSERT_EQ(messages(r.problems), std::vector<std::string>{});

@@ -351,6 +351,16 @@ struct Nas {
     Origin origin;
 };
 
+/// `sessions.checkins`: presence to OfficeRnD check-ins (off by default). A member's first
+/// session of the day at a location whose rule names nas_ip_addresses or ssids checks them in
+/// there; they are checked out at the last Stop once no session has been open there for
+/// `checkout_after`, or at the end of the day in the location's zone.
+struct Checkins {
+    bool enabled = false;
+    std::chrono::seconds checkout_after{1800};
+    Origin origin;
+};
+
 /// `sessions`: accounting in its own database, stale sessions, Disconnect and CoA.
 struct Sessions {
     /// Acct-Interim-Interval every access group sends unless it sets its own.
@@ -364,6 +374,7 @@ struct Sessions {
     std::chrono::milliseconds request_timeout{2000};  ///< first wait for a reply; doubles
     int attempts = 4;                                 ///< sends per request before "timeout"
     std::vector<Nas> nas;
+    Checkins checkins;
 };
 
 struct Config {

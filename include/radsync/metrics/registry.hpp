@@ -79,6 +79,9 @@ inline constexpr Info kCatalog[] = {
      "timeout, error; no_nas: the session's NAS is not in sessions.nas)."},
     {"radsync_dynauth_ack_seconds", Type::kHistogram,
      "Time from the change of access being applied to the access point's ACK."},
+    {"radsync_checkins_total", Type::kCounter,
+     "OfficeRnD check-ins from presence (sessions.checkins), by action (checkin, checkout) and "
+     "result (created, adopted: OfficeRnD already had one that day; retried; failed)."},
     {"radsync_members_refused", Type::kGauge,
      "Members entitled to access who get no working account, by reason, as of the last full "
      "run."},

@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "radsync/core/clock.hpp"
 #include "radsync/core/error.hpp"
@@ -15,6 +17,25 @@ namespace radsync::officernd {
 /// The read scopes guests add (officernd-api.md §3).
 inline constexpr const char* kGuestScopes =
     "flex.space.resources.read flex.space.resourceTypes.read flex.community.visitors.read";
+/// The scopes check-ins from presence add (officernd-api.md §5.10).
+inline constexpr const char* kCheckinScopes =
+    "flex.community.checkins.read flex.community.checkins.create "
+    "flex.community.checkins.update";
+
+/// A member's check-in at a location (officernd-api.md §5.10).
+struct Checkin {
+    std::string id;
+    std::string member;
+    std::string location;
+    core::Instant start{};
+    std::optional<core::Instant> end;  ///< none while checked in
+};
+
+/// A token and the token endpoint's allowance, shared by clients of the same credentials
+/// (thread-safe): the daemon's poller and check-in worker ask for one token, not one each, and
+/// together stay within OfficeRnD's 5 token requests a minute.
+class TokenShare;
+[[nodiscard]] std::shared_ptr<TokenShare> make_token_share();
 
 /// How to reach one OfficeRnD organisation (API v2, client-credentials OAuth).
 struct ClientOptions {
@@ -42,6 +63,8 @@ struct ClientOptions {
     /// Called after every HTTP exchange, answered or not (the poller's watchdog heartbeat: a
     /// long fetch is many bounded exchanges, each a sign the thread is not stuck).
     std::function<void()> on_exchange;
+    /// The token to share with other clients; empty: the client's own.
+    std::shared_ptr<TokenShare> tokens;
 };
 
 /// What one call cost, for logs and metrics.
@@ -105,6 +128,18 @@ public:
     /// Errc::kConfigInvalid for a target that is not an origin-form path and query (RFC 9112
     /// §3.2.1) or that leaves the organisation ("..").
     [[nodiscard]] Result<std::string> get(std::string_view target);
+
+    /// The member's check-ins at `location` that start in [from, to) (at most 50: a day's).
+    [[nodiscard]] Result<std::vector<Checkin>> checkins(const std::string& member,
+                                                        const std::string& location,
+                                                        core::Instant from, core::Instant to);
+    /// POST /checkins/{member} {location, start}: the new check-in's id. Sent once: after a
+    /// timeout or a 5xx it may exist, so the caller reads (checkins()) before sending again.
+    [[nodiscard]] Result<std::string> check_in(const std::string& member,
+                                               const std::string& location, core::Instant start);
+    /// POST /checkins/checkout/{member} {location, end}; sent once, like check_in().
+    [[nodiscard]] Status check_out(const std::string& member, const std::string& location,
+                                   core::Instant end);
 
 private:
     struct Impl;

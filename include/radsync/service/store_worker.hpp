@@ -25,6 +25,7 @@
 #include "radsync/reconcile/vanished.hpp"
 #include "radsync/sched/processing.hpp"
 #include "radsync/sched/watchdog.hpp"
+#include "radsync/session/presence.hpp"
 #include "radsync/snapshot/merge.hpp"
 #include "radsync/store/store.hpp"
 
@@ -111,6 +112,13 @@ public:
                                            const std::vector<store::RadRow>& memberships,
                                            const config::Config& config)>;
     void on_rows_applied(RowsApplied f) { rows_applied_ = std::move(f); }
+
+    /// Thread-safe, blocking (for the check-in worker's thread): who is who in radacct (member
+    /// accounts' usernames -> member ids) and where check-ins are made
+    /// (session::presence_sites of the held snapshot under the current configuration).
+    [[nodiscard]] Result<
+        std::pair<std::map<std::string, std::string>, std::vector<session::PresenceSite>>>
+    presence_directory();
 
     /// Thread-safe: makes parked events pending again (one, or all with nullopt) and processes
     /// them; `done` runs on the worker thread with how many.

@@ -9,6 +9,7 @@
 
 #include "radsync/core/clock.hpp"
 #include "radsync/core/error.hpp"
+#include "radsync/session/presence.hpp"
 
 namespace radsync::store {
 
@@ -53,6 +54,23 @@ public:
     [[nodiscard]] virtual Result<std::vector<Session>> close_stale(core::Instant cutoff,
                                                                    core::Instant now,
                                                                    std::size_t limit) = 0;
+
+    // Presence to OfficeRnD check-ins (radsync_checkins, radsync's own table in this file).
+    /// Sessions still open or stopped at or after `since`, newest first, at most `limit`.
+    [[nodiscard]] virtual Result<std::vector<Session>> sessions_since(core::Instant since,
+                                                                      std::size_t limit) = 0;
+    /// The check-in records of days from `from_day` ("YYYY-MM-DD") on, and every older one still
+    /// pending or open.
+    [[nodiscard]] virtual Result<std::vector<session::CheckinRecord>> checkins(
+        const std::string& from_day) = 0;
+    /// Records `r` unless its member, location and day already have a record; true if it did.
+    [[nodiscard]] virtual Result<bool> checkin_insert(const session::CheckinRecord& r,
+                                                      core::Instant now) = 0;
+    /// Overwrites the record of `r`'s member, location and day.
+    [[nodiscard]] virtual Status checkin_update(const session::CheckinRecord& r,
+                                                core::Instant now) = 0;
+    /// Deletes settled records of days before `before_day`; how many.
+    [[nodiscard]] virtual Result<std::size_t> checkin_prune(const std::string& before_day) = 0;
 };
 
 /// Opens (creating if missing, 0660 like the RADIUS database, as FreeRADIUS writes it) and
