@@ -804,6 +804,8 @@ class Simulator:
                     raise bad_request(["the member is not checked in"])
                 checkin = {**max(open_ones, key=lambda c: c["start"]), "end": doc.get("end") or now,
                            "modifiedAt": now}
+                if parse_instant(checkin["end"]) < parse_instant(checkin["start"]):
+                    raise bad_request(["end must not be before the check-in's start"])
                 coll.put(checkin)
                 return json_response(200, checkin)
             if location is None:

@@ -75,6 +75,7 @@ struct CachedToken {
 class TokenShare {
 public:
     std::mutex mu;
+    std::string owner;                 // guarded by mu: the credentials and scope it is for
     std::optional<CachedToken> token;  // guarded by mu
     TokenRateLimiter limiter;          // guarded by mu
 };
@@ -159,8 +160,26 @@ struct Client::Impl {
             return fail(created.error().message);
         }
         transport = std::move(*created);
+        share_tokens_if_same_application();
         ready = true;
         return {};
+    }
+
+    // A share serves one application and scope: a client with others (a reload that changed
+    // them, guests turned on) gets a token of its own rather than one that answers 401.
+    void share_tokens_if_same_application() {
+        const std::string fingerprint =
+            token_url.host + ":" + std::to_string(token_url.port) + token_url.path + "\n" +
+            opts.client_id + "\n" + opts.scope + "\n" +
+            std::to_string(std::hash<std::string>{}(opts.client_secret));
+        const std::lock_guard lock(tokens->mu);
+        if (tokens->owner.empty()) {
+            tokens->owner = fingerprint;
+        } else if (tokens->owner != fingerprint) {
+            logger->debug("other credentials or scope than the shared token's: a token of its own");
+            tokens = make_token_share();
+            tokens->owner = fingerprint;
+        }
     }
 
     void log_exchange(std::string_view method, std::string_view path, const detail::Exchange& ex,

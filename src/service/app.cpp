@@ -46,14 +46,6 @@ namespace radsync::service {
 
 namespace {
 
-// Whether a reload keeps the OfficeRnD application, so its token can stay shared.
-bool same_credentials(const config::Config& a, const config::Config& b) {
-    return a.officernd.org_slug == b.officernd.org_slug &&
-           a.officernd.client_id == b.officernd.client_id &&
-           a.officernd.token_url == b.officernd.token_url &&
-           a.officernd.base_url == b.officernd.base_url;
-}
-
 /// The route OfficeRnD is configured to POST to.
 constexpr std::string_view kWebhookPath = "/officernd/webhook";
 constexpr std::chrono::seconds kShutdownGrace{10};
@@ -439,10 +431,11 @@ private:
                                       {"session worker", sessions_->heartbeat().last(), base}};
         if (checkins_) {
             // Its OfficeRnD calls beat it after every exchange, like the poller's.
-            out.push_back({"check-in worker", checkins_->heartbeat().last(),
-                           std::max(base, std::chrono::duration_cast<milliseconds>(
-                                              config_->officernd.request_timeout +
-                                              std::chrono::seconds{5}))});
+            out.push_back(
+                {"check-in worker", checkins_->heartbeat().last(),
+                 std::max(base, std::chrono::duration_cast<milliseconds>(
+                                    config_->officernd.request_timeout + std::chrono::seconds{5})),
+                 checkins_->heartbeat().handed_off()});
         }
         if (poller_started_) {
             const auto exchange = std::chrono::duration_cast<milliseconds>(
@@ -769,11 +762,11 @@ private:
         }
         std::optional<OfficeRndAccess> access;
         if (poller_) {
-            // New credentials mean a new token; the check-in worker keeps the ones it started
-            // with until the next start.
+            // Other credentials or scopes get a token of their own (officernd::TokenShare);
+            // the check-in worker keeps the ones it started with until the next start.
             auto made = make_officernd_access(
                 next, clock_, [this] { return stopping_.load(); }, &metrics_, std::nullopt,
-                poller_progress(), same_credentials(*config_, next) ? token_share_ : nullptr);
+                poller_progress(), token_share_);
             if (!made) {
                 log_->error("reload rejected: {}", made.error().message);
                 return;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -44,7 +45,10 @@ DayPresence presence_on(const std::vector<const PresenceSession*>& sessions, con
     DayPresence p;
     for (const auto* s : sessions) {
         const core::Instant until = s->stop.value_or(now);
-        if (s->start >= day.end || until < day.start) {
+        // A session from an earlier day counts once heard of within this one: a device that
+        // sent nothing since is no sign anyone is there.
+        if (s->start >= day.end || until < day.start ||
+            std::max({s->start, s->last_heard, s->stop.value_or(s->start)}) < day.start) {
             continue;
         }
         const core::Instant from = std::max(s->start, day.start);
@@ -144,63 +148,62 @@ std::vector<CheckinAction> plan_checkins(const PresenceInput& in) {
         sessions[key].push_back(&s);
         site_for.emplace(key, site);
     }
-    std::map<std::tuple<std::string, std::string, std::string>, const CheckinRecord*> recorded;
-    for (const auto& r : in.records) {
-        recorded[{r.member_id, r.location_id, r.day}] = &r;
-    }
-
-    std::vector<CheckinAction> out;
-    for (const auto& [key, list] : sessions) {
-        const PresenceSite& site = *site_for.at(key);
-        const Day today = day_of(site.zone, site.zone.local_date(in.now));
-        const DayPresence p = presence_on(list, today, in.now);
-        if (!p.present) {
-            continue;
-        }
-        auto it = recorded.find({key.first, key.second, today.name});
-        core::Instant at = p.first;
-        if (it != recorded.end()) {
-            const CheckinRecord& r = *it->second;
-            if (r.state != CheckinState::kPending || r.attempts >= in.max_attempts) {
-                continue;  // done, adopted, refused: one check-in a day
-            }
-            at = r.start;  // retried as first decided, so a GET can recognise it
-        }
-        out.push_back({CheckinAction::Kind::kCheckIn, key.first, key.second, today.name, at,
-                       today.start, today.end, ""});
-    }
-
     static const std::vector<const PresenceSession*> kNone;
+    auto sessions_of = [&](const MemberAt& key) -> const std::vector<const PresenceSession*>& {
+        auto it = sessions.find(key);
+        return it == sessions.end() ? kNone : it->second;
+    };
+
+    std::vector<CheckinAction> check_outs;
+    std::vector<CheckinAction> check_ins;
+    std::set<MemberAt> still_open;  // an earlier day's check-in not ended yet
+    std::set<std::tuple<std::string, std::string, std::string>> recorded;
     for (const auto& r : in.records) {
-        if (r.state != CheckinState::kOpen) {
-            continue;
-        }
-        const MemberAt key{r.member_id, r.location_id};
+        recorded.insert({r.member_id, r.location_id, r.day});
         auto site = std::find_if(in.sites.begin(), in.sites.end(), [&](const PresenceSite& s) {
             return s.location_id == r.location_id;
         });
-        const core::TimeZone zone = site == in.sites.end() ? core::TimeZone::utc() : site->zone;
         auto date = core::parse_calendar_date(r.day);
-        if (!date) {
+        if (site == in.sites.end() || !date) {
             continue;
         }
-        const Day day = day_of(zone, *date);
-        auto found = sessions.find(key);
-        const DayPresence p =
-            presence_on(found == sessions.end() ? kNone : found->second, day, in.now);
+        const Day day = day_of(site->zone, *date);
+        const MemberAt key{r.member_id, r.location_id};
+        if (r.state == CheckinState::kPending) {
+            check_ins.push_back({CheckinAction::Kind::kCheckIn, r.member_id, r.location_id, r.day,
+                                 r.start, day.start, day.end, ""});
+            continue;
+        }
+        if (r.state != CheckinState::kOpen) {
+            continue;
+        }
+        const DayPresence p = presence_on(sessions_of(key), day, in.now);
         std::optional<core::Instant> end;
         if (in.now >= day.end) {
             // The day is over: the last Stop, or its last second while a session ran past it.
             end = p.open ? day.end - std::chrono::seconds{1} : p.last_stop.value_or(r.start);
+            still_open.insert(key);
         } else if (!p.open && p.last_stop && in.now - *p.last_stop >= in.checkout_after) {
             end = p.last_stop;
         }
         if (end) {
-            out.push_back({CheckinAction::Kind::kCheckOut, r.member_id, r.location_id, r.day,
-                           std::max(*end, r.start), day.start, day.end, r.checkin_id});
+            check_outs.push_back({CheckinAction::Kind::kCheckOut, r.member_id, r.location_id, r.day,
+                                  std::max(*end, r.start), day.start, day.end, r.checkin_id});
         }
     }
-    return out;
+    for (const auto& [key, list] : sessions) {
+        const PresenceSite& site = *site_for.at(key);
+        const Day today = day_of(site.zone, site.zone.local_date(in.now));
+        if (still_open.count(key) > 0 || recorded.count({key.first, key.second, today.name}) > 0) {
+            continue;  // one check-in a day, and none while yesterday's is being ended
+        }
+        if (const DayPresence p = presence_on(list, today, in.now); p.present) {
+            check_ins.push_back({CheckinAction::Kind::kCheckIn, key.first, key.second, today.name,
+                                 p.first, today.start, today.end, ""});
+        }
+    }
+    check_outs.insert(check_outs.end(), check_ins.begin(), check_ins.end());
+    return check_outs;
 }
 
 }  // namespace radsync::session

@@ -122,15 +122,33 @@ public:
     }
 
     Result<std::vector<Session>> sessions_since(core::Instant since, std::size_t limit) override {
-        // Both terms have an index (the partial one on open sessions, and acctstoptime's).
+        // Open sessions first, so a limit never drops the long-running ones; then those stopped
+        // since, in either form a stop time may have (epoch seconds, or date text, which sorts
+        // after every number and so is compared as text).
+        auto open = open_sessions(std::nullopt, limit);
+        if (!open) {
+            return open.error();
+        }
         auto st = db_.prepare("SELECT " + session_columns() +
-                              " FROM radacct WHERE acctstoptime IS NULL OR acctstoptime >= ?1"
-                              " ORDER BY radacctid DESC LIMIT ?2");
+                              " FROM radacct WHERE (typeof(acctstoptime) IN ('integer', 'real') "
+                              "AND acctstoptime >= ?1) OR (typeof(acctstoptime) = 'text' AND "
+                              "acctstoptime >= ?2) ORDER BY radacctid DESC LIMIT ?3");
         if (!st) {
             return st.error();
         }
-        st->bind(1, detail::seconds(since)).bind(2, static_cast<std::int64_t>(limit));
-        return collect(*st);
+        const std::string since_text = core::format_instant(since).substr(0, 19);  // no "Z"
+        std::string as_text = since_text;
+        as_text[10] = ' ';  // "YYYY-MM-DD HH:MM:SS", as SQL date text is written
+        st->bind(1, detail::seconds(since))
+            .bind(2, std::string_view(as_text))
+            .bind(3, static_cast<std::int64_t>(limit - std::min(limit, open->size())));
+        auto stopped = collect(*st);
+        if (!stopped) {
+            return stopped.error();
+        }
+        open->insert(open->end(), std::make_move_iterator(stopped->begin()),
+                     std::make_move_iterator(stopped->end()));
+        return open;
     }
 
     Result<std::vector<session::CheckinRecord>> checkins(const std::string& from_day) override {
@@ -164,17 +182,36 @@ public:
     }
 
     Result<bool> checkin_insert(const session::CheckinRecord& r, core::Instant now) override {
-        RADSYNC_TRY(write_checkin("INSERT OR IGNORE INTO", r, now));
+        auto st = db_.prepare(
+            "INSERT OR IGNORE INTO radsync_checkins (member_id, location_id, day, state, "
+            "starts_at, ends_at, checkin_id, attempts, error, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+        if (!st) {
+            return st.error();
+        }
+        RADSYNC_TRY(bind_checkin(*st, r, now).run());
         return db_.changes() > 0;
     }
 
     Status checkin_update(const session::CheckinRecord& r, core::Instant now) override {
-        return write_checkin("INSERT OR REPLACE INTO", r, now);
+        auto st = db_.prepare(
+            "UPDATE radsync_checkins SET state = ?4, starts_at = ?5, ends_at = ?6, checkin_id = "
+            "?7, "
+            "attempts = ?8, error = ?9, updated_at = ?10 "
+            "WHERE member_id = ?1 AND location_id = ?2 AND day = ?3");
+        if (!st) {
+            return st.error();
+        }
+        RADSYNC_TRY(bind_checkin(*st, r, now).run());
+        if (db_.changes() != 1) {
+            return Error(Errc::kStoreFailed, "no check-in record of member " + r.member_id +
+                                                 " at " + r.location_id + " on " + r.day);
+        }
+        return {};
     }
 
     Result<std::size_t> checkin_prune(const std::string& before_day) override {
-        auto st = db_.prepare(
-            "DELETE FROM radsync_checkins WHERE day < ?1 AND state NOT IN ('pending', 'open')");
+        auto st = db_.prepare("DELETE FROM radsync_checkins WHERE day < ?1 AND state <> 'open'");
         if (!st) {
             return st.error();
         }
@@ -184,16 +221,9 @@ public:
     }
 
 private:
-    Status write_checkin(const char* verb, const session::CheckinRecord& r, core::Instant now) {
-        auto st = db_.prepare(
-            std::string(verb) +
-            " radsync_checkins (member_id, location_id, day, state, starts_at, ends_at, "
-            "checkin_id, attempts, error, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-        if (!st) {
-            return st.error();
-        }
-        st->bind(1, std::string_view(r.member_id))
+    static Statement& bind_checkin(Statement& st, const session::CheckinRecord& r,
+                                   core::Instant now) {
+        st.bind(1, std::string_view(r.member_id))
             .bind(2, std::string_view(r.location_id))
             .bind(3, std::string_view(r.day))
             .bind(4, std::string_view(session::to_string(r.state)))
@@ -203,11 +233,11 @@ private:
             .bind(9, std::string_view(r.error))
             .bind(10, detail::seconds(now));
         if (r.end) {
-            st->bind(6, detail::seconds(*r.end));
+            st.bind(6, detail::seconds(*r.end));
         } else {
-            st->bind_null(6);
+            st.bind_null(6);
         }
-        return st->run();
+        return st;
     }
 
     Database db_;

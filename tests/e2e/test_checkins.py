@@ -16,7 +16,9 @@ CoWork-Uptown) and FreeRADIUS writes accounting into the accounting database. Ch
 3. a POST answered 503 is not re-sent in place; the next sweep reads first, then creates it:
    one check-in in the end;
 4. once hank's last session stops and checkout_after passes, he is checked out at that Stop;
-   coming back the same day checks him in no second time.
+   when the answer to that POST is lost (OfficeRnD carries it out after radsync stopped
+   waiting), the next sweep reads it back instead of sending it again; coming back the same
+   day checks him in no second time.
 
 Prints one line per check, then "N passed, M failed"; exit status 1 on any failure.
 """
@@ -221,23 +223,30 @@ def main() -> int:
           "it: one check-in", failed_post_read_then_retried)
 
         def checked_out_at_last_stop():
+            # The check-out's answer is lost: OfficeRnD carries it out after radsync gave up
+            # waiting (5 s). The next sweep must read that, not check out a second time.
+            sim.fault(f"/checkins/checkout/{HANK.mid}", "slow", delay_ms=6000)
             acct(HANK, "Stop", "h-1")
             acct(HANK, "Stop", "h-2")
             acct(BOB, "Stop", "b-1")
             _, stopped = session_times(fr.accounting_db, "h-2")
-            wait_until(lambda: record(fr.accounting_db, HANK)[0] == "closed" or None, WAIT, "hank checked out")
+            wait_until(lambda: record(fr.accounting_db, HANK)[0] == "closed" or None, WAIT + 10,
+                       "hank checked out")
             found = checkins_of(sim, HANK)
             expect_eq(len(found), 1, "hank's check-ins")
             expect_eq(found[0]["end"], iso(dt.datetime.fromtimestamp(stopped, dt.timezone.utc)),
                       "end = the last Stop")
-            expect_eq(posts(sim, f"/checkins/checkout/{HANK.mid}"), 1, "checkout POSTs")
+            expect_eq(posts(sim, f"/checkins/checkout/{HANK.mid}"), 1, "checkout POSTs (none re-sent)")
+            expect_true("POST /checkins/checkout" in d.stderr_since_start() and
+                        "again at the next sweep" in d.stderr_since_start(), "the lost answer logged")
             acct(HANK, "Start", "h-3")  # back the same day
             sweeps()
             expect_eq(posts(sim, f"/checkins/{HANK.mid}"), 1, "no second check-in the same day")
             expect_eq(posts(sim, f"/checkins/checkout/{BOB.mid}"), 0, "bob's adopted check-in left alone")
 
-        c("hank's last session stops: checked out at that Stop after checkout_after; back the same "
-          "day, no second check-in; bob's adopted one is not checked out", checked_out_at_last_stop)
+        c("hank's last session stops: checked out at that Stop after checkout_after, the lost "
+          "answer to that POST read back instead of sending it again; back the same day, no second "
+          "check-in; bob's adopted one is not checked out", checked_out_at_last_stop)
         return checks.summary()
     finally:
         d.stop()

@@ -106,15 +106,28 @@ TEST(AccountingStore, ClosesOnlySessionsNotHeardOfSinceTheCutoff) {
 TEST(AccountingStore, SessionsSinceAreTheOpenOnesAndTheRecentlyStopped) {
     Accounting a;
     sql(a.path, start("u1", "carol", 1000) + start("u2", "dave", 1000) + start("u3", "erin", 1000) +
+                    start("u4", "fay", 1000) + start("u5", "gus", 1000) +
                     "UPDATE radacct SET acctstoptime = 1500 WHERE acctuniqueid = 'u2';"
-                    "UPDATE radacct SET acctstoptime = 3000 WHERE acctuniqueid = 'u3';");
+                    "UPDATE radacct SET acctstoptime = 3000 WHERE acctuniqueid = 'u3';"
+                    // Date text, as other setups write it: 1970-01-01 01:00:00 is 3600.
+                    "UPDATE radacct SET acctstoptime = '1970-01-01 01:00:00' WHERE acctuniqueid = "
+                    "'u4';"
+                    "UPDATE radacct SET acctstoptime = '1970-01-01 00:10:00' WHERE acctuniqueid = "
+                    "'u5';");
     auto found = a.db->sessions_since(core::Instant{std::chrono::seconds{2000}}, 10);
     ASSERT_TRUE(found) << found.error().message;
-    ASSERT_EQ(found->size(), 2U);
-    EXPECT_EQ((*found)[0].username, "erin");  // newest first
-    EXPECT_EQ((*found)[0].stopped, core::Instant{std::chrono::seconds{3000}});
-    EXPECT_EQ((*found)[1].username, "carol");
-    EXPECT_FALSE((*found)[1].stopped);
+    ASSERT_EQ(found->size(), 3U);
+    EXPECT_EQ((*found)[0].username, "carol");  // the open ones first
+    EXPECT_FALSE((*found)[0].stopped);
+    EXPECT_EQ((*found)[1].username, "fay");  // then the stopped since, newest first
+    EXPECT_EQ((*found)[1].stopped, core::Instant{std::chrono::seconds{3600}});
+    EXPECT_EQ((*found)[2].username, "erin");
+    EXPECT_EQ((*found)[2].stopped, core::Instant{std::chrono::seconds{3000}});
+    // A limit never drops an open session for a stopped one.
+    found = a.db->sessions_since(core::Instant{std::chrono::seconds{2000}}, 1);
+    ASSERT_TRUE(found);
+    ASSERT_EQ(found->size(), 1U);
+    EXPECT_EQ((*found)[0].username, "carol");
 }
 
 TEST(AccountingStore, CheckinRecordsAreInsertedOnceUpdatedAndPruned) {

@@ -34,11 +34,14 @@ namespace radsync::service {
 ///   by someone else and is adopted, never checked out by radsync. So neither a retry, a crash
 ///   after the POST, nor a restart creates a second check-in for a day;
 /// * a POST is never re-sent blindly (officernd::Client): a failure is counted on the record
-///   and tried again at the next sweep, read first; after kMaxAttempts it is marked failed.
+///   and tried again at the next sweep, read first, and ends that sweep (OfficeRnD is likely
+///   down for the rest too). Nothing is given up on for a number of failures: a pending
+///   check-in whose day ended is resolved from what OfficeRnD has (never POSTed late), and a
+///   check-out is retried until it is confirmed, read first so that a check-in made since is
+///   never ended by a second one.
 /// Outcomes are logged (module "session") and counted in radsync_checkins_total{action,result}.
 class CheckinWorker {
 public:
-    static constexpr int kMaxAttempts = 10;
     /// At most this many calls to OfficeRnD per sweep; the rest wait for the next one.
     static constexpr std::size_t kMaxActionsPerSweep = 200;
 
@@ -61,20 +64,19 @@ public:
     /// Thread-safe: checkout_after and the sweep interval from the next sweep on; with
     /// checkins.enabled false the worker idles.
     void set_config(std::shared_ptr<const config::Config> config);
-    /// Thread-safe: sweep now instead of at the next interval.
-    void wake();
-
     /// Beaten every second while idle and after every OfficeRnD exchange.
     [[nodiscard]] const sched::Heartbeat& heartbeat() const { return heartbeat_; }
 
 private:
     void run();
     void sweep();
-    /// Carries out one action and records the outcome (`recorded`: the record is stored).
-    void carry_out(const session::CheckinAction& action, session::CheckinRecord record,
+    /// Carries out one action and records the outcome (`recorded`: the record is stored);
+    /// false when OfficeRnD failed.
+    bool carry_out(const session::CheckinAction& action, session::CheckinRecord record,
                    bool recorded);
     void settle(session::CheckinRecord& record, const char* action, const char* result);
-    void failed(session::CheckinRecord& record, const char* action, const Error& error);
+    /// Records a failed call; always false.
+    bool failed(session::CheckinRecord& record, const char* action, const Error& error);
     std::shared_ptr<const config::Config> current_config();
     [[nodiscard]] bool stopping();
 
@@ -86,12 +88,12 @@ private:
     std::unique_ptr<store::AccountingStore> store_;
     OfficeRndAccess api_;
     sched::Heartbeat heartbeat_;
+    core::Instant next_prune_{};  // worker thread
 
     std::mutex mu_;
     std::condition_variable cv_;
     std::shared_ptr<const config::Config> config_;  // guarded by mu_
     bool stopping_ = false;                         // guarded by mu_
-    bool woken_ = false;                            // guarded by mu_
     std::thread thread_;
 };
 

@@ -37,7 +37,12 @@ struct PresenceSession {
     std::string nas_ip;
     std::string called_station_id;
     core::Instant start{};
-    std::optional<core::Instant> stop;  ///< none while open
+    /// The last Start or Interim-Update. A session running since an earlier day counts for a
+    /// day only once it has been heard of within it.
+    core::Instant last_heard{};
+    /// None while open. For a session radsync closed as stale, its last_heard: the device was
+    /// gone from then on, not from when the sweep noticed.
+    std::optional<core::Instant> stop;
 };
 
 enum class CheckinState {
@@ -61,15 +66,15 @@ struct CheckinRecord {
     std::optional<core::Instant> end;  ///< set when checked out
     std::string checkin_id;            ///< OfficeRnD's _id, once known
     int attempts = 0;                  ///< failed calls so far
-    std::string error;                 ///< the last failure, for logs and `sessions checkins`
+    std::string error;                 ///< the last failure, for logs
 
     bool operator==(const CheckinRecord&) const = default;
 };
 
 struct CheckinAction {
     enum class Kind {
-        kCheckIn,   ///< GET the day's check-ins first; POST one if there is none
-        kCheckOut,  ///< POST the check-out with `at` as its end
+        kCheckIn,   ///< GET the day's check-ins first; POST one if none (its day not over)
+        kCheckOut,  ///< POST the check-out with `at` as its end (GET first after a failure)
     };
     Kind kind = Kind::kCheckIn;
     std::string member_id;
@@ -88,7 +93,6 @@ struct PresenceInput {
     std::vector<CheckinRecord> records;          ///< what radsync recorded, recent days
     core::Instant now{};
     std::chrono::seconds checkout_after{1800};
-    int max_attempts = 10;  ///< a pending check-in is retried this often, then failed
 };
 
 /// The sites of `cfg`'s location rules that name nas_ip_addresses or ssids: one for each
@@ -101,8 +105,12 @@ struct PresenceInput {
 [[nodiscard]] const PresenceSite* site_of(const PresenceSession& s,
                                           const std::vector<PresenceSite>& sites);
 
-/// What to do now, check-ins first, in a stable order. Sessions of unknown users (guests,
-/// operators' own accounts) or at no site are ignored.
+/// What to do now, in a stable order: check-outs first, so that yesterday's check-in is ended
+/// before today's begins (a check-out names no check-in; OfficeRnD ends the open one), and no
+/// check-in while an earlier day's is still open. A pending record is retried (read first)
+/// whatever its day: one whose day is over is resolved from what OfficeRnD has, never POSTed.
+/// Sessions of unknown users (guests, operators' own accounts) or at no site are ignored, and
+/// so is a record whose location is no longer a site (it waits until it is one again).
 [[nodiscard]] std::vector<CheckinAction> plan_checkins(const PresenceInput& in);
 
 }  // namespace radsync::session

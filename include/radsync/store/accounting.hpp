@@ -66,10 +66,10 @@ public:
     /// Records `r` unless its member, location and day already have a record; true if it did.
     [[nodiscard]] virtual Result<bool> checkin_insert(const session::CheckinRecord& r,
                                                       core::Instant now) = 0;
-    /// Overwrites the record of `r`'s member, location and day.
+    /// Overwrites the record of `r`'s member, location and day; Errc::kStoreFailed if none.
     [[nodiscard]] virtual Status checkin_update(const session::CheckinRecord& r,
                                                 core::Instant now) = 0;
-    /// Deletes settled records of days before `before_day`; how many.
+    /// Deletes the records of days before `before_day` but open ones; how many.
     [[nodiscard]] virtual Result<std::size_t> checkin_prune(const std::string& before_day) = 0;
 };
 
