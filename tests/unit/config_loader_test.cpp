@@ -429,9 +429,10 @@ TEST_F(ConfigTest, CheckinsNeedOfficerndAndALocationRuleRadacctCanMatch) {
               std::vector<std::string>{
                   "radsync.yaml:3:5: sessions.checkins: check-ins need the officernd section"});
 
-    r = load_texts(officernd + checkins + "mapping_files: [mapping.yaml]\n",
-                   {{"mapping.yaml",
-                     "locations:\n  - {match: {name: Annex}, key: annex, nas_identifiers: [annex]}\n"}});
+    r = load_texts(
+        officernd + checkins + "mapping_files: [mapping.yaml]\n",
+        {{"mapping.yaml",
+          "locations:\n  - {match: {name: Annex}, key: annex, nas_identifiers: [annex]}\n"}});
     ASSERT_FALSE(r.config.has_value());
     ASSERT_EQ(r.problems.size(), 1U);
     EXPECT_NE(messages(r.problems)[0].find("radsync.yaml:7:5: sessions.checkins: check-ins need a "
