@@ -657,6 +657,14 @@ class FreeRadius:
 
     # -- logs --------------------------------------------------------------------------------
 
+    def accounting_query(self, sql: str, *params) -> list[tuple]:
+        """A read-only query of the accounting database (WAL: FreeRADIUS's writers never wait)."""
+        con = sqlite3.connect(f"file:{self.accounting_db}?mode=ro", uri=True, timeout=2)
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
     def log_text(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
 

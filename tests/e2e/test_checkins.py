@@ -80,22 +80,15 @@ def checkins_of(sim: Simulator, p: Person) -> list[dict]:
     return [c for c in sim.entities("checkins") if c["member"] == p.mid]
 
 
-def record(db: Path, p: Person) -> tuple | None:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-    try:
-        return con.execute("SELECT state, checkin_id, attempts FROM radsync_checkins WHERE member_id = ?",
-                           (p.mid,)).fetchone()
-    finally:
-        con.close()
+def record(fr: h.FreeRadius, p: Person) -> tuple | None:
+    rows = fr.accounting_query("SELECT state, checkin_id, attempts FROM radsync_checkins WHERE member_id = ?",
+                               p.mid)
+    return rows[0] if rows else None
 
 
-def session_times(db: Path, session_id: str) -> tuple[int, int | None]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-    try:
-        return con.execute("SELECT acctstarttime, acctstoptime FROM radacct WHERE acctsessionid = ?",
-                           (session_id,)).fetchone()
-    finally:
-        con.close()
+def session_times(fr: h.FreeRadius, session_id: str) -> tuple[int, int | None]:
+    return fr.accounting_query("SELECT acctstarttime, acctstoptime FROM radacct WHERE acctsessionid = ?",
+                               session_id)[0]
 
 
 def main() -> int:
@@ -147,16 +140,16 @@ def main() -> int:
 
         def first_session_checks_in():
             acct(HANK, "Start", "h-1")
-            wait_until(lambda: record(fr.accounting_db, HANK) and record(fr.accounting_db, HANK)[0] == "open",
+            wait_until(lambda: record(fr, HANK) and record(fr, HANK)[0] == "open",
                        WAIT, "hank's check-in recorded open")
             found = checkins_of(sim, HANK)
             expect_eq(len(found), 1, f"hank's check-ins ({found})")
-            start, _ = session_times(fr.accounting_db, "h-1")
+            start, _ = session_times(fr, "h-1")
             expect_eq(found[0]["location"], LOC_UPTOWN, "location")
             expect_eq(found[0]["start"], iso(dt.datetime.fromtimestamp(start, dt.timezone.utc)),
                       "start = the session's start")
             expect_eq(found[0]["end"], None, "still checked in")
-            expect_eq(record(fr.accounting_db, HANK)[1], found[0]["_id"], "OfficeRnD's id recorded")
+            expect_eq(record(fr, HANK)[1], found[0]["_id"], "OfficeRnD's id recorded")
             expect_eq(metric(d.metrics(), "radsync_checkins_total", action="checkin", result="created"), 1,
                       "counted")
             expect_true(f"checkin created member={HANK.mid} location={LOC_UPTOWN}" in d.stderr_since_start(),
@@ -196,10 +189,10 @@ def main() -> int:
                                                "end": None})
             acct(BOB, "Start", "b-1")
             acct(DANA, "Start", "d-1")
-            wait_until(lambda: (record(fr.accounting_db, BOB) or ("",))[0] == "adopted" and
-                       record(fr.accounting_db, DANA)[0] == "open" or None, WAIT, "both settled")
-            expect_eq(record(fr.accounting_db, BOB)[1], reception["entity"]["_id"], "bob's adopted id")
-            expect_eq(record(fr.accounting_db, DANA)[1], lost["entity"]["_id"], "dana's own id")
+            wait_until(lambda: (record(fr, BOB) or ("",))[0] == "adopted" and
+                       record(fr, DANA)[0] == "open" or None, WAIT, "both settled")
+            expect_eq(record(fr, BOB)[1], reception["entity"]["_id"], "bob's adopted id")
+            expect_eq(record(fr, DANA)[1], lost["entity"]["_id"], "dana's own id")
             expect_eq(posts(sim, f"/checkins/{BOB.mid}") + posts(sim, f"/checkins/{DANA.mid}"), 0, "POSTs")
             expect_eq(metric(d.metrics(), "radsync_checkins_total", action="checkin", result="adopted"), 1,
                       "adopted counted")
@@ -210,7 +203,7 @@ def main() -> int:
         def failed_post_read_then_retried():
             sim.fault(f"/checkins/{ERIN.mid}", "503")
             acct(ERIN, "Start", "e-1")
-            wait_until(lambda: (record(fr.accounting_db, ERIN) or ("",))[0] == "open" or None, WAIT,
+            wait_until(lambda: (record(fr, ERIN) or ("",))[0] == "open" or None, WAIT,
                        "erin's check-in")
             expect_eq(posts(sim, f"/checkins/{ERIN.mid}"), 2, "POSTs (the 503, then the next sweep's)")
             expect_eq(len(checkins_of(sim, ERIN)), 1, "erin's check-ins")
@@ -229,8 +222,8 @@ def main() -> int:
             acct(HANK, "Stop", "h-1")
             acct(HANK, "Stop", "h-2")
             acct(BOB, "Stop", "b-1")
-            _, stopped = session_times(fr.accounting_db, "h-2")
-            wait_until(lambda: record(fr.accounting_db, HANK)[0] == "closed" or None, WAIT + 10,
+            _, stopped = session_times(fr, "h-2")
+            wait_until(lambda: record(fr, HANK)[0] == "closed" or None, WAIT + 10,
                        "hank checked out")
             found = checkins_of(sim, HANK)
             expect_eq(len(found), 1, "hank's check-ins")

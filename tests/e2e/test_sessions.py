@@ -24,7 +24,6 @@ import argparse
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -78,13 +77,9 @@ def device(n: int) -> dict:
     return {"Calling-Station-Id": f"AA-BB-CC-DD-EE-{n:02X}", "Framed-IP-Address": f"10.20.0.{n}"}
 
 
-def open_sessions(db: Path, user: str) -> list[tuple]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2)
-    try:
-        return con.execute("SELECT acctsessionid, acctterminatecause FROM radacct WHERE username = ? "
-                           "AND acctstoptime IS NULL", (user,)).fetchall()
-    finally:
-        con.close()
+def open_sessions(fr: h.FreeRadius, user: str) -> list[tuple]:
+    return fr.accounting_query("SELECT acctsessionid, acctterminatecause FROM radacct WHERE username = ? "
+                               "AND acctstoptime IS NULL", user)
 
 
 def main() -> int:
@@ -224,15 +219,11 @@ def main() -> int:
             old = int(time.time()) - 1000
             expect_eq(fr.acct(ERIN.user, "Start", "s-Erin-old", "downtown", {**device(40), "Event-Timestamp": old}),
                       "Accounting-Response", "backdated Start")
-            wait_until(lambda: ("s-Erin-old", "") not in open_sessions(fr.accounting_db, ERIN.user) or None,
+            wait_until(lambda: ("s-Erin-old", "") not in open_sessions(fr, ERIN.user) or None,
                        WAIT, "the stale session to be closed")
-            expect_eq(open_sessions(fr.accounting_db, ERIN.user), [("s-Erin", "")], "erin's live session kept")
-            con = sqlite3.connect(f"file:{fr.accounting_db}?mode=ro", uri=True)
-            try:
-                cause = con.execute("SELECT acctterminatecause FROM radacct WHERE acctsessionid = 's-Erin-old'"
-                                    ).fetchone()[0]
-            finally:
-                con.close()
+            expect_eq(open_sessions(fr, ERIN.user), [("s-Erin", "")], "erin's live session kept")
+            cause = fr.accounting_query("SELECT acctterminatecause FROM radacct WHERE acctsessionid = 's-Erin-old'"
+                                        )[0][0]
             expect_eq(cause, "Stale-Session", "terminate cause")
             expect_true(metric(d.metrics(), "radsync_sessions_stale_closed_total") >= 1, "stale counted")
 
