@@ -96,6 +96,7 @@ def main() -> int:
                                     "NAS-IP-Address = 127.0.0.1\n" for i, (_, _, u) in enumerate(everyone)))
         subprocess.run([h.tool("radclient"), "-f", str(starts), "-p", "32", "-q", "-r", "3", "-t", "5",
                         f"127.0.0.1:{fr.acct_port}", "acct", h.SECRET], check=True, timeout=120)
+        fr.wait_accounting_stored(timeout=60)  # answered is not yet stored (buffered accounting)
         half = len(everyone) // 2
 
         def arrivals(mark: int) -> dict[str, float]:

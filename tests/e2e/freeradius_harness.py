@@ -24,6 +24,10 @@ returns ``(success, {name: value})``. Values are strings as radclient prints the
 quotes and tags: ``{"Session-Timeout": "14400", "Tunnel-Type": "VLAN",
 "Tunnel-Private-Group-Id": "100", "WISPr-Bandwidth-Max-Down": "10000000"}``. An attribute
 that occurs more than once maps to a list of strings.
+
+Accounting is buffered as configure-freeradius sets it up: ``acct`` returns once the request is
+in radacct (about a second after its answer); ``acct(..., stored=False)`` does not wait, and
+``wait_accounting_stored`` waits for whatever was sent.
 """
 
 from __future__ import annotations
@@ -427,6 +431,9 @@ class FreeRadius:
         self.rundir = self.workdir / "run"
         self.certdir = self.workdir / "certs"
         self.logfile = self.logdir / "radius.log"
+        # Buffered accounting (configure-freeradius): the default server appends each
+        # Accounting-Request here; the radsync-accounting server stores it, ~1 s later.
+        self.accounting_buffer = self.logdir / "radacct/radsync-buffer"
         self.start_timeout = start_timeout
         self.debug = debug
         self.auth_port = 0
@@ -710,6 +717,10 @@ class FreeRadius:
                     if line.startswith("Dropping packet"):
                         out.pop()  # not authentic (a wrong secret): logged, then dropped
                     current = None
+        if current is not None:
+            # The server writes a request line by line: a block counts once a line that is not
+            # one of its attributes follows it (it always writes one), never half-written.
+            out.pop()
         return out
 
     def coa_arrivals(self, mark: int = 0) -> int:
@@ -779,9 +790,11 @@ class FreeRadius:
         return parse_radclient_output(proc.stdout)
 
     def acct(self, user: str, status: str = "Start", session_id: str = "sess-1",
-             nas_identifier: str | None = None, extra: dict | None = None) -> str | None:
+             nas_identifier: str | None = None, extra: dict | None = None,
+             stored: bool = True) -> str | None:
         """An Accounting-Request via radclient; returns the reply code (or None on timeout).
-        ``extra`` adds attributes, e.g. {"Event-Timestamp": 1796000000} to backdate it."""
+        ``extra`` adds attributes, e.g. {"Event-Timestamp": 1796000000} to backdate it.
+        ``stored``: once answered, wait until radacct holds it (wait_accounting_stored)."""
         self._require_running()
         lines = [f"User-Name = {_radius_quote(user)}", f"Acct-Status-Type = {status}",
                  f"Acct-Session-Id = {_radius_quote(session_id)}", "NAS-IP-Address = 127.0.0.1"]
@@ -793,7 +806,30 @@ class FreeRadius:
             [tool("radclient"), "-x", "-r", "1", "-t", "3", f"127.0.0.1:{self.acct_port}", "acct", SECRET],
             input="\n".join(lines) + "\n", capture_output=True, text=True, check=False, timeout=15)
         self.last_client_output = proc.stdout + proc.stderr
-        return parse_radclient_output(proc.stdout)[0]
+        code = parse_radclient_output(proc.stdout)[0]
+        if stored and code == "Accounting-Response":
+            self.wait_accounting_stored()
+        return code
+
+    def accounting_backlog(self) -> list[str]:
+        """The buffer files not yet stored: ``detail-*`` waiting, ``detail.work`` being read."""
+        if not self.accounting_buffer.is_dir():
+            return []
+        return sorted(p.name for p in self.accounting_buffer.iterdir())
+
+    def wait_accounting_stored(self, timeout: float = 15.0) -> float:
+        """Wait until every answered Accounting-Request is in radacct; returns the seconds it
+        took. The reader takes the buffer file, stores its requests one by one and deletes it
+        when all are stored (a failed one is kept and retried), and looks for a new file about
+        once a second: an empty buffer directory means stored."""
+        t0 = time.monotonic()
+        while self.accounting_backlog():
+            if time.monotonic() - t0 > timeout:
+                raise HarnessError(f"accounting not stored after {timeout:g}s: "
+                                   f"{self.accounting_backlog()} left in {self.accounting_buffer}\n"
+                                   + self.log_tail())
+            time.sleep(0.02)
+        return time.monotonic() - t0
 
     def peap(self, user: str, password: str, nas_identifier: str | None = None,
              called_station_id: str | None = None) -> tuple[bool, dict]:

@@ -150,10 +150,11 @@ def main() -> int:
                       "start = the session's start")
             expect_eq(found[0]["end"], None, "still checked in")
             expect_eq(record(fr, HANK)[1], found[0]["_id"], "OfficeRnD's id recorded")
+            # The record commits first, then the count, then the log line: wait for the last.
+            wait_until(lambda: f"checkin created member={HANK.mid} location={LOC_UPTOWN}" in d.stderr_since_start(),
+                       5, "the check-in to be logged")
             expect_eq(metric(d.metrics(), "radsync_checkins_total", action="checkin", result="created"), 1,
                       "counted")
-            expect_true(f"checkin created member={HANK.mid} location={LOC_UPTOWN}" in d.stderr_since_start(),
-                        "logged")
             # The organisation check, the poller and the check-in worker share one token.
             expect_eq(sim.stats()["token_requests"], 1, "token requests")
 
@@ -194,8 +195,8 @@ def main() -> int:
             expect_eq(record(fr, BOB)[1], reception["entity"]["_id"], "bob's adopted id")
             expect_eq(record(fr, DANA)[1], lost["entity"]["_id"], "dana's own id")
             expect_eq(posts(sim, f"/checkins/{BOB.mid}") + posts(sim, f"/checkins/{DANA.mid}"), 0, "POSTs")
-            expect_eq(metric(d.metrics(), "radsync_checkins_total", action="checkin", result="adopted"), 1,
-                      "adopted counted")
+            wait_until(lambda: metric(d.metrics(), "radsync_checkins_total", action="checkin",
+                                      result="adopted") == 1, 5, "the adoption to be counted")
 
         c("a check-in OfficeRnD already has (reception's) is adopted; one with the start radsync "
           "recorded as pending is its own; no POST for either", adopted_and_own)

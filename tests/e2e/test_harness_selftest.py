@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -27,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import freeradius_harness as h  # noqa: E402
-from freeradius_harness import expect_eq, expect_reply  # noqa: E402
+from freeradius_harness import expect_eq, expect_reply, expect_true  # noqa: E402
 
 PLAN_AND_SITES = """
 INSERT INTO radgroupreply(groupname,attribute,op,value) VALUES
@@ -173,6 +174,35 @@ def main() -> int:
 
         checks.check("configure-freeradius kept *.radsync-orig backups of the stock files", backups_kept)
 
+        def upgrade_to_buffered():
+            # A raddb configured by the version before buffered accounting (the default server's
+            # accounting called sql_accounting itself) ends up exactly as a fresh one.
+            def configure(raddb: Path) -> str:
+                out = subprocess.run([str(script), "--raddb", str(raddb), "--db", str(db),
+                                      "--accounting-db", str(fr.accounting_db)],
+                                     capture_output=True, text=True, check=False)
+                expect_eq(out.returncode, 0, f"exit status ({out.stderr.strip()})")
+                return out.stdout
+            fresh, old = work / "raddb-fresh", work / "raddb-old"
+            for raddb in (fresh, old):
+                subprocess.run(["cp", "-a", str(h.STOCK_RADDB), str(raddb)], check=True)
+                configure(raddb)
+            site = old / "sites-available/default"
+            text = site.read_text()
+            buffer_call = re.compile(r"^\tradsync_accounting_buffer\t#.*$", re.M)
+            expect_eq(len(buffer_call.findall(text)), 1, "buffer calls in a fresh default site")
+            site.write_text(buffer_call.sub("\tsql_accounting\t# radsync configure-freeradius: accounting in "
+                                            "its own database (see deploy/freeradius/README.md)", text))
+            for rel in ("mods-enabled/radsync_accounting_buffer", "mods-available/radsync_accounting_buffer",
+                        "sites-enabled/radsync-accounting", "sites-available/radsync-accounting"):
+                (old / rel).unlink()
+            out = configure(old)
+            expect_true(f"changed:   {site}" in out, f"the default site was not changed:\n{out}")
+            expect_eq(tree_digest(old), tree_digest(fresh), "upgraded raddb digest vs a fresh one")
+
+        checks.check("configure-freeradius upgrades direct accounting (sql_accounting in accounting) to "
+                     "buffered", upgrade_to_buffered)
+
         with fr:
             checks.server = fr
             pid = fr.pid
@@ -275,6 +305,37 @@ def main() -> int:
                           "closed session after Stop")
 
             c("accounting Start/Interim/Stop rows land in the accounting database", accounting)
+
+            def accounting_outage():
+                # Buffered accounting: while the accounting database cannot be written, the NAS
+                # is still answered and the request waits in the buffer; it is stored when the
+                # database is back, with the time it arrived, not the time it was stored.
+                mark = fr.log_mark()
+                lock = sqlite3.connect(fr.accounting_db, timeout=5, isolation_level=None)
+                try:
+                    lock.execute("BEGIN EXCLUSIVE")
+                    arrived = time.time()
+                    expect_eq(fr.acct("erin", "Start", "e-1", "downtown", stored=False), "Accounting-Response",
+                              "answered while the database is locked")
+                    deadline = time.monotonic() + 15
+                    while "database is locked" not in fr.log_from(mark):
+                        if time.monotonic() > deadline:
+                            raise AssertionError("the store never failed:\n" + fr.log_tail())
+                        time.sleep(0.02)
+                    expect_true(fr.accounting_backlog() != [], "kept in the buffer")
+                finally:
+                    lock.close()
+                waited = fr.wait_accounting_stored(timeout=20)
+                stored = time.time()
+                (start,) = fr.accounting_query("SELECT acctstarttime FROM radacct WHERE acctsessionid = 'e-1'")[0]
+                expect_true(int(arrived) <= start <= int(arrived) + 1,
+                            f"start {start} is when it arrived ({arrived:.0f}), stored at {stored:.0f}")
+                expect_true(stored - arrived >= 5, f"stored {stored - arrived:.1f}s later (the retry)")
+                print(f"     stored {stored - arrived:.1f}s after it arrived ({waited:.1f}s after the "
+                      "database was free)", flush=True)
+
+            c("accounting while its database is locked: answered, kept, stored later with its own time",
+              accounting_outage)
 
             def simultaneous_use():
                 # dave's plan allows two devices (freeradius.md §7: counted in the accounting file).

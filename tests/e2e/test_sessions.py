@@ -225,7 +225,9 @@ def main() -> int:
             cause = fr.accounting_query("SELECT acctterminatecause FROM radacct WHERE acctsessionid = 's-Erin-old'"
                                         )[0][0]
             expect_eq(cause, "Stale-Session", "terminate cause")
-            expect_true(metric(d.metrics(), "radsync_sessions_stale_closed_total") >= 1, "stale counted")
+            # Closed (committed) before it is counted.
+            wait_until(lambda: metric(d.metrics(), "radsync_sessions_stale_closed_total") >= 1, 5,
+                       "the stale session to be counted")
 
         c("a session with no update for 2 × 60 s is closed as Stale-Session, the live one kept", stale_closed)
 

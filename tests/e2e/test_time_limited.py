@@ -267,7 +267,9 @@ def main() -> int:
                            "tom to be accepted at midnight in Berlin")
                 expect_reply(fr.pap(TOM, TOM_PW, "downtown"), True, VLAN100)
                 expect_eq(members_polls(sim), 1, "member list requests (the start's poll only)")
-                expect_true("scheduled transitions applied" in d.stderr_since_start(), "the transition is logged")
+                # Logged after the state commit that follows the RADIUS rows: wait, do not race it.
+                wait_until(lambda: "scheduled transitions applied" in d.stderr_since_start(), 5,
+                           "the transition to be logged")
 
             c("a membership starting tomorrow gives access at local midnight with no poll (radsync under "
               "faketime, 8 s before midnight in Berlin)", midnight)

@@ -674,8 +674,10 @@ def daemon_checks(c, sim: Simulator, d: Daemon, rs: Radsync, model: Model) -> No
                        "Session-Timeout 18000 for the basic group")
         finally:
             mapping.write_text(tl.MAPPING_YAML)
-        expect_true(metric(d.metrics(), "radsync_reconcile_runs_total", mode="reload", result="success")
-                    > reloads, "radsync_reconcile_runs_total{mode=reload,result=success} did not grow")
+        # The rows commit before the run is counted: wait for the count, do not race it.
+        wait_until(lambda: metric(d.metrics(), "radsync_reconcile_runs_total", mode="reload",
+                                  result="success") > reloads, 5,
+                   "radsync_reconcile_runs_total{mode=reload,result=success} to grow")
         expect_eq(metric(d.metrics(), "radsync_reconcile_runs_total", mode="full", result="success"), polls,
                   "full runs (the remap needed no poll)")
 
