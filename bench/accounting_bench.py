@@ -2,7 +2,7 @@
 """Authentication under accounting load (issue 13: accounting in its own database).
 
     python3 bench/accounting_bench.py [--users 500] [--auths 8000] [--peap 40] [--rounds 3]
-        [--acct-rate 100,300] [--no-direct] [--tmpfs] [--same-file]
+        [--acct-rate 100,300] [--no-direct] [--tmpfs] [--same-file] [--sink] [--no-pin]
 
 A private, threaded FreeRADIUS (tests/e2e/freeradius_harness.py, built by
 deploy/freeradius/configure-freeradius) reads ``--users`` members shaped as radsync writes them
@@ -18,20 +18,34 @@ layout, idle and then with accounting at each ``--acct-rate`` per second:
 * PEAP-MSCHAPv2: ``--peap`` logins, eapol_test 4 at a time: rate, accepts, rejects;
 * accounting (bench/radius_load.py acct, Start, Interim-Update, Stop over ``--users`` sessions,
   running before and throughout the two): sent, answered, and how long the buffer took to be
-  stored once the load stopped (the single writer's backlog).
+  stored once the load stopped (the single writer's backlog);
+* before that, five seconds of the same accounting alone: the CPU one request costs FreeRADIUS,
+  answered and stored, and the ratio to idle that cost predicts (FreeRADIUS's cores less what
+  the accounting takes of them).
 
-It prints the median of the rounds per condition and its ratio to idle, and the ratio of the best
-rounds (interference from the rest of the VM only ever lowers a round). Alternating the conditions
+It prints, per condition, the ratio to idle three ways: paired (the median over the rounds of
+each round against the idle run just before it on the same server), the medians, and the best
+rounds (interference from the rest of the VM only ever lowers a round); and PAP logins per
+second of FreeRADIUS's CPU, which time the hypervisor steals (printed per round) does not
+lower. Alternating the conditions
 in rounds is what makes the ratio mean something on a shared VM, where two runs of the same
 condition a minute apart differ by 20 %. ``--tmpfs`` adds rounds with the accounting database in
 /dev/shm, where an fsync costs nothing (FreeRADIUS's sqlite driver commits every accounting write
 with one, and cannot be told otherwise: its connect_query is prepared, never run), which separates
 the disk's share from the rest. ``--same-file`` adds rounds with accounting written into the RADIUS
-database itself (the setup freeradius.md §7 warns about), for comparison.
+database itself (the setup freeradius.md §7 warns about), for comparison. ``--sink`` adds rounds
+where the same accounting load goes to a responder that only answers (radius_load.py sink), with
+FreeRADIUS buffered and serving only the authentication: what is left of the drop is the
+benchmark's own generators competing for the cores, not FreeRADIUS's accounting.
 
-The load generators share this machine's cores with FreeRADIUS; they are written to cost about a
-tenth of a millisecond of CPU per request (radclient cost more than FreeRADIUS itself). It
-measures; it never fails on a number. Exit status 1 only when something broke (a server did not
+The load generators are written to cost about a tenth of a millisecond of CPU per request (radclient
+cost more than FreeRADIUS itself), yet on a 2-core machine they still compete with FreeRADIUS for
+the cores: measured with ``--sink``, unpinned, accounting sent nowhere near FreeRADIUS lowered PAP by
+4-5 % at 50-100/s and 12 % at 300/s. So by default FreeRADIUS runs on the upper half of the CPUs
+and the generators (and eapol_test) on the lower half, the nearest this machine comes to a load
+generator on another host; ``--no-pin`` shares them as before. Pinned, "idle" is what FreeRADIUS
+does with its half of the machine, and the ratio is the share of that capacity accounting leaves
+to authentication. It measures; it never fails on a number. Exit status 1 only when something broke (a server did not
 start, a load failed); a valid user rejected is reported, not fatal.
 """
 
@@ -39,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -127,25 +142,99 @@ def wait_for_rows(path: Path, before: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def measure(fr: h.FreeRadius, args, rate: int) -> dict:
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(fr: h.FreeRadius, load) -> dict:
+    """Runs ``load`` and adds FreeRADIUS's CPU time meanwhile: ``per_cpu_s``, logins per second of
+    FreeRADIUS's CPU, its accounting work included, is the rate a core of its own would reach.
+    Time the hypervisor steals, and time the generators take, are not charged to it, so on a
+    shared VM this is the steadier measure of what accounting leaves to authentication (while
+    FreeRADIUS is saturated: ``busy``, its CPU over the wall time, says so)."""
+    cpu0, wall0 = process_cpu_seconds(fr.pid), time.monotonic()
+    result = load()
+    cpu, wall = process_cpu_seconds(fr.pid) - cpu0, time.monotonic() - wall0
+    answered = result.get("answered", result.get("accepted", 0) + result.get("rejected", 0))
+    result["per_cpu_s"] = answered / cpu if cpu > 0 else 0.0
+    result["busy"] = cpu / wall if wall > 0 else 0.0
+    return result
+
+
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time by kind (/proc/stat's "cpu" line: user nice system idle iowait irq
+    softirq steal ...)."""
+    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """The share of the CPU time the hypervisor gave to other guests meanwhile: a measurement
+    with much of it says more about the VM's neighbours than about FreeRADIUS."""
+    delta = [b - a for a, b in zip(before, after)]
+    return delta[7] / sum(delta) if len(delta) > 7 and sum(delta) else 0.0
+
+
+def start_sink() -> tuple[subprocess.Popen, int]:
+    sink = subprocess.Popen([sys.executable, str(LOAD), "sink"], stdout=subprocess.PIPE, text=True)
+    line = sink.stdout.readline()
+    if not line:
+        raise h.HarnessError("the accounting sink did not start")
+    return sink, json.loads(line)["port"]
+
+
+def stop(process: subprocess.Popen, what: str) -> dict:
+    process.terminate()  # it stops, collects what is outstanding and reports
+    text, _ = process.communicate(timeout=60)
+    if process.returncode != 0:
+        raise h.HarnessError(f"the {what} failed (exit {process.returncode})")
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def accounting_cost(fr: h.FreeRadius, args, rate: int) -> float:
+    """Milliseconds of FreeRADIUS CPU one accounting request costs, answered and stored: five
+    seconds of accounting at ``rate`` and nothing else, until the buffer is empty."""
+    count = max(200, rate * 5)
+    cpu0 = process_cpu_seconds(fr.pid)
+    subprocess.run([sys.executable, str(LOAD), "acct", str(fr.acct_port), h.SECRET, "--users",
+                    str(args.users), "--count", str(count), "--rate", str(rate), "--run",
+                    f"c{radacct_rows(fr.accounting_db)}"], capture_output=True, check=True, timeout=600)
+    fr.wait_accounting_stored(timeout=600)
+    return (process_cpu_seconds(fr.pid) - cpu0) * 1000 / count
+
+
+def measure(fr: h.FreeRadius, args, rate: int, to_sink: bool) -> dict:
     """One PAP run and one PEAP run, with accounting at ``rate`` per second running throughout (0:
-    idle)."""
-    load = None
+    idle), sent to FreeRADIUS or, ``to_sink``, to a responder that only answers. Accounting to
+    FreeRADIUS is first measured alone (``cost_ms``)."""
+    load = sink = None
+    cost = accounting_cost(fr, args, rate) if rate and not to_sink else None
     if rate:
         rows_before = radacct_rows(fr.accounting_db)
-        load = subprocess.Popen([sys.executable, str(LOAD), "acct", str(fr.acct_port), h.SECRET,
+        if to_sink:
+            sink, port = start_sink()
+        else:
+            port = fr.acct_port
+        load = subprocess.Popen([sys.executable, str(LOAD), "acct", str(port), h.SECRET,
                                  "--users", str(args.users), "--count", str(rate * 3600), "--rate",
                                  str(rate), "--run", f"r{rows_before}"],
                                 stdout=subprocess.PIPE, text=True)
-        wait_for_rows(fr.accounting_db, rows_before)  # the load runs before the measurement starts
-    out = {"pap": run_pap(fr, args), "peap": run_peap(fr, args.peap)}
+        if not to_sink:
+            wait_for_rows(fr.accounting_db, rows_before)  # the load runs before the measurement starts
+        elif not sink.stdout.readline():  # its first answer: the load runs before the measurement
+            raise h.HarnessError("the accounting sink stopped before answering")
+    before = cpu_ticks()
+    out = {"pap": server_cpu(fr, lambda: run_pap(fr, args)),
+           "peap": server_cpu(fr, lambda: run_peap(fr, args.peap))}
+    out["steal"] = steal_share(before, cpu_ticks())
+    if cost is not None:
+        out["cost_ms"] = cost
     if load is not None:
-        load.terminate()  # it stops sending, collects what is outstanding and reports
-        text, _ = load.communicate(timeout=60)
-        if load.returncode != 0:
-            raise h.HarnessError(f"the accounting load failed (exit {load.returncode})")
-        out["acct"] = json.loads(text)
-        out["acct"]["drain_s"] = fr.wait_accounting_stored(timeout=600)
+        out["acct"] = stop(load, "accounting load")
+        out["acct"]["drain_s"] = 0.0 if to_sink else fr.wait_accounting_stored(timeout=600)
+        if sink is not None:
+            stop(sink, "accounting sink")
     return out
 
 
@@ -153,8 +242,13 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def report(label: str, runs: list[dict], idle: dict | None) -> dict:
-    """Prints the medians over the rounds of one condition; returns them."""
+def report(label: str, runs: list[dict], idle: dict | None, idle_runs: list[dict] | None = None,
+           rate: int = 0, server_cores: int = 0) -> dict:
+    """Prints the medians over the rounds of one condition; returns them. With ``idle_runs`` (the
+    same rounds, idle) also the paired ratio: the median over the rounds of each round's rate over
+    the idle rate measured just before it on the same server, which a slow minute of the VM
+    lowers on both sides. With ``cost_ms`` in the runs, also what the cost of one accounting request
+    predicts: FreeRADIUS's ``server_cores`` less what ``rate`` of them takes, in PAP logins."""
     summary = {
         "pap": median([r["pap"]["rate"] for r in runs]),
         "peap": median([r["peap"]["rate"] for r in runs]),
@@ -165,6 +259,7 @@ def report(label: str, runs: list[dict], idle: dict | None) -> dict:
         "pap_p95": median([r["pap"]["p95_ms"] for r in runs]),
         "rejected": sum(r["pap"]["rejected"] + r["pap"]["lost"] + r["peap"]["rejected"] for r in runs),
         "auths": sum(r["pap"]["sent"] + r["peap"]["accepted"] + r["peap"]["rejected"] for r in runs),
+        "pap_per_cpu_s": median([r["pap"]["per_cpu_s"] for r in runs]),
     }
     ratio = (lambda k: f", {summary[k] / idle[k]:.2f} x idle") if idle else (lambda k: "")
     print(f"{label} (median of {len(runs)} rounds):", flush=True)
@@ -173,7 +268,28 @@ def report(label: str, runs: list[dict], idle: dict | None) -> dict:
     print(f"  PEAP {summary['peap']:7.1f} auth/s{ratio('peap')}", flush=True)
     pap_rounds = ", ".join(f"{r['pap']['rate']:.0f}" for r in runs)
     peap_rounds = ", ".join(f"{r['peap']['rate']:.1f}" for r in runs)
-    print(f"  per round: PAP {pap_rounds}; PEAP {peap_rounds}", flush=True)
+    steal_rounds = ", ".join(f"{r['steal'] * 100:.0f}" for r in runs)
+    print(f"  per round: PAP {pap_rounds}; PEAP {peap_rounds}; CPU stolen by the hypervisor "
+          f"{steal_rounds} %", flush=True)
+    # Only PAP saturates FreeRADIUS; PEAP waits on eapol_test, so its logins per CPU-second would
+    # mostly count the accounting work done meanwhile.
+    per_cpu = ", ".join(f"{r['pap']['per_cpu_s']:.0f} (busy {r['pap']['busy']:.2f})" for r in runs)
+    print(f"  PAP per second of FreeRADIUS CPU: {per_cpu}", flush=True)
+    if idle_runs:
+        for key, name in (("pap", "rate"), ("peap", "rate"), ("pap", "per_cpu_s")):
+            summary[f"{key}_{'paired' if name == 'rate' else 'per_cpu'}"] = median(
+                [r[key][name] / i[key][name] for r, i in zip(runs, idle_runs)])
+        print(f"  paired: PAP {summary['pap_paired']:.2f} x idle, PEAP {summary['peap_paired']:.2f} x idle "
+              "(median of each round against its own idle); PAP per second of FreeRADIUS CPU "
+              f"{summary['pap_per_cpu']:.2f} x idle", flush=True)
+    if idle and "cost_ms" in runs[0] and server_cores:
+        cost = median([r["cost_ms"] for r in runs])
+        summary["cost_ms"] = cost
+        summary["predicted"] = 1 - rate * cost / 1000 / server_cores
+        print(f"  one accounting request alone costs FreeRADIUS {cost:.2f} ms of CPU (rounds: "
+              + ", ".join(f"{r['cost_ms']:.2f}" for r in runs)
+              + f"), {cost * idle['pap_per_cpu_s'] / 1000:.1f} PAP logins' worth; {rate}/s of them "
+              f"leave PAP {summary['predicted']:.2f} x idle on {server_cores} core(s)", flush=True)
     if idle:
         print(f"  best round: PAP {summary['pap_best'] / idle['pap_best']:.2f} x idle's best, PEAP "
               f"{summary['peap_best'] / idle['peap_best']:.2f} x idle's best", flush=True)
@@ -220,18 +336,41 @@ class Layouts:
         self.fr.accounting_db = database
 
 
-def all_rounds(fr: h.FreeRadius, args, layouts: list[tuple[str, bool, Path]],
-               rates: list[int]) -> dict[str, dict[int, list[dict]]]:
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(FreeRADIUS's CPUs, the generators' CPUs): the upper and the lower half of those this process
+    may use; None on a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return set(cpus[half:]), set(cpus[:half])
+
+
+def pin_server(pid: int, cpus: set[int]) -> None:
+    """Moves every thread of FreeRADIUS onto ``cpus``; the main thread first, so that a thread it
+    starts meanwhile inherits the new set, and twice, to catch one started during the first pass."""
+    for _ in range(2):
+        for tid in [pid] + [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]:
+            try:
+                os.sched_setaffinity(tid, cpus)
+            except ProcessLookupError:
+                pass  # a thread that ended meanwhile
+
+
+def all_rounds(fr: h.FreeRadius, args, layouts: list[tuple[str, bool, Path, bool]],
+               rates: list[int], server_cpus: set[int] | None) -> dict[str, dict[int, list[dict]]]:
     """Every round measures every layout, idle and at each rate, so that all of them see the
     same machine."""
     switch = Layouts(fr)
-    runs = {name: {0: [], **{rate: [] for rate in rates}} for name, _, _ in layouts}
+    runs = {name: {0: [], **{rate: [] for rate in rates}} for name, _, _, _ in layouts}
     for _ in range(args.rounds):
-        for name, direct, database in layouts:
+        for name, direct, database, to_sink in layouts:
             switch.apply(direct, database)
             with fr:
+                if server_cpus:
+                    pin_server(fr.pid, server_cpus)
                 for rate in runs[name]:
-                    runs[name][rate].append(measure(fr, args, rate))
+                    runs[name][rate].append(measure(fr, args, rate, to_sink))
     return runs
 
 
@@ -252,6 +391,12 @@ def main() -> int:
                          "nothing: what is left is contention, not the disk")
     ap.add_argument("--same-file", action="store_true",
                     help="also measure accounting written into the RADIUS database itself")
+    ap.add_argument("--sink", action="store_true",
+                    help="also measure with the accounting load sent to a responder that only "
+                         "answers: the generators' own share of the drop")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="let FreeRADIUS and the generators share every CPU instead of giving each "
+                         "half of them")
     args = ap.parse_args()
     h.install_signal_handlers()
     work = h.temp_workdir("radsync-accounting-bench-")
@@ -262,27 +407,39 @@ def main() -> int:
         fr = h.FreeRadius(db, work / "fr", debug=False)
         rates = [int(r) for r in str(args.acct_rate).split(",")]
         own = fr.accounting_db
-        layouts = [("buffered, its own database", False, own)]
+        layouts = [("buffered, its own database", False, own, False)]
         if not args.no_direct:
-            layouts.append(("direct, its own database", True, own))
+            layouts.append(("direct, its own database", True, own, False))
         if shm:
             h.create_accounting_db(shm / "accounting.db")
-            layouts.append(("buffered, its own database in /dev/shm", False, shm / "accounting.db"))
+            layouts.append(("buffered, its own database in /dev/shm", False, shm / "accounting.db", False))
             if not args.no_direct:
-                layouts.append(("direct, its own database in /dev/shm", True, shm / "accounting.db"))
+                layouts.append(("direct, its own database in /dev/shm", True, shm / "accounting.db", False))
         if args.same_file:
-            layouts.append(("direct, the RADIUS database", True, db))
-        runs = all_rounds(fr, args, layouts, rates)
+            layouts.append(("direct, the RADIUS database", True, db, False))
+        if args.sink:
+            layouts.append(("sent to a sink, FreeRADIUS only authenticating", False, own, True))
+        split = None if args.no_pin else split_cpus()
+        if split:
+            os.sched_setaffinity(0, split[1])  # the generators, eapol_test included, inherit it
+            print(f"FreeRADIUS on CPUs {sorted(split[0])}, the load generators on {sorted(split[1])}",
+                  flush=True)
+        runs = all_rounds(fr, args, layouts, rates, split[0] if split else None)
         summaries = []
-        for name, _, _ in layouts:
+        for name, _, _, _ in layouts:
             idle = report(f"idle ({name})", runs[name][0], None)
             for rate in rates:
-                loaded = report(f"accounting at {rate}/s, {name}", runs[name][rate], idle)
+                loaded = report(f"accounting at {rate}/s, {name}", runs[name][rate], idle,
+                                runs[name][0], rate, len(split[0]) if split else os.cpu_count())
                 summaries.append((name, rate, idle, loaded))
         for name, rate, idle, s in summaries:
-            print(f"summary at {rate}/s, {name}: PAP {s['pap'] / idle['pap']:.2f} x idle, PEAP "
-                  f"{s['peap'] / idle['peap']:.2f} x idle (best rounds {s['pap_best'] / idle['pap_best']:.2f}, "
-                  f"{s['peap_best'] / idle['peap_best']:.2f}); accounting answered at {s['acct_rate']:.0f}/s, "
+            print(f"summary at {rate}/s, {name}: PAP {s['pap_paired']:.2f} x idle, PEAP "
+                  f"{s['peap_paired']:.2f} x idle paired, PAP per second of FreeRADIUS CPU "
+                  f"{s['pap_per_cpu']:.2f} x idle (medians {s['pap'] / idle['pap']:.2f}, "
+                  f"{s['peap'] / idle['peap']:.2f}; best rounds {s['pap_best'] / idle['pap_best']:.2f}, "
+                  f"{s['peap_best'] / idle['peap_best']:.2f}"
+                  + (f"; predicted from its cost {s['predicted']:.2f}" if "predicted" in s else "")
+                  + f"); accounting answered at {s['acct_rate']:.0f}/s, "
                   f"stored within {s['drain_s']:.1f} s of the load's end; "
                   f"{s['rejected']} valid logins rejected or lost", flush=True)
         return 0

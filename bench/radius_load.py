@@ -3,11 +3,14 @@
 
     python3 bench/radius_load.py acct PORT SECRET --users N --count N --rate R
     python3 bench/radius_load.py pap PORT SECRET --users N --count N [--in-flight 32]
+    python3 bench/radius_load.py sink
 
 ``acct`` sends up to ``--count`` Accounting-Requests (RFC 2866) at ``--rate`` per second, open loop:
 Start, Interim-Update, Interim-Update, Stop over ``--users`` sessions, each request once. SIGTERM
 stops the sending early. ``pap`` sends ``--count`` PAP Access-Requests (RFC 2865) for the members
 accounting_bench.py writes, closed loop with ``--in-flight`` outstanding, and times each one.
+``sink`` answers every request on a loopback port it prints, and does nothing else: accounting sent
+to it costs the machine what the generator and a minimal responder cost, without FreeRADIUS.
 
 Both wait up to ``--timeout`` for what is outstanding, never resend, and print one JSON line: sent,
 answered, lost (sent without a response), seconds (of sending); ``pap`` adds accepted, rejected,
@@ -33,7 +36,7 @@ import struct
 import sys
 import time
 
-ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT, ACCOUNTING_REQUEST = 1, 2, 3, 4
+ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT, ACCOUNTING_REQUEST, ACCOUNTING_RESPONSE = 1, 2, 3, 4, 5
 SOCKETS = 4  # 4 × 256 identifiers: an identifier comes round again only after 1,024 requests
 # RFC 2865/2866/2869 attribute numbers
 USER_NAME, USER_PASSWORD, NAS_IP_ADDRESS, CALLING_STATION_ID, NAS_IDENTIFIER = 1, 2, 4, 31, 32
@@ -165,6 +168,31 @@ def run_accounting(port: int, secret: bytes, users: int, count: int, rate: float
     return {"sent": sent, "answered": answered, "lost": sent - answered, "seconds": sending_ended - start}
 
 
+def run_sink() -> dict:
+    """Prints {"port": N} once it listens, then answers each request with a bare response of the same
+    identifier (the load matches on that alone) until SIGTERM; prints {"answering": true} after the
+    first, so that a caller can tell the load has started."""
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(0.2)  # how often it looks at the stop flag
+    print(json.dumps({"port": s.getsockname()[1]}), flush=True)
+    answered = 0
+    while not stopping:
+        try:
+            data, peer = s.recvfrom(4096)
+        except (TimeoutError, socket.timeout):
+            continue
+        if len(data) >= 20:
+            s.sendto(struct.pack("!BBH", ACCOUNTING_RESPONSE, data[1], 20) + bytes(16), peer)
+            answered += 1
+            if answered == 1:
+                print(json.dumps({"answering": True}), flush=True)
+    s.close()
+    return {"answered": answered}
+
+
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return 0.0
@@ -206,17 +234,22 @@ def run_pap(port: int, secret: bytes, users: int, count: int, in_flight: int, ti
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kind", choices=("acct", "pap"))
-    ap.add_argument("port", type=int)
-    ap.add_argument("secret")
-    ap.add_argument("--users", type=int, required=True)
-    ap.add_argument("--count", type=int, required=True)
+    ap.add_argument("kind", choices=("acct", "pap", "sink"))
+    ap.add_argument("port", type=int, nargs="?")
+    ap.add_argument("secret", nargs="?")
+    ap.add_argument("--users", type=int, help="acct, pap: required")
+    ap.add_argument("--count", type=int, help="acct, pap: required")
     ap.add_argument("--rate", type=float, help="acct: requests per second")
     ap.add_argument("--run", default="bench",
                     help="acct: session-id prefix; a new one makes every Start a new radacct row")
     ap.add_argument("--in-flight", type=int, default=32, help="pap: requests outstanding at once")
     ap.add_argument("--timeout", type=float, default=5.0)
     args = ap.parse_args()
+    if args.kind == "sink":
+        print(json.dumps(run_sink()), flush=True)
+        return 0
+    if args.port is None or args.secret is None or args.users is None or args.count is None:
+        ap.error(f"{args.kind} needs PORT, SECRET, --users and --count")
     if args.users < 1 or args.count < 1 or not 1 <= args.in_flight <= 256:
         ap.error("--users and --count must be positive, --in-flight 1..256")
     secret = args.secret.encode()
