@@ -20,8 +20,10 @@ layout, idle and then with accounting at each ``--acct-rate`` per second:
   running before and throughout the two): sent, answered, and how long the buffer took to be
   stored once the load stopped (the single writer's backlog);
 * before that, five seconds of the same accounting alone: the CPU one request costs FreeRADIUS,
-  answered and stored, and the ratio to idle that cost predicts (FreeRADIUS's cores less what
-  the accounting takes of them).
+  answered, stored and freed (from a quiet FreeRADIUS until it is quiet again), and the ratio to
+  idle that cost predicts (FreeRADIUS's cores less what the accounting takes of them). Every
+  measurement starts once FreeRADIUS has been quiet for half a second, so that none is charged
+  for freeing the requests of the one before (cleanup_delay, 5 s).
 
 It prints, per condition, the ratio to idle three ways: paired (the median over the rounds of
 each round against the idle run just before it on the same server), the medians, and the best
@@ -192,15 +194,30 @@ def stop(process: subprocess.Popen, what: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
+def wait_quiet(fr: h.FreeRadius, timeout: float = 20.0) -> None:
+    """Returns once FreeRADIUS has used no CPU for half a second. It frees each request
+    cleanup_delay (5 s) after answering it: measured, 4,000 PAP logins cost it 90 ms of CPU in
+    the 6 s after they ended, which a measurement starting then would be charged for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = process_cpu_seconds(fr.pid)
+        time.sleep(0.5)  # the window, not a wait for an event: the event is "nothing happened"
+        if process_cpu_seconds(fr.pid) == before:
+            return
+
+
 def accounting_cost(fr: h.FreeRadius, args, rate: int) -> float:
-    """Milliseconds of FreeRADIUS CPU one accounting request costs, answered and stored: five
-    seconds of accounting at ``rate`` and nothing else, until the buffer is empty."""
+    """Milliseconds of FreeRADIUS CPU one accounting request costs, answered, stored and freed:
+    five seconds of accounting at ``rate`` and nothing else, from a quiet FreeRADIUS until it is
+    quiet again."""
     count = max(200, rate * 5)
+    wait_quiet(fr)
     cpu0 = process_cpu_seconds(fr.pid)
     subprocess.run([sys.executable, str(LOAD), "acct", str(fr.acct_port), h.SECRET, "--users",
                     str(args.users), "--count", str(count), "--rate", str(rate), "--run",
                     f"c{radacct_rows(fr.accounting_db)}"], capture_output=True, check=True, timeout=600)
     fr.wait_accounting_stored(timeout=600)
+    wait_quiet(fr)
     return (process_cpu_seconds(fr.pid) - cpu0) * 1000 / count
 
 
@@ -210,6 +227,7 @@ def measure(fr: h.FreeRadius, args, rate: int, to_sink: bool) -> dict:
     FreeRADIUS is first measured alone (``cost_ms``)."""
     load = sink = None
     cost = accounting_cost(fr, args, rate) if rate and not to_sink else None
+    wait_quiet(fr)  # idle and loaded runs alike start without the previous one's clean-up
     if rate:
         rows_before = radacct_rows(fr.accounting_db)
         if to_sink:
