@@ -29,10 +29,9 @@ It prints, per condition, the ratio to idle three ways: paired (the median over 
 each round against the idle run just before it on the same server), the medians, and the best
 rounds (interference from the rest of the VM only ever lowers a round); and PAP logins per
 second of FreeRADIUS's CPU, which time the hypervisor steals (printed per round) does not
-lower. Alternating the conditions
-in rounds is what makes the ratio mean something on a shared VM, where two runs of the same
-condition a minute apart differ by 20 %. ``--tmpfs`` adds rounds with the accounting database in
-/dev/shm, where an fsync costs nothing (FreeRADIUS's sqlite driver commits every accounting write
+lower. Alternating the conditions in rounds is what makes the ratio mean something on a shared
+VM, where two runs of the same condition a minute apart differ by 20 %. ``--tmpfs`` adds rounds
+with the accounting database in /dev/shm, where an fsync costs nothing (FreeRADIUS's sqlite driver commits every accounting write
 with one, and cannot be told otherwise: its connect_query is prepared, never run), which separates
 the disk's share from the rest. ``--same-file`` adds rounds with accounting written into the RADIUS
 database itself (the setup freeradius.md §7 warns about), for comparison. ``--sink`` adds rounds
@@ -43,12 +42,15 @@ benchmark's own generators competing for the cores, not FreeRADIUS's accounting.
 The load generators are written to cost about a tenth of a millisecond of CPU per request (radclient
 cost more than FreeRADIUS itself), yet on a 2-core machine they still compete with FreeRADIUS for
 the cores: measured with ``--sink``, unpinned, accounting sent nowhere near FreeRADIUS lowered PAP by
-4-5 % at 50-100/s and 12 % at 300/s. So by default FreeRADIUS runs on the upper half of the CPUs
+5-6 % at 50-100/s and 13 % at 300/s (paired). So by default FreeRADIUS runs on the upper half of the CPUs
 and the generators (and eapol_test) on the lower half, the nearest this machine comes to a load
 generator on another host; ``--no-pin`` shares them as before. Pinned, "idle" is what FreeRADIUS
 does with its half of the machine, and the ratio is the share of that capacity accounting leaves
-to authentication. It measures; it never fails on a number. Exit status 1 only when something broke (a server did not
-start, a load failed); a valid user rejected is reported, not fatal.
+to authentication.
+
+It measures; it never fails on a number. Exit status 1 only when something broke (a server did
+not start, a load failed); a valid user rejected, or a FreeRADIUS that never went quiet, is
+reported, not fatal.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import re
 import shutil
 import sqlite3
@@ -66,6 +69,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 SOURCE_DIR = Path(__file__).resolve().parents[1]
 LOAD = Path(__file__).resolve().with_name("radius_load.py")
@@ -144,23 +148,31 @@ def wait_for_rows(path: Path, before: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def accounting_load(port: int, args, count: int, rate: int, run: str) -> list[str]:
+    """The command line of radius_load.py acct: ``count`` requests at ``rate``/s, session ids
+    prefixed ``run`` (a new prefix makes every Start a new radacct row)."""
+    return [sys.executable, str(LOAD), "acct", str(port), h.SECRET, "--users", str(args.users),
+            "--count", str(count), "--rate", str(rate), "--run", run]
+
+
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process, all its threads (/proc/PID/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def server_cpu(fr: h.FreeRadius, load) -> dict:
-    """Runs ``load`` and adds FreeRADIUS's CPU time meanwhile: ``per_cpu_s``, logins per second of
-    FreeRADIUS's CPU, its accounting work included, is the rate a core of its own would reach.
-    Time the hypervisor steals, and time the generators take, are not charged to it, so on a
-    shared VM this is the steadier measure of what accounting leaves to authentication (while
-    FreeRADIUS is saturated: ``busy``, its CPU over the wall time, says so)."""
+def with_server_cpu(fr: h.FreeRadius, load) -> dict:
+    """Runs ``load`` (the PAP run) and adds FreeRADIUS's CPU time meanwhile: ``per_cpu_s``, logins
+    answered per second of FreeRADIUS's CPU, its accounting work included, is the rate a core of
+    its own would reach. Time the hypervisor steals, and time the generators take, are not charged
+    to it, so on a shared VM this is the steadier measure of what accounting leaves to
+    authentication (while FreeRADIUS is saturated: ``busy``, its CPU over the wall time, says so).
+    Only PAP saturates it; PEAP waits on eapol_test, so its logins per CPU-second would mostly
+    count the accounting work done meanwhile."""
     cpu0, wall0 = process_cpu_seconds(fr.pid), time.monotonic()
     result = load()
     cpu, wall = process_cpu_seconds(fr.pid) - cpu0, time.monotonic() - wall0
-    answered = result.get("answered", result.get("accepted", 0) + result.get("rejected", 0))
-    result["per_cpu_s"] = answered / cpu if cpu > 0 else 0.0
+    result["per_cpu_s"] = result["answered"] / cpu if cpu > 0 else 0.0
     result["busy"] = cpu / wall if wall > 0 else 0.0
     return result
 
@@ -178,12 +190,23 @@ def steal_share(before: list[int], after: list[int]) -> float:
     return delta[7] / sum(delta) if len(delta) > 7 and sum(delta) else 0.0
 
 
+def read_line(process: subprocess.Popen, what: str, timeout: float = 30.0) -> str:
+    """The next line ``process`` prints, waited for at most ``timeout`` seconds."""
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else ""
+    if not line:
+        raise h.HarnessError(f"the accounting sink printed nothing: {what}")
+    return line
+
+
 def start_sink() -> tuple[subprocess.Popen, int]:
     sink = subprocess.Popen([sys.executable, str(LOAD), "sink"], stdout=subprocess.PIPE, text=True)
-    line = sink.stdout.readline()
-    if not line:
-        raise h.HarnessError("the accounting sink did not start")
-    return sink, json.loads(line)["port"]
+    try:
+        return sink, json.loads(read_line(sink, "it did not start"))["port"]
+    except BaseException:
+        sink.kill()
+        sink.wait()
+        raise
 
 
 def stop(process: subprocess.Popen, what: str) -> dict:
@@ -197,13 +220,15 @@ def stop(process: subprocess.Popen, what: str) -> dict:
 def wait_quiet(fr: h.FreeRadius, timeout: float = 20.0) -> None:
     """Returns once FreeRADIUS has used no CPU for half a second. It frees each request
     cleanup_delay (5 s) after answering it: measured, 4,000 PAP logins cost it 90 ms of CPU in
-    the 6 s after they ended, which a measurement starting then would be charged for."""
+    the 6 s after they ended, which a measurement starting then would be charged for. After
+    ``timeout`` it says so and goes on: the measurement is then charged for some of that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         before = process_cpu_seconds(fr.pid)
         time.sleep(0.5)  # the window, not a wait for an event: the event is "nothing happened"
         if process_cpu_seconds(fr.pid) == before:
             return
+    print(f"  (FreeRADIUS was still busy after {timeout:.0f} s; measuring anyway)", flush=True)
 
 
 def accounting_cost(fr: h.FreeRadius, args, rate: int) -> float:
@@ -213,9 +238,11 @@ def accounting_cost(fr: h.FreeRadius, args, rate: int) -> float:
     count = max(200, rate * 5)
     wait_quiet(fr)
     cpu0 = process_cpu_seconds(fr.pid)
-    subprocess.run([sys.executable, str(LOAD), "acct", str(fr.acct_port), h.SECRET, "--users",
-                    str(args.users), "--count", str(count), "--rate", str(rate), "--run",
-                    f"c{radacct_rows(fr.accounting_db)}"], capture_output=True, check=True, timeout=600)
+    load = subprocess.run(accounting_load(fr.acct_port, args, count, rate,
+                                          f"c{radacct_rows(fr.accounting_db)}"),
+                          capture_output=True, text=True, check=False, timeout=600)
+    if load.returncode != 0:
+        raise h.HarnessError(f"the accounting load failed (exit {load.returncode}): {load.stderr.strip()}")
     fr.wait_accounting_stored(timeout=600)
     wait_quiet(fr)
     return (process_cpu_seconds(fr.pid) - cpu0) * 1000 / count
@@ -225,35 +252,39 @@ def measure(fr: h.FreeRadius, args, rate: int, to_sink: bool) -> dict:
     """One PAP run and one PEAP run, with accounting at ``rate`` per second running throughout (0:
     idle), sent to FreeRADIUS or, ``to_sink``, to a responder that only answers. Accounting to
     FreeRADIUS is first measured alone (``cost_ms``)."""
-    load = sink = None
     cost = accounting_cost(fr, args, rate) if rate and not to_sink else None
     wait_quiet(fr)  # idle and loaded runs alike start without the previous one's clean-up
-    if rate:
-        rows_before = radacct_rows(fr.accounting_db)
-        if to_sink:
-            sink, port = start_sink()
-        else:
+    started: list[subprocess.Popen] = []
+    try:
+        if rate:
+            rows_before = radacct_rows(fr.accounting_db)
             port = fr.acct_port
-        load = subprocess.Popen([sys.executable, str(LOAD), "acct", str(port), h.SECRET,
-                                 "--users", str(args.users), "--count", str(rate * 3600), "--rate",
-                                 str(rate), "--run", f"r{rows_before}"],
-                                stdout=subprocess.PIPE, text=True)
-        if not to_sink:
-            wait_for_rows(fr.accounting_db, rows_before)  # the load runs before the measurement starts
-        elif not sink.stdout.readline():  # its first answer: the load runs before the measurement
-            raise h.HarnessError("the accounting sink stopped before answering")
-    before = cpu_ticks()
-    out = {"pap": server_cpu(fr, lambda: run_pap(fr, args)),
-           "peap": server_cpu(fr, lambda: run_peap(fr, args.peap))}
-    out["steal"] = steal_share(before, cpu_ticks())
-    if cost is not None:
-        out["cost_ms"] = cost
-    if load is not None:
-        out["acct"] = stop(load, "accounting load")
-        out["acct"]["drain_s"] = 0.0 if to_sink else fr.wait_accounting_stored(timeout=600)
-        if sink is not None:
-            stop(sink, "accounting sink")
-    return out
+            if to_sink:
+                sink, port = start_sink()
+                started.append(sink)
+            load = subprocess.Popen(accounting_load(port, args, rate * 3600, rate, f"r{rows_before}"),
+                                    stdout=subprocess.PIPE, text=True)
+            started.insert(0, load)
+            # The load runs before the measurement starts: a row, or the sink's first answer.
+            if to_sink:
+                read_line(sink, "it never answered")
+            else:
+                wait_for_rows(fr.accounting_db, rows_before)
+        before = cpu_ticks()
+        out = {"pap": with_server_cpu(fr, lambda: run_pap(fr, args)), "peap": run_peap(fr, args.peap)}
+        out["steal"] = steal_share(before, cpu_ticks())
+        if cost is not None:
+            out["cost_ms"] = cost
+        if rate:
+            out["acct"] = stop(started.pop(0), "accounting load")
+            out["acct"]["drain_s"] = 0.0 if to_sink else fr.wait_accounting_stored(timeout=600)
+            if to_sink:
+                stop(started.pop(0), "accounting sink")
+        return out
+    finally:
+        for process in started:  # only what an error left running
+            process.kill()
+            process.wait()
 
 
 def median(values: list[float]) -> float:
@@ -289,14 +320,12 @@ def report(label: str, runs: list[dict], idle: dict | None, idle_runs: list[dict
     steal_rounds = ", ".join(f"{r['steal'] * 100:.0f}" for r in runs)
     print(f"  per round: PAP {pap_rounds}; PEAP {peap_rounds}; CPU stolen by the hypervisor "
           f"{steal_rounds} %", flush=True)
-    # Only PAP saturates FreeRADIUS; PEAP waits on eapol_test, so its logins per CPU-second would
-    # mostly count the accounting work done meanwhile.
     per_cpu = ", ".join(f"{r['pap']['per_cpu_s']:.0f} (busy {r['pap']['busy']:.2f})" for r in runs)
     print(f"  PAP per second of FreeRADIUS CPU: {per_cpu}", flush=True)
     if idle_runs:
-        for key, name in (("pap", "rate"), ("peap", "rate"), ("pap", "per_cpu_s")):
-            summary[f"{key}_{'paired' if name == 'rate' else 'per_cpu'}"] = median(
-                [r[key][name] / i[key][name] for r, i in zip(runs, idle_runs)])
+        for key, kind, field in (("pap_paired", "pap", "rate"), ("peap_paired", "peap", "rate"),
+                                 ("pap_per_cpu", "pap", "per_cpu_s")):
+            summary[key] = median([r[kind][field] / i[kind][field] for r, i in zip(runs, idle_runs)])
         print(f"  paired: PAP {summary['pap_paired']:.2f} x idle, PEAP {summary['peap_paired']:.2f} x idle "
               "(median of each round against its own idle); PAP per second of FreeRADIUS CPU "
               f"{summary['pap_per_cpu']:.2f} x idle", flush=True)
@@ -375,20 +404,27 @@ def pin_server(pid: int, cpus: set[int]) -> None:
                 pass  # a thread that ended meanwhile
 
 
-def all_rounds(fr: h.FreeRadius, args, layouts: list[tuple[str, bool, Path, bool]],
-               rates: list[int], server_cpus: set[int] | None) -> dict[str, dict[int, list[dict]]]:
+class Layout(NamedTuple):
+    name: str
+    direct: bool  # the default server's worker threads call sql_accounting themselves
+    database: Path  # where sql_accounting writes
+    to_sink: bool = False  # the accounting load goes to radius_load.py sink instead
+
+
+def all_rounds(fr: h.FreeRadius, args, layouts: list[Layout], rates: list[int],
+               server_cpus: set[int] | None) -> dict[str, dict[int, list[dict]]]:
     """Every round measures every layout, idle and at each rate, so that all of them see the
     same machine."""
     switch = Layouts(fr)
-    runs = {name: {0: [], **{rate: [] for rate in rates}} for name, _, _, _ in layouts}
+    runs = {layout.name: {0: [], **{rate: [] for rate in rates}} for layout in layouts}
     for _ in range(args.rounds):
-        for name, direct, database, to_sink in layouts:
-            switch.apply(direct, database)
+        for layout in layouts:
+            switch.apply(layout.direct, layout.database)
             with fr:
                 if server_cpus:
                     pin_server(fr.pid, server_cpus)
-                for rate in runs[name]:
-                    runs[name][rate].append(measure(fr, args, rate, to_sink))
+                for rate, measured in runs[layout.name].items():
+                    measured.append(measure(fr, args, rate, layout.to_sink))
     return runs
 
 
@@ -425,18 +461,18 @@ def main() -> int:
         fr = h.FreeRadius(db, work / "fr", debug=False)
         rates = [int(r) for r in str(args.acct_rate).split(",")]
         own = fr.accounting_db
-        layouts = [("buffered, its own database", False, own, False)]
+        layouts = [Layout("buffered, its own database", False, own)]
         if not args.no_direct:
-            layouts.append(("direct, its own database", True, own, False))
+            layouts.append(Layout("direct, its own database", True, own))
         if shm:
             h.create_accounting_db(shm / "accounting.db")
-            layouts.append(("buffered, its own database in /dev/shm", False, shm / "accounting.db", False))
+            layouts.append(Layout("buffered, its own database in /dev/shm", False, shm / "accounting.db"))
             if not args.no_direct:
-                layouts.append(("direct, its own database in /dev/shm", True, shm / "accounting.db", False))
+                layouts.append(Layout("direct, its own database in /dev/shm", True, shm / "accounting.db"))
         if args.same_file:
-            layouts.append(("direct, the RADIUS database", True, db, False))
+            layouts.append(Layout("direct, the RADIUS database", True, db))
         if args.sink:
-            layouts.append(("sent to a sink, FreeRADIUS only authenticating", False, own, True))
+            layouts.append(Layout("sent to a sink, FreeRADIUS only authenticating", False, own, True))
         split = None if args.no_pin else split_cpus()
         if split:
             os.sched_setaffinity(0, split[1])  # the generators, eapol_test included, inherit it
@@ -444,7 +480,7 @@ def main() -> int:
                   flush=True)
         runs = all_rounds(fr, args, layouts, rates, split[0] if split else None)
         summaries = []
-        for name, _, _, _ in layouts:
+        for name in (layout.name for layout in layouts):
             idle = report(f"idle ({name})", runs[name][0], None)
             for rate in rates:
                 loaded = report(f"accounting at {rate}/s, {name}", runs[name][rate], idle,
