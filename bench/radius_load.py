@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """RADIUS load whose own CPU stays out of the way of the server it measures (bench/accounting_bench.py).
 
-    python3 bench/radius_load.py acct PORT SECRET --users N --count N --rate R
-    python3 bench/radius_load.py pap PORT SECRET --users N --count N [--in-flight 32]
+    python3 bench/radius_load.py acct PORT SECRET --users N --count N --rate R [--epoch T --on-off W]
+    python3 bench/radius_load.py pap PORT SECRET --users N (--count N | --seconds S)
+        [--in-flight 32] [--epoch T --bucket B]
     python3 bench/radius_load.py sink
 
 ``acct`` sends up to ``--count`` Accounting-Requests (RFC 2866) at ``--rate`` per second, open loop:
 Start, Interim-Update, Interim-Update, Stop over ``--users`` sessions, each request once. SIGTERM
-stops the sending early. ``pap`` sends ``--count`` PAP Access-Requests (RFC 2865) for the members
-accounting_bench.py writes, closed loop with ``--in-flight`` outstanding, and times each one.
+stops the sending early. With ``--on-off W`` it sends only in every other window of ``W`` seconds
+counted from ``--epoch`` (a time.monotonic() reading, which every process on the machine shares):
+silent in windows 0, 2, 4 ..., at ``--rate`` in windows 1, 3, 5 ... (bench/accounting_interleave.py).
+``pap`` sends ``--count`` PAP Access-Requests (RFC 2865) for the members accounting_bench.py writes,
+or as many as ``--seconds`` allow, closed loop with ``--in-flight`` outstanding, and times each one;
+with ``--bucket B`` it also counts the answers by when they arrived, in buckets of ``B`` seconds from
+``--epoch``.
 ``sink`` answers every request on a loopback port it prints, and does nothing else: accounting sent
 to it costs the machine what the generator and a minimal responder cost, without FreeRADIUS.
 
@@ -142,19 +148,53 @@ class Sender:
             s.close()
 
 
+class AlwaysOn:
+    """Sending time without a schedule: on from ``start``."""
+
+    def __init__(self, start: float):
+        self.start = start
+
+    def on_seconds(self, t: float) -> float:
+        return t - self.start
+
+    def when_on(self, seconds: float) -> float:
+        return self.start + seconds
+
+
+class OnOff:
+    """Sending time, when the load runs only in the odd windows of ``window`` seconds from
+    ``epoch``: ``on_seconds(t)`` is how long it has been on by time ``t``, ``when_on(s)`` the time
+    at which it will have been on for ``s`` seconds."""
+
+    def __init__(self, epoch: float, window: float):
+        self.epoch, self.window = epoch, window
+
+    def on_seconds(self, t: float) -> float:
+        periods, into = divmod(max(t - self.epoch, 0.0), 2 * self.window)
+        return periods * self.window + max(into - self.window, 0.0)
+
+    def when_on(self, seconds: float) -> float:
+        periods, into = divmod(seconds, self.window)
+        return self.epoch + periods * 2 * self.window + self.window + into
+
+
 def run_accounting(port: int, secret: bytes, users: int, count: int, rate: float, timeout: float,
-                   run: str) -> dict:
+                   run: str, schedule: OnOff | AlwaysOn | None = None) -> dict:
+    """Open loop: request n is due ``n / rate`` seconds of sending time after the start (with
+    ``schedule``, of its on-time)."""
     sender = Sender(port)
     stopping: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     answered = sent = 0
     start = time.monotonic()
+    schedule = schedule or AlwaysOn(start)
     sending_ended = None
     while True:
         now = time.monotonic()
         if sending_ended is None and (sent >= count or stopping):
             sending_ended, count = now, sent
-        due = min(count, int((now - start) * rate) + 1)
+        on = schedule.on_seconds(now)
+        due = min(count, int(on * rate) + 1) if on > 0 else 0
         while sent < due:
             packet = accounting_request(sent % 256, accounting_attributes(sent, users, run), secret)
             if not sender.send(sent, packet):
@@ -162,7 +202,7 @@ def run_accounting(port: int, secret: bytes, users: int, count: int, rate: float
             sent += 1
         if sending_ended is not None and (answered >= sent or now >= sending_ended + timeout):
             break
-        wait = start + sent / rate - now if sending_ended is None else sending_ended + timeout - now
+        wait = schedule.when_on(sent / rate) - now if sending_ended is None else sending_ended + timeout - now
         answered += sum(1 for _ in sender.responses(wait))
     sender.close()
     return {"sent": sent, "answered": answered, "lost": sent - answered, "seconds": sending_ended - start}
@@ -199,17 +239,28 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
 
 
-def run_pap(port: int, secret: bytes, users: int, count: int, in_flight: int, timeout: float) -> dict:
-    packets = [access_request(n % 256, *user(n % users), secret) for n in range(count)]
+def run_pap(port: int, secret: bytes, users: int, count: int | None, in_flight: int, timeout: float,
+            duration: float | None = None, buckets: tuple[float, float] | None = None) -> dict:
+    """``count`` requests, encoded before the clock starts, or (``count`` None) as many as
+    ``duration`` seconds allow, encoded as they go: every request is new, as FreeRADIUS answers a repeated
+    one from its cache. ``buckets`` (epoch, width) counts the answers by arrival."""
+    packets = [access_request(n % 256, *user(n % users), secret) for n in range(count)] if count else []
     sender = Sender(port)
     outstanding: dict[tuple[int, int], float] = {}  # slot -> when it was sent
     latencies: list[float] = []
+    by_bucket: dict[int, int] = {}
     accepted = rejected = sent = 0
     start = time.monotonic()
-    while sent < count or outstanding:
+    end = start + duration if duration is not None else None
+
+    def more(now: float) -> bool:
+        return sent < count if count else now < end
+
+    while more(time.monotonic()) or outstanding:
         now = time.monotonic()
-        while sent < count and len(outstanding) < in_flight and sender.slot(sent) not in outstanding:
-            if not sender.send(sent, packets[sent]):
+        while more(now) and len(outstanding) < in_flight and sender.slot(sent) not in outstanding:
+            packet = packets[sent] if count else access_request(sent % 256, *user(sent % users), secret)
+            if not sender.send(sent, packet):
                 break
             outstanding[sender.slot(sent)] = now
             sent += 1
@@ -220,7 +271,11 @@ def run_pap(port: int, secret: bytes, users: int, count: int, in_flight: int, ti
             since = outstanding.pop((index, identifier), None)
             if since is None:
                 continue  # late, after it was given up
-            latencies.append(time.monotonic() - since)
+            arrived = time.monotonic()
+            latencies.append(arrived - since)
+            if buckets and arrived >= buckets[0]:
+                bucket = int((arrived - buckets[0]) / buckets[1])
+                by_bucket[bucket] = by_bucket.get(bucket, 0) + 1
             accepted += code == ACCESS_ACCEPT
             rejected += code == ACCESS_REJECT
     seconds = time.monotonic() - start
@@ -229,7 +284,8 @@ def run_pap(port: int, secret: bytes, users: int, count: int, in_flight: int, ti
     answered = len(latencies)
     return {"sent": sent, "answered": answered, "lost": sent - answered, "seconds": seconds,
             "accepted": accepted, "rejected": rejected, "rate": answered / seconds,
-            **{f"p{p}_ms": round(percentile(latencies, p) * 1000, 2) for p in (50, 95, 99)}}
+            **{f"p{p}_ms": round(percentile(latencies, p) * 1000, 2) for p in (50, 95, 99)},
+            **({"buckets": [by_bucket.get(i, 0) for i in range(max(by_bucket) + 1)]} if by_bucket else {})}
 
 
 def main() -> int:
@@ -238,7 +294,14 @@ def main() -> int:
     ap.add_argument("port", type=int, nargs="?")
     ap.add_argument("secret", nargs="?")
     ap.add_argument("--users", type=int, help="acct, pap: required")
-    ap.add_argument("--count", type=int, help="acct, pap: required")
+    ap.add_argument("--count", type=int, help="acct: required; pap: this or --seconds")
+    ap.add_argument("--seconds", type=float, help="pap: send for this long instead of --count")
+    ap.add_argument("--epoch", type=float,
+                    help="acct, pap: a time.monotonic() reading the windows and buckets count from")
+    ap.add_argument("--on-off", type=float, metavar="W",
+                    help="acct: send only in the odd windows of W seconds from --epoch")
+    ap.add_argument("--bucket", type=float, metavar="B",
+                    help="pap: count the answers in buckets of B seconds from --epoch")
     ap.add_argument("--rate", type=float, help="acct: requests per second")
     ap.add_argument("--run", default="bench",
                     help="acct: session-id prefix; a new one makes every Start a new radacct row")
@@ -248,18 +311,26 @@ def main() -> int:
     if args.kind == "sink":
         print(json.dumps(run_sink()), flush=True)
         return 0
-    if args.port is None or args.secret is None or args.users is None or args.count is None:
-        ap.error(f"{args.kind} needs PORT, SECRET, --users and --count")
-    if args.users < 1 or args.count < 1 or not 1 <= args.in_flight <= 256:
-        ap.error("--users and --count must be positive, --in-flight 1..256")
+    if args.port is None or args.secret is None or args.users is None:
+        ap.error(f"{args.kind} needs PORT, SECRET and --users")
+    if args.kind == "acct" and args.count is None:
+        ap.error("acct needs --count")
+    if args.kind == "pap" and (args.count is None) == (args.seconds is None):
+        ap.error("pap needs --count or --seconds, not both")
+    positive = [args.count, args.seconds, args.on_off, args.bucket]
+    if args.users < 1 or any(v is not None and v <= 0 for v in positive) or not 1 <= args.in_flight <= 256:
+        ap.error("--users, --count, --seconds, --on-off and --bucket must be positive, --in-flight 1..256")
+    if (args.on_off is not None or args.bucket is not None) and args.epoch is None:
+        ap.error("--on-off and --bucket need --epoch")
     secret = args.secret.encode()
     if args.kind == "acct":
         if not args.rate or args.rate <= 0:
             ap.error("acct needs a positive --rate")
         result = run_accounting(args.port, secret, args.users, args.count, args.rate, args.timeout,
-                                args.run)
+                                args.run, OnOff(args.epoch, args.on_off) if args.on_off else None)
     else:
-        result = run_pap(args.port, secret, args.users, args.count, args.in_flight, args.timeout)
+        result = run_pap(args.port, secret, args.users, args.count, args.in_flight, args.timeout,
+                         args.seconds, (args.epoch, args.bucket) if args.bucket else None)
     print(json.dumps(result), flush=True)
     return 0
 
