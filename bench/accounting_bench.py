@@ -287,6 +287,12 @@ def measure(fr: h.FreeRadius, args, rate: int, to_sink: bool) -> dict:
             process.wait()
 
 
+def predicted_ratio(rate: int, cost_ms: float, cores: int) -> float:
+    """What an accounting request's cost alone predicts for authentication: the share of
+    FreeRADIUS's ``cores`` that ``rate`` of them per second leaves."""
+    return 1 - rate * cost_ms / 1000 / cores
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
@@ -332,7 +338,7 @@ def report(label: str, runs: list[dict], idle: dict | None, idle_runs: list[dict
     if idle and "cost_ms" in runs[0] and server_cores:
         cost = median([r["cost_ms"] for r in runs])
         summary["cost_ms"] = cost
-        summary["predicted"] = 1 - rate * cost / 1000 / server_cores
+        summary["predicted"] = predicted_ratio(rate, cost, server_cores)
         print(f"  one accounting request alone costs FreeRADIUS {cost:.2f} ms of CPU (rounds: "
               + ", ".join(f"{r['cost_ms']:.2f}" for r in runs)
               + f"), {cost * idle['pap_per_cpu_s'] / 1000:.1f} PAP logins' worth; {rate}/s of them "

@@ -64,7 +64,7 @@ class Windows:
     ``counted(k)`` the buckets of it that count (after ``skip``)."""
 
     def __init__(self, epoch: float, width: float, count: int, skip: float):
-        self.epoch, self.width, self.count, self.skip = epoch, width, count, skip
+        self.epoch, self.width, self.count = epoch, width, count
         self.per_window = round(width / BUCKET)
         self.skipped = round(skip / BUCKET)
 
@@ -79,6 +79,19 @@ class Windows:
 
     def total(self, buckets: list[float], k: int) -> float:
         return sum(buckets[i] for i in self.counted(k) if i < len(buckets))
+
+    def rate(self, counts: list[float], k: int) -> float:
+        """What was counted in window k, per second of it."""
+        return self.total(counts, k) / self.seconds()
+
+    def bucket_counts(self, times: list[float]) -> list[float]:
+        """How many of ``times`` fall into each bucket of the run."""
+        counts = [0.0] * (self.count * self.per_window)
+        for t in times:
+            index = int((t - self.epoch) / BUCKET)
+            if 0 <= index < len(counts):
+                counts[index] += 1
+        return counts
 
 
 def cpu_by_bucket(pid: int, windows: Windows, stop: threading.Event) -> list[float]:
@@ -100,11 +113,10 @@ def ratios(windows: Windows, counts: list[float], per: list[float] | None = None
     """Each loaded (odd) window's rate over the mean of the idle windows either side of it; with
     ``per`` (CPU seconds by bucket), of counts per CPU second instead."""
     def value(k: int) -> float:
-        done = windows.total(counts, k)
         if per is None:
-            return done / windows.seconds()
+            return windows.rate(counts, k)
         cpu = windows.total(per, k)
-        return done / cpu if cpu > 0 else 0.0
+        return windows.total(counts, k) / cpu if cpu > 0 else 0.0
 
     out = []
     for k in range(1, windows.count - 1, 2):
@@ -116,8 +128,8 @@ def ratios(windows: Windows, counts: list[float], per: list[float] | None = None
 
 def idle_and_loaded(windows: Windows, counts: list[float]) -> tuple[float, float]:
     """Mean rates of the idle and the loaded windows."""
-    idle = [windows.total(counts, k) / windows.seconds() for k in range(0, windows.count, 2)]
-    loaded = [windows.total(counts, k) / windows.seconds() for k in range(1, windows.count, 2)]
+    idle = [windows.rate(counts, k) for k in range(0, windows.count, 2)]
+    loaded = [windows.rate(counts, k) for k in range(1, windows.count, 2)]
     return statistics.mean(idle), statistics.mean(loaded) if loaded else 0.0
 
 
@@ -130,70 +142,77 @@ def start_accounting(fr: h.FreeRadius, args, rate: int, windows: Windows) -> sub
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
-def pap_phase(fr: h.FreeRadius, args, rate: int) -> dict:
-    """PAP for the whole run, the accounting load in the odd windows."""
+def with_accounting(fr: h.FreeRadius, args, rate: int, load) -> tuple[Windows, object, dict]:
+    """One run: the accounting load in the odd windows while ``load(windows)`` authenticates
+    throughout. Returns the windows, what ``load`` returned, and the accounting load's report with
+    how long the buffer took to be stored afterwards (``drain_s``). The accounting load is
+    stopped on every path."""
     windows = Windows(time.monotonic() + START_DELAY, args.window, args.windows, args.skip)
     acct = start_accounting(fr, args, rate, windows)
-    stop = threading.Event()
-    cpu: list[list[float]] = []
-    sampler = threading.Thread(target=lambda: cpu.append(cpu_by_bucket(fr.pid, windows, stop)))
-    sampler.start()
     try:
-        seconds = windows.end() - time.monotonic()
-        pap = subprocess.run([sys.executable, str(ab.LOAD), "pap", str(fr.auth_port), h.SECRET,
-                              "--users", str(args.users), "--seconds", repr(seconds),
-                              "--epoch", repr(windows.epoch), "--bucket", repr(BUCKET)],
-                             capture_output=True, text=True, check=False, timeout=seconds + 120)
-        if pap.returncode != 0:
-            raise h.HarnessError(f"the PAP load failed (exit {pap.returncode}): {pap.stderr.strip()}")
+        result = load(windows)
         accounting = ab.stop(acct, "accounting load")
     except BaseException:
         acct.kill()
         acct.wait()
         raise
-    finally:
-        stop.set()
-        sampler.join()
-    result = json.loads(pap.stdout)
     accounting["drain_s"] = fr.wait_accounting_stored(timeout=600)
-    counts = result.pop("buckets", [])
+    return windows, result, accounting
+
+
+def pap_phase(fr: h.FreeRadius, args, rate: int) -> dict:
+    """PAP for the whole run (bench/radius_load.py pap, answers counted by arrival), FreeRADIUS's
+    CPU read at every bucket boundary meanwhile."""
+    cpu: list[list[float]] = []
+
+    def pap(windows: Windows) -> dict:
+        stop = threading.Event()
+        sampler = threading.Thread(target=lambda: cpu.append(cpu_by_bucket(fr.pid, windows, stop)))
+        sampler.start()
+        try:
+            seconds = windows.end() - time.monotonic()
+            run = subprocess.run([sys.executable, str(ab.LOAD), "pap", str(fr.auth_port), h.SECRET,
+                                  "--users", str(args.users), "--seconds", repr(seconds),
+                                  "--epoch", repr(windows.epoch), "--bucket", repr(BUCKET)],
+                                 capture_output=True, text=True, check=False, timeout=seconds + 120)
+        finally:
+            stop.set()
+            sampler.join()
+        if run.returncode != 0:
+            raise h.HarnessError(f"the PAP load failed (exit {run.returncode}): {run.stderr.strip()}")
+        if not cpu:
+            raise h.HarnessError("reading FreeRADIUS's CPU time failed (see the thread's traceback)")
+        return json.loads(run.stdout)
+
+    windows, result, accounting = with_accounting(fr, args, rate, pap)
+    counts, per = result.pop("buckets", []), cpu[0]
     idle, loaded = idle_and_loaded(windows, counts)
-    return {"windows": windows, "ratios": ratios(windows, counts), "per_cpu": ratios(windows, counts, cpu[0]),
-            "idle": idle, "loaded": loaded, "busy": sum(cpu[0]) / (len(cpu[0]) * BUCKET) if cpu[0] else 0.0,
+    return {"ratios": ratios(windows, counts), "per_cpu": ratios(windows, counts, per),
+            "idle": idle, "loaded": loaded, "busy": sum(per) / (len(per) * BUCKET) if per else 0.0,
             "pap": result, "acct": accounting}
 
 
 def peap_phase(fr: h.FreeRadius, args, rate: int) -> dict:
-    """PEAP logins, 4 at a time, for the whole run, the accounting load in the odd windows."""
-    windows = Windows(time.monotonic() + START_DELAY, args.window, args.windows, args.skip)
-    acct = start_accounting(fr, args, rate, windows)
+    """PEAP logins, 4 at a time, for the whole run, counted by when they ended."""
     ended: list[float] = []
     rejected = [0]
     lock = threading.Lock()
 
-    def worker(first: int) -> None:
-        n = first
-        while time.monotonic() < windows.end():
-            accepted = fr.peap(*ab.user(n % args.users), "downtown")[0]
-            with lock:
-                ended.append(time.monotonic())
-                rejected[0] += not accepted
-            n += 4
+    def peap(windows: Windows) -> None:
+        def worker(first: int) -> None:
+            n = first
+            while time.monotonic() < windows.end():
+                accepted = fr.peap(*ab.user(n % args.users), "downtown")[0]
+                with lock:
+                    ended.append(time.monotonic())
+                    rejected[0] += not accepted
+                n += 4
 
-    try:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(worker, range(4)))
-        accounting = ab.stop(acct, "accounting load")
-    except BaseException:
-        acct.kill()
-        acct.wait()
-        raise
-    accounting["drain_s"] = fr.wait_accounting_stored(timeout=600)
-    counts = [0.0] * (windows.count * windows.per_window)
-    for t in ended:
-        index = int((t - windows.epoch) / BUCKET)
-        if 0 <= index < len(counts):
-            counts[index] += 1
+
+    windows, _, accounting = with_accounting(fr, args, rate, peap)
+    counts = windows.bucket_counts(ended)
     idle, loaded = idle_and_loaded(windows, counts)
     return {"ratios": ratios(windows, counts), "idle": idle, "loaded": loaded, "logins": len(ended),
             "rejected": rejected[0], "acct": accounting}
@@ -219,7 +238,7 @@ def measure_rate(fr: h.FreeRadius, args, rate: int, cores: int) -> dict:
         ab.wait_quiet(fr)
         peap = peap_phase(fr, args, rate)
     bad = pap["pap"]["rejected"] + pap["pap"]["lost"] + (peap["rejected"] if peap else 0)
-    return {"rate": rate, "cost_ms": cost, "predicted": max(0.0, 1 - rate * cost / 1000 / cores),
+    return {"rate": rate, "cost_ms": cost, "predicted": max(0.0, ab.predicted_ratio(rate, cost, cores)),
             "cores": cores, "steal": steal, "pap": pap, "peap": peap, "bad": bad}
 
 
